@@ -1,0 +1,15 @@
+/* Sugarcast — the clip plugin: elements for uploaded short videos. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstclipvalidate.h"
+
+static gboolean plugin_init(GstPlugin *plugin)
+{
+  return GST_ELEMENT_REGISTER(clipvalidate, plugin);
+}
+
+GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, sugarcastclip,
+                  "Sugarcast elements for uploaded clips", plugin_init, VERSION, GST_LICENSE,
+                  GST_PACKAGE_NAME, GST_PACKAGE_ORIGIN)

@@ -1,0 +1,41 @@
+/* Sugarcast test support: a private PostgreSQL server.
+ *
+ * initdb into a temporary folder, start `postgres` on 127.0.0.1 on a free
+ * port, stop it and delete the folder when the object dies. As root, the
+ * server runs as the `postgres` user Debian's package creates (PostgreSQL
+ * refuses to run as root). The server dies with the test binary even when
+ * the binary crashes (parent-death signal).
+ */
+#pragma once
+
+#include <memory>
+#include <string>
+
+namespace sugarcast::test {
+
+class PgServer
+{
+public:
+  PgServer();
+  ~PgServer();
+  PgServer(const PgServer &) = delete;
+  PgServer &operator=(const PgServer &) = delete;
+
+  /* One server per test binary, started on first use. */
+  static PgServer &shared();
+
+  /* libpq connection string for the `postgres` superuser. */
+  std::string conninfo(const std::string &dbname = "postgres") const;
+  int port() const { return port_; }
+  /* Runs SQL as the superuser through libpq; throws on failure. */
+  void exec(const std::string &sql, const std::string &dbname = "postgres") const;
+  /* A new empty database, for tests that must not see each other's tables. */
+  std::string create_database(const std::string &prefix = "test");
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  int port_ = 0;
+};
+
+} // namespace sugarcast::test

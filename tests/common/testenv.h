@@ -1,0 +1,56 @@
+/* Sugarcast test support: environment, child processes, expected log lines.
+ *
+ * Every gtest binary links gst_test_main.cpp, which gives it a fresh
+ * GStreamer registry, our build folder plus the system plugins (set by
+ * tests/meson.build), and turns GLib warnings and criticals into failures.
+ */
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace sugarcast::test {
+
+/* Folders meson hands to every test (see tests/meson.build). */
+std::string source_dir();
+std::string build_dir();
+/* A folder for this test binary's scratch files, removed at exit. */
+std::string scratch_dir();
+/* Path to a program built by this project, e.g. "plugins/clip/sugarcast-validate". */
+std::string built_program(const std::string &relative);
+
+struct ProcessResult
+{
+  int exit_status = -1; /* the exit code when the process exited normally */
+  int term_signal = 0;  /* the signal that killed it, 0 when it exited */
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+  bool ok() const { return !timed_out && term_signal == 0 && exit_status == 0; }
+};
+
+/* Runs argv to completion (killing it after `timeout`), capturing both outputs. */
+ProcessResult run_process(const std::vector<std::string> &argv,
+                          std::chrono::seconds timeout = std::chrono::seconds(120));
+
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int free_tcp_port();
+
+/* While alive, GLib warnings and criticals whose message contains `fragment`
+ * are expected and do not fail the test. */
+class ExpectLog
+{
+public:
+  explicit ExpectLog(std::string fragment);
+  ~ExpectLog();
+  ExpectLog(const ExpectLog &) = delete;
+  ExpectLog &operator=(const ExpectLog &) = delete;
+  /* How many log lines matched so far. */
+  int matched() const;
+
+private:
+  int id_;
+};
+
+} // namespace sugarcast::test
