@@ -26,7 +26,8 @@
 
 namespace sugarcast {
 
-struct StoreError {
+struct StoreError
+{
   std::string message;    /* for logs: which table, what the database said */
   bool retryable = false; /* the database is down or busy, not "no" */
 };
@@ -47,14 +48,17 @@ private:
   std::variant<T, StoreError> v_;
 };
 
-struct Done {}; /* the result of calls that return nothing */
+struct Done
+{
+}; /* the result of calls that return nothing */
 
 template <typename T>
 using StoreCallback = std::function<void(StoreResult<T>)>;
 
 /* A live stream a streamer pushes to. The key itself is never stored. */
-struct StreamRecord {
-  std::string id;       /* short, URL-safe, e.g. "k3x9q2mfa7" */
+struct StreamRecord
+{
+  std::string id; /* short, URL-safe, e.g. "k3x9q2mfa7" */
   std::string title;
   std::string key_hash; /* hex SHA-256 of the stream key; "" when revoked */
   int64_t created_at = 0;
@@ -62,7 +66,8 @@ struct StreamRecord {
 };
 
 /* One publish of a stream, from publish to unpublish. */
-struct SessionRecord {
+struct SessionRecord
+{
   int64_t id = 0;
   std::string stream_id;
   int64_t started_at = 0;
@@ -73,18 +78,19 @@ struct SessionRecord {
 };
 
 /* An uploaded short video and what became of it. */
-struct ClipRecord {
+struct ClipRecord
+{
   std::string id;
-  std::string filename;  /* as the creator named it; never used as a path */
-  int64_t size = 0;      /* bytes uploaded */
-  std::string state;     /* uploading, validating, transcoding, ready, rejected, failed */
-  std::string reason;    /* clipvalidate's reason when rejected, or the failure */
-  std::string message;   /* a sentence for the creator */
-  double duration = 0;   /* seconds, measured */
+  std::string filename; /* as the creator named it; never used as a path */
+  int64_t size = 0;     /* bytes uploaded */
+  std::string state;    /* uploading, validating, transcoding, ready, rejected, failed */
+  std::string reason;   /* clipvalidate's reason when rejected, or the failure */
+  std::string message;  /* a sentence for the creator */
+  double duration = 0;  /* seconds, measured */
   int width = 0;
   int height = 0;
   std::string codec;
-  int progress = 0;      /* percent */
+  int progress = 0; /* percent */
   int64_t created_at = 0;
   int64_t updated_at = 0;
 };
@@ -182,15 +188,17 @@ public:
                       std::function<void(const std::string &payload)> on_notify) = 0;
 };
 
-struct StoreConfig {
-  std::string sqlite_path;        /* used when database_url is empty */
-  std::string database_url;       /* libpq connection string or postgresql:// URI */
+struct StoreConfig
+{
+  std::string sqlite_path;  /* used when database_url is empty */
+  std::string database_url; /* libpq connection string or postgresql:// URI */
 };
 
 /* A chat message. Ids are made by the daemon that accepted the message
  * (time-ordered: sorting ids sorts by time), so they are known before the
  * message is stored and unique across daemons. */
-struct ChatRecord {
+struct ChatRecord
+{
   std::string id;
   std::string stream_id;
   std::string user_id;
@@ -200,7 +208,8 @@ struct ChatRecord {
 };
 
 /* A ban. scope is a stream id, or "*" for every stream. */
-struct BanRecord {
+struct BanRecord
+{
   std::string user_id;
   std::string scope;
   std::string reason;
@@ -210,24 +219,27 @@ struct BanRecord {
 };
 
 /* One row of the gift ledger. */
-struct GiftRecord {
+struct GiftRecord
+{
   int64_t ledger_id = 0;       /* assigned by the store */
   std::string idempotency_key; /* unique across the ledger */
   std::string stream_id;
   std::string user_id;
   std::string user_name;
-  std::string gift_id;         /* catalogue id */
+  std::string gift_id; /* catalogue id */
   int count = 1;
-  int64_t coins = 0;           /* price x count, as charged */
+  int64_t coins = 0; /* price x count, as charged */
   int64_t created_at = 0;
 };
 
-struct GiftOutcome {
+struct GiftOutcome
+{
   GiftRecord gift;      /* the ledger row: the new one, or the one recorded before */
   bool created = false; /* false when the idempotency key was already recorded */
 };
 
-struct LeaderboardEntry {
+struct LeaderboardEntry
+{
   std::string user_id;
   std::string user_name;
   int64_t coins = 0;

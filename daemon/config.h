@@ -1,0 +1,121 @@
+/* sugarcastd — configuration: one JSON file, checked against
+ * schemas/config.schema.json, every field defaulted by that schema. */
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sugarcast {
+
+struct GiftType
+{
+  std::string id;
+  std::string name;
+  int64_t coins = 0;
+  std::string animation;
+};
+
+struct Config
+{
+  std::string data_dir;
+  std::string instance_id;
+  std::string admin_token;
+  std::string pipelines_dir;
+  std::string log_level;
+
+  struct Http
+  {
+    std::string address;
+    int port = 0;
+    std::string public_url;
+    std::vector<std::string> cors_origins;
+    int listen_backlog = 0;
+    int64_t max_body_bytes = 0;
+  } http;
+
+  struct Rtmp
+  {
+    std::string address;
+    int port = 0;
+    std::string public_url;
+    int tls_port = 0;
+    std::string tls_certificate;
+    std::string tls_key;
+    int handshake_timeout_ms = 0;
+    int idle_timeout_ms = 0;
+    int max_connections = 0;
+  } rtmp;
+
+  struct Store
+  {
+    std::string database_url;
+    std::string sqlite_path;
+  } store;
+
+  struct Streams
+  {
+    std::string pipeline;
+    int grace_period_ms = 0;
+    int max_live = 0;
+  } streams;
+
+  struct Hls
+  {
+    std::string dir;
+    int segment_duration = 0;
+    int playlist_length = 0;
+    std::string ladder;
+  } hls;
+
+  struct Clips
+  {
+    std::string pipeline;
+    std::string dir;
+    int64_t max_upload_bytes = 0;
+    double min_duration = 0;
+    double max_duration = 0;
+    int max_concurrent = 0;
+  } clips;
+
+  struct Chat
+  {
+    std::string jwt_secret;
+    int history_size = 0;
+    int max_message_chars = 0;
+    double rate_per_second = 0;
+    int rate_burst = 0;
+    std::vector<std::string> sensitive_words;
+    std::string filter_mode;
+    std::string ban_scope;
+    int64_t send_queue_bytes = 0;
+    int threads = 0;
+    int viewer_count_interval_ms = 0;
+  } chat;
+
+  struct Gifts
+  {
+    std::vector<GiftType> catalogue;
+    int max_count = 0;
+  } gifts;
+
+  /* Everything above as JSON, defaults filled, secrets shown as "(set)":
+   * what --print-config prints. */
+  std::string effective_json;
+};
+
+struct ConfigSources
+{
+  std::string file;     /* "" : no file, defaults only */
+  std::string data_dir; /* --data-dir; "" : from the file */
+  /* The environment (SUGARCAST_ADMIN_TOKEN, SUGARCAST_JWT_SECRET,
+   * SUGARCAST_DATABASE_URL) is read by load_config itself. */
+};
+
+/* The effective configuration, or nullopt with `error` naming the file, the
+ * JSON path and what was expected, one problem per line. Derived paths
+ * (store.sqlite_path, hls.dir, clips.dir) are filled in under data_dir. */
+std::optional<Config> load_config(const ConfigSources &sources, std::string &error);
+
+} // namespace sugarcast

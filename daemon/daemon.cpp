@@ -1,0 +1,120 @@
+/* sugarcastd — the daemon. See daemon.h. */
+#include "daemon.h"
+
+#include "http.h"
+#include "metrics.h"
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+
+#include <filesystem>
+
+#define G_LOG_DOMAIN_NAME "sugarcastd"
+
+namespace sugarcast {
+
+struct Daemon::Impl
+{
+  Config config;
+  Metrics metrics;
+  HttpServer http;
+
+  explicit Impl(Config c) : config(std::move(c)), http(config.http, metrics) {}
+
+  void add_routes()
+  {
+    http.route(
+        "GET", "/healthz",
+        [](HttpRequest &r) { respond_text(r.msg, SOUP_STATUS_OK, "text/plain", "ok\n"); }, false);
+    http.route(
+        "GET", "/metrics",
+        [this](HttpRequest &r) {
+          respond_text(r.msg, SOUP_STATUS_OK, "text/plain; version=0.0.4", metrics.render());
+        },
+        false);
+  }
+};
+
+Daemon::Daemon(Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+
+Daemon::~Daemon() = default;
+
+const Config &Daemon::config() const
+{
+  return impl_->config;
+}
+
+int Daemon::http_port() const
+{
+  return impl_->http.port();
+}
+
+int Daemon::rtmp_port() const
+{
+  return 0;
+}
+
+void Daemon::start(std::function<void(const std::string &error)> done)
+{
+  Impl &d = *impl_;
+  std::error_code ec;
+  std::filesystem::create_directories(d.config.data_dir, ec);
+  if (ec) {
+    done("cannot create data folder " + d.config.data_dir + ": " + ec.message());
+    return;
+  }
+  std::string error;
+  const std::string token = ensure_admin_token(d.config, error);
+  if (token.empty()) {
+    done(error);
+    return;
+  }
+  d.http.set_admin_token(token);
+  d.add_routes();
+  if (!d.http.listen(error)) {
+    done(error);
+    return;
+  }
+  g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_INFO, "HTTP on %s:%d, data in %s",
+        d.config.http.address.c_str(), d.http.port(), d.config.data_dir.c_str());
+  done("");
+}
+
+void Daemon::shutdown(std::function<void()> done)
+{
+  impl_->http.stop_listening();
+  done();
+}
+
+std::string ensure_admin_token(const Config &config, std::string &error)
+{
+  if (!config.admin_token.empty())
+    return config.admin_token;
+  const std::string path = config.data_dir + "/admin-token";
+  g_autofree gchar *existing = nullptr;
+  if (g_file_get_contents(path.c_str(), &existing, nullptr, nullptr)) {
+    std::string token = g_strstrip(existing);
+    if (!token.empty())
+      return token;
+  }
+  guint8 random[24];
+  for (auto &byte : random)
+    byte = static_cast<guint8>(g_random_int_range(0, 256));
+  g_autofree gchar *token = g_base64_encode(random, sizeof random);
+  for (gchar *p = token; *p; ++p) /* URL- and header-safe */
+    if (*p == '+')
+      *p = '-';
+    else if (*p == '/')
+      *p = '_';
+  g_autoptr(GError) err = nullptr;
+  if (!g_file_set_contents_full(path.c_str(), (std::string(token) + "\n").c_str(), -1,
+                                G_FILE_SET_CONTENTS_CONSISTENT, 0600, &err)) {
+    error = "cannot write the admin token to " + path + ": " + err->message;
+    return "";
+  }
+  g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_MESSAGE,
+        "made an admin token for the control API; it is in %s", path.c_str());
+  return token;
+}
+
+} // namespace sugarcast

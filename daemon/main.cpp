@@ -1,0 +1,88 @@
+/* sugarcastd — the Sugarcast daemon.
+ *
+ *   sugarcastd [--config FILE] [--data-dir DIR] [--print-config]
+ *
+ * Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when start-up
+ * fails, 2 when the command line or the configuration is wrong. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "daemon.h"
+#include "log.h"
+
+#include <glib-unix.h>
+#include <gst/gst.h>
+
+#include <cstdio>
+
+int main(int argc, char **argv)
+{
+  g_autofree gchar *config_file = nullptr;
+  g_autofree gchar *data_dir = nullptr;
+  gboolean print_config = FALSE;
+  const GOptionEntry entries[] = {
+      {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_file,
+       "Configuration file (JSON, see schemas/config.schema.json)", "FILE"},
+      {"data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir,
+       "Data folder (overrides data_dir in the file)", "DIR"},
+      {"print-config", 0, 0, G_OPTION_ARG_NONE, &print_config,
+       "Print the effective configuration and exit", nullptr},
+      {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr},
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new("- the Sugarcast daemon");
+  g_option_context_add_main_entries(ctx, entries, nullptr);
+  g_option_context_add_group(ctx, gst_init_get_option_group());
+  g_autoptr(GError) error = nullptr;
+  if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+    std::fprintf(stderr, "sugarcastd: %s\n", error->message);
+    return 2;
+  }
+
+  std::string problem;
+  auto config =
+      sugarcast::load_config({config_file ? config_file : "", data_dir ? data_dir : ""}, problem);
+  if (!config) {
+    std::fprintf(stderr, "sugarcastd: the configuration is not valid:\n%s\n", problem.c_str());
+    return 2;
+  }
+  if (print_config) {
+    std::printf("%s\n", config->effective_json.c_str());
+    return 0;
+  }
+  sugarcast::install_log_writer(config->log_level);
+
+  g_autoptr(GMainLoop) loop = g_main_loop_new(nullptr, FALSE);
+  sugarcast::Daemon daemon(std::move(*config));
+  int status = 0;
+  daemon.start([&](const std::string &failure) {
+    if (!failure.empty()) {
+      g_critical("start-up failed: %s", failure.c_str());
+      status = 1;
+      g_main_loop_quit(loop);
+    }
+  });
+
+  struct Stop
+  {
+    sugarcast::Daemon *daemon;
+    GMainLoop *loop;
+    bool stopping = false;
+  } stop{&daemon, loop};
+  auto on_signal = [](gpointer data) -> gboolean {
+    auto *s = static_cast<Stop *>(data);
+    if (!s->stopping) {
+      s->stopping = true;
+      g_message("shutting down: ending streams, finishing outputs, flushing the store");
+      s->daemon->shutdown([s] { g_main_loop_quit(s->loop); });
+    }
+    return G_SOURCE_CONTINUE;
+  };
+  guint term = g_unix_signal_add(SIGTERM, on_signal, &stop);
+  guint intr = g_unix_signal_add(SIGINT, on_signal, &stop);
+  if (status == 0)
+    g_main_loop_run(loop);
+  g_source_remove(term);
+  g_source_remove(intr);
+  return status;
+}
