@@ -95,6 +95,12 @@ struct ClipRecord
   int64_t updated_at = 0;
 };
 
+struct ChatRecord;
+struct BanRecord;
+struct GiftRecord;
+struct GiftOutcome;
+struct LeaderboardEntry;
+
 class Store
 {
 public:

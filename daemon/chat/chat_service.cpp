@@ -1,0 +1,938 @@
+/* sugarcastd chat — connections, rooms, chat, moderation and history.
+ * See chat_service.h; gifts, REST routes and events between daemons are in
+ * chat_gifts.cpp, chat_rest.cpp and chat_cluster.cpp. */
+#include "chat_impl.h"
+
+#include "jwt.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <unistd.h>
+
+#define G_LOG_DOMAIN_CHAT "sugarcastd-chat"
+
+namespace sugarcast::chat {
+
+namespace {
+
+bool valid_stream_id(const std::string &id)
+{
+  if (id.empty() || id.size() > 64)
+    return false;
+  for (char c : id)
+    if (!g_ascii_isalnum(c) && c != '-' && c != '_')
+      return false;
+  return true;
+}
+
+int64_t monotonic_ms()
+{
+  return g_get_monotonic_time() / 1000;
+}
+
+struct UpgradeData
+{
+  ChatService::Impl *impl;
+  std::string stream;
+  UserInfo user;
+  std::string refusal_code;
+  std::string refusal;
+  uint16_t close;
+};
+
+} // namespace
+
+ChatService::Impl::Impl(const Config &c, Store &s, HttpServer &h, Metrics &m, GiftSink g)
+    : config(c), store(s), http(h), metrics(m), on_gift(std::move(g)),
+      filter(c.chat.sensitive_words), main_queue(g_main_context_default()),
+      messages_total(m.counter("sugarcast_chat_messages_total", "Chat messages accepted")),
+      history_dropped(m.counter("sugarcast_chat_history_dropped_total",
+                                "Chat messages dropped unstored: the store was down too long")),
+      gifts_recorded(m.counter("sugarcast_gifts_recorded_total",
+                               "Gifts newly recorded in the ledger by this daemon"))
+{
+  instance_tag = g_str_hash(config.instance_id.c_str()) ^ g_random_int();
+}
+
+ChatService::Impl::~Impl()
+{
+  if (flush_source)
+    g_source_remove(flush_source);
+  if (tick_source)
+    g_source_remove(tick_source);
+  fanout.reset(); /* joins the workers before anything they use goes */
+}
+
+int64_t ChatService::Impl::now_ms() const
+{
+  return g_get_real_time() / 1000;
+}
+
+bool ChatService::Impl::start(std::string &error)
+{
+  parser = ProtocolParser::load(error);
+  if (!parser)
+    return false;
+  FanoutLimits limits;
+  limits.send_queue_bytes = static_cast<size_t>(config.chat.send_queue_bytes);
+  /* Room for the longest chat text escaped as JSON, and the other fields. */
+  limits.max_message_bytes =
+      std::max<size_t>(16 * 1024, static_cast<size_t>(config.chat.max_message_chars) * 12 + 1024);
+  FanoutHandlers handlers;
+  handlers.on_text = [this](ConnId conn, std::string_view text) -> FramePtr {
+    auto parsed = parser->parse(text, config.chat.max_message_chars);
+    if (auto *refusal = std::get_if<ProtocolError>(&parsed))
+      return make_text_frame(encode_error(*refusal));
+    auto &m = std::get<ClientMessage>(parsed);
+    if (m.type == ClientMessage::Type::Ping)
+      return make_text_frame(encode_pong(m.ref, g_get_real_time() / 1000));
+    main_queue.post([this, conn, m = std::move(m)]() mutable { handle(conn, std::move(m)); });
+    return nullptr;
+  };
+  handlers.on_refused = [this](ConnId, Refusal why, std::string_view detail) -> FramePtr {
+    switch (why) {
+    case Refusal::Binary:
+      return make_text_frame(encode_error(
+          "bad_message", "binary frames are not part of the protocol: send JSON as text"));
+    case Refusal::TooBig:
+      return make_text_frame(encode_error(
+          "too_long",
+          "the message is " + std::string(detail) + " bytes; the limit is " +
+              std::to_string(std::max<size_t>(
+                  16 * 1024, static_cast<size_t>(config.chat.max_message_chars) * 12 + 1024)) +
+              " bytes"));
+    case Refusal::BadUtf8:
+      return make_text_frame(encode_error("bad_message", "the message is not valid UTF-8"));
+    case Refusal::Framing:
+      return make_text_frame(encode_error("bad_message", "broken WebSocket framing (" +
+                                                             std::string(detail) + "); closing"));
+    }
+    return nullptr;
+  };
+  handlers.on_closed = [this](ConnId conn, uint16_t, const std::string &) {
+    main_queue.post([this, conn] { on_closed(conn); });
+  };
+  fanout = std::make_unique<Fanout>(config.chat.threads, limits, std::move(handlers));
+
+  http.route(
+      "GET", "/ws/chat/{stream}", [this](HttpRequest &r) { on_upgrade(r); }, false);
+  add_routes();
+  listen_cluster();
+  tick_source = g_timeout_add(
+      static_cast<guint>(config.chat.viewer_count_interval_ms),
+      [](gpointer self) -> gboolean {
+        static_cast<Impl *>(self)->tick();
+        return G_SOURCE_CONTINUE;
+      },
+      this);
+
+  Fanout *f = fanout.get();
+  metrics.gauge("sugarcast_chat_connections", "Open chat WebSocket connections",
+                [f] { return static_cast<double>(f->stats().connections); });
+  metrics.gauge("sugarcast_chat_frames_sent", "WebSocket frames written to chat connections",
+                [f] { return static_cast<double>(f->stats().frames_sent); });
+  metrics.gauge("sugarcast_chat_slow_closed",
+                "Chat connections closed because they stopped reading",
+                [f] { return static_cast<double>(f->stats().slow_closed); });
+  metrics.gauge("sugarcast_chat_queued_bytes", "Bytes waiting in chat send queues",
+                [f] { return static_cast<double>(f->stats().queued_bytes); });
+  metrics.gauge("sugarcast_chat_history_pending", "Chat messages waiting to be stored",
+                [this] { return static_cast<double>(pending_history.size()); });
+  started = true;
+  return true;
+}
+
+/* ---- connections ---------------------------------------------------- */
+
+void ChatService::Impl::on_upgrade(HttpRequest &r)
+{
+  SoupServerMessage *msg = r.msg;
+  const std::string stream = r.params["stream"];
+  if (stopping) {
+    respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "shutting_down",
+                  "the server is shutting down");
+    return;
+  }
+  if (!valid_stream_id(stream)) {
+    respond_error(msg, SOUP_STATUS_NOT_FOUND, "not_found", "no stream \"" + stream + "\"");
+    return;
+  }
+  g_autoptr(GError) err = nullptr;
+  if (!soup_websocket_server_check_handshake(msg, nullptr, nullptr, nullptr, &err)) {
+    respond_error(msg, SOUP_STATUS_BAD_REQUEST, "not_websocket",
+                  std::string("expected a WebSocket handshake: ") + err->message);
+    return;
+  }
+  UserInfo user;
+  std::string refusal_code, refusal;
+  uint16_t close = 0;
+  const std::string token = r.query_param("token");
+  if (token.empty()) {
+    user.id = "anon-" + std::to_string(g_random_int());
+    user.name = "anonymous";
+    user.role = Role::Anonymous;
+  } else {
+    TokenCheck check = verify_token(token, config.chat.jwt_secret, g_get_real_time() / 1000000);
+    if (!check.claims) {
+      refusal_code = "unauthorized";
+      refusal = check.error;
+      close = close_code::unauthorized;
+    } else {
+      user.id = check.claims->user_id;
+      user.name = check.claims->name;
+      user.role = check.claims->role;
+    }
+  }
+  soup_server_message_pause(msg);
+  g_object_ref(msg);
+  store.get_stream(stream, [this, msg, stream, user, refusal_code, refusal,
+                            close](StoreResult<std::optional<StreamRecord>> found) {
+    if (!found.ok() || !found.value()) {
+      if (!found.ok())
+        respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "unavailable",
+                      "cannot look the stream up now; try again");
+      else
+        respond_error(msg, SOUP_STATUS_NOT_FOUND, "not_found", "no stream \"" + stream + "\"");
+      soup_server_message_unpause(msg);
+      g_object_unref(msg);
+      return;
+    }
+    if (close != 0 || user.role == Role::Anonymous) {
+      accept_connection(msg, stream, user, refusal_code, refusal, close);
+      return;
+    }
+    store.find_ban(user.id, ban_scopes(stream), now_ms(),
+                   [this, msg, stream, user](StoreResult<std::optional<BanRecord>> ban) {
+                     if (!ban.ok()) {
+                       respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "unavailable",
+                                     "cannot check bans now; try again");
+                       soup_server_message_unpause(msg);
+                       g_object_unref(msg);
+                       return;
+                     }
+                     if (ban.value()) {
+                       const BanRecord &b = *ban.value();
+                       std::string why = "you are banned from " +
+                                         std::string(b.scope == "*" ? "every room" : "this room");
+                       if (b.expires_at > 0)
+                         why += " for another " +
+                                std::to_string((b.expires_at - now_ms() + 999) / 1000) + " s";
+                       if (!b.reason.empty())
+                         why += ": " + b.reason;
+                       accept_connection(msg, stream, user, "banned", why, close_code::banned);
+                       return;
+                     }
+                     accept_connection(msg, stream, user, "", "", 0);
+                   });
+  });
+}
+
+void ChatService::Impl::accept_connection(SoupServerMessage *msg, const std::string &stream,
+                                          UserInfo user, std::string refusal_code,
+                                          std::string refusal, uint16_t close)
+{
+  auto finish = [this, msg, stream, user, refusal_code, refusal, close] {
+    if (stopping) {
+      respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "shutting_down",
+                    "the server is shutting down");
+    } else if (soup_websocket_server_process_handshake(msg, nullptr, nullptr, nullptr, nullptr)) {
+      auto *data = new UpgradeData{this, stream, user, refusal_code, refusal, close};
+      g_signal_connect_data(
+          msg, "wrote-informational", G_CALLBACK(+[](SoupServerMessage *m, gpointer p) {
+            auto *d = static_cast<UpgradeData *>(p);
+            g_signal_handlers_disconnect_matched(m, G_SIGNAL_MATCH_DATA, 0, 0, nullptr, nullptr, p);
+            d->impl->steal_and_join(m, d->stream, d->user, d->refusal_code, d->refusal, d->close);
+          }),
+          data, [](gpointer p, GClosure *) { delete static_cast<UpgradeData *>(p); },
+          static_cast<GConnectFlags>(0));
+    }
+    soup_server_message_unpause(msg);
+    g_object_unref(msg);
+  };
+  if (close != 0) {
+    finish();
+    return;
+  }
+  when_loaded(room(stream), finish);
+}
+
+void ChatService::Impl::steal_and_join(SoupServerMessage *msg, const std::string &stream,
+                                       const UserInfo &user, const std::string &refusal_code,
+                                       const std::string &refusal, uint16_t close)
+{
+  g_object_ref(msg);
+  GIOStream *io = soup_server_message_steal_connection(msg);
+  g_object_unref(msg);
+  if (!io)
+    return;
+  auto *socket = static_cast<GSocket *>(g_object_get_data(G_OBJECT(io), "GSocket"));
+  if (!socket && G_IS_SOCKET_CONNECTION(io))
+    socket = g_socket_connection_get_socket(G_SOCKET_CONNECTION(io));
+  if (!socket) {
+    g_warning("chat: a WebSocket connection without a socket; dropped");
+    g_object_unref(io);
+    return;
+  }
+  /* Bytes libsoup already read past the handshake belong to the first frame. */
+  std::string input;
+  GInputStream *in = g_io_stream_get_input_stream(io);
+  if (G_IS_POLLABLE_INPUT_STREAM(in)) {
+    char buffer[4096];
+    while (input.size() < (1u << 20)) {
+      const gssize n = g_pollable_input_stream_read_nonblocking(G_POLLABLE_INPUT_STREAM(in), buffer,
+                                                                sizeof buffer, nullptr, nullptr);
+      if (n <= 0)
+        break;
+      input.append(buffer, static_cast<size_t>(n));
+    }
+  }
+  const int fd = fcntl(g_socket_get_fd(socket), F_DUPFD_CLOEXEC, 0);
+  g_object_unref(io); /* closes libsoup's descriptor; ours stays open */
+  if (fd < 0) {
+    g_warning("chat: cannot take the connection over: %s", g_strerror(errno));
+    return;
+  }
+  if (close != 0) {
+    const ConnId id = fanout->add(
+        fd, "", {make_text_frame(encode_error(refusal_code.c_str(), refusal))}, std::move(input));
+    fanout->close(id, close, refusal);
+    return;
+  }
+  Room &rm = room(stream);
+  WelcomeInfo w;
+  w.stream = stream;
+  w.you = user;
+  Session s{0, stream, user};
+  w.moderator = is_moderator(s);
+  w.can_chat = user.role != Role::Anonymous;
+  w.viewers = viewers(rm) + 1;
+  w.live = live_streams.count(stream) > 0;
+  w.slow = rm.slow_seconds;
+  for (const auto &h : rm.history)
+    w.history.push_back(h.json);
+  w.leaderboard_entries = rm.leaderboard_json;
+  const ConnId id = fanout->add(fd, stream, {make_text_frame(encode_welcome(w))}, std::move(input));
+  s.id = id;
+  sessions.emplace(id, std::move(s));
+  rm.conns.insert(id);
+  rm.empty_since = 0;
+}
+
+void ChatService::Impl::on_closed(ConnId conn)
+{
+  auto it = sessions.find(conn);
+  if (it == sessions.end())
+    return;
+  auto r = rooms.find(it->second.stream);
+  if (r != rooms.end()) {
+    r->second->conns.erase(conn);
+    if (r->second->conns.empty())
+      r->second->empty_since = monotonic_ms();
+  }
+  sessions.erase(it);
+}
+
+Room &ChatService::Impl::room(const std::string &stream)
+{
+  auto it = rooms.find(stream);
+  if (it != rooms.end())
+    return *it->second;
+  auto created = std::make_unique<Room>();
+  Room &rm = *created;
+  rm.id = stream;
+  rm.loading = 3;
+  rooms.emplace(stream, std::move(created));
+  auto one_done = [this, stream] {
+    auto found = rooms.find(stream);
+    if (found == rooms.end())
+      return;
+    Room &r = *found->second;
+    if (--r.loading > 0)
+      return;
+    r.loaded = true;
+    auto waiting = std::move(r.on_loaded);
+    r.on_loaded.clear();
+    for (auto &fn : waiting)
+      fn();
+  };
+  store.list_chat(
+      stream, "", config.chat.history_size,
+      [this, stream, one_done](StoreResult<std::vector<ChatRecord>> got) {
+        auto found = rooms.find(stream);
+        if (found != rooms.end()) {
+          Room &r = *found->second;
+          std::vector<HistoryEntry> merged;
+          std::set<std::string> seen;
+          for (const auto &h : r.history)
+            seen.insert(h.record.id);
+          if (got.ok()) {
+            for (const auto &rec : got.value())
+              if (seen.insert(rec.id).second)
+                merged.push_back({rec, Role::Anonymous, encode_chat(rec, Role::Anonymous)});
+          } else {
+            g_warning("chat: cannot load the history of %s: %s", stream.c_str(),
+                      got.error().message.c_str());
+          }
+          /* Accepted here but not stored yet. */
+          for (const auto &rec : pending_history)
+            if (rec.stream_id == stream && seen.insert(rec.id).second)
+              merged.push_back({rec, Role::Anonymous, encode_chat(rec, Role::Anonymous)});
+          for (auto &h : r.history)
+            merged.push_back(std::move(h));
+          std::sort(merged.begin(), merged.end(), [](const HistoryEntry &a, const HistoryEntry &b) {
+            return a.record.id < b.record.id;
+          });
+          r.history.clear();
+          for (auto &h : merged)
+            add_to_history(r, std::move(h));
+        }
+        one_done();
+      });
+  store.list_moderators(
+      stream, [this, stream, one_done](StoreResult<std::vector<std::string>> got) {
+        auto found = rooms.find(stream);
+        if (found != rooms.end() && got.ok())
+          found->second->moderators.insert(got.value().begin(), got.value().end());
+        else if (!got.ok())
+          g_warning("chat: cannot load the moderators of %s: %s", stream.c_str(),
+                    got.error().message.c_str());
+        one_done();
+      });
+  store.leaderboard(stream, 10,
+                    [this, stream, one_done](StoreResult<std::vector<LeaderboardEntry>> got) {
+                      auto found = rooms.find(stream);
+                      if (found != rooms.end() && got.ok())
+                        found->second->leaderboard_json = encode_leaderboard_entries(got.value());
+                      one_done();
+                    });
+  return rm;
+}
+
+void ChatService::Impl::when_loaded(Room &rm, std::function<void()> fn)
+{
+  if (rm.loaded)
+    fn();
+  else
+    rm.on_loaded.push_back(std::move(fn));
+}
+
+int64_t ChatService::Impl::viewers(Room &rm)
+{
+  int64_t n = static_cast<int64_t>(rm.conns.size());
+  for (const auto &[instance, seen] : rm.remote_viewers)
+    n += seen.first;
+  return n;
+}
+
+void ChatService::Impl::send(ConnId conn, const std::string &json)
+{
+  fanout->send(conn, make_text_frame(json));
+}
+
+void ChatService::Impl::reply_error(ConnId conn, const char *code, const std::string &message,
+                                    const std::string &ref, int64_t retry_after_ms, bool retryable)
+{
+  metrics
+      .counter("sugarcast_chat_refused_total", "Client messages refused, by error code",
+               {{"code", code}})
+      .fetch_add(1, std::memory_order_relaxed);
+  send(conn, encode_error(ProtocolError{code, message, ref, retry_after_ms, retryable}));
+}
+
+void ChatService::Impl::broadcast(const std::string &stream, const std::string &json)
+{
+  if (fanout)
+    fanout->broadcast(stream, make_text_frame(json));
+}
+
+std::string ChatService::Impl::next_message_id()
+{
+  char id[32];
+  g_snprintf(id, sizeof id, "%011" PRIx64 "%05x%08x", static_cast<uint64_t>(now_ms()),
+             message_seq++ & 0xFFFFF, instance_tag);
+  return id;
+}
+
+std::vector<std::string> ChatService::Impl::ban_scopes(const std::string &stream) const
+{
+  return {stream, "*"};
+}
+
+/* ---- messages -------------------------------------------------------- */
+
+void ChatService::Impl::handle(ConnId conn, ClientMessage m)
+{
+  auto it = sessions.find(conn);
+  if (it == sessions.end())
+    return; /* closed meanwhile */
+  Session &s = it->second;
+  using T = ClientMessage::Type;
+  switch (m.type) {
+  case T::Chat:
+    chat(s, m);
+    break;
+  case T::Gift:
+    gift_from_socket(s, m);
+    break;
+  case T::Ping:
+    break;
+  default:
+    moderate(s, m);
+    break;
+  }
+}
+
+void ChatService::Impl::chat(Session &s, const ClientMessage &m)
+{
+  if (s.user.role == Role::Anonymous) {
+    reply_error(s.id, "forbidden",
+                "anonymous viewers can read the chat but not write: connect with a token", m.ref);
+    return;
+  }
+  Room &rm = room(s.stream);
+  const int64_t now = now_ms();
+  const bool moderator = is_moderator(s);
+  if (auto mute = rm.muted_until.find(s.user.id); mute != rm.muted_until.end()) {
+    if (mute->second > now) {
+      reply_error(s.id, "muted",
+                  "you are muted in this room for another " +
+                      std::to_string((mute->second - now + 999) / 1000) + " s",
+                  m.ref, mute->second - now);
+      return;
+    }
+    rm.muted_until.erase(mute);
+  }
+  if (!moderator && rm.slow_seconds > 0) {
+    auto last = rm.last_message.find(s.user.id);
+    if (last != rm.last_message.end() && now - last->second < rm.slow_seconds * 1000) {
+      const int64_t wait = rm.slow_seconds * 1000 - (now - last->second);
+      reply_error(s.id, "slow_mode",
+                  "slow mode: one message every " + std::to_string(rm.slow_seconds) + " s; wait " +
+                      std::to_string((wait + 999) / 1000) + " s",
+                  m.ref, wait);
+      return;
+    }
+  }
+  const int64_t mono = monotonic_ms();
+  auto bucket =
+      buckets.try_emplace(s.user.id, config.chat.rate_per_second, config.chat.rate_burst, mono);
+  int64_t retry_after = 0;
+  if (!bucket.first->second.take(mono, retry_after)) {
+    char rate[32];
+    g_snprintf(rate, sizeof rate, "%g", config.chat.rate_per_second);
+    reply_error(s.id, "rate_limited",
+                std::string("you are sending faster than ") + rate +
+                    " messages a second (bursts of " + std::to_string(config.chat.rate_burst) + ")",
+                m.ref, retry_after);
+    return;
+  }
+  std::string text = m.text;
+  if (!filter.empty()) {
+    if (config.chat.filter_mode == "reject") {
+      if (filter.matches(text)) {
+        reply_error(s.id, "filtered", "the message contains a word this room does not allow",
+                    m.ref);
+        return;
+      }
+    } else {
+      text = filter.mask(text);
+    }
+  }
+  ChatRecord rec{next_message_id(), s.stream, s.user.id, s.user.name, std::move(text), now};
+  rm.last_message[s.user.id] = now;
+  HistoryEntry entry{rec, s.user.role, encode_chat(rec, s.user.role)};
+  broadcast(s.stream, entry.json);
+  JsonWriter fields;
+  fields.string("id", rec.id).string("user", rec.user_id).string("name", rec.user_name);
+  fields.string("role", role_name(s.user.role))
+      .string("text", rec.text)
+      .integer("ts", rec.created_at);
+  tell_cluster("chat", s.stream, fields);
+  add_to_history(rm, std::move(entry));
+  queue_history(rec);
+  messages_total.fetch_add(1, std::memory_order_relaxed);
+}
+
+void ChatService::Impl::add_to_history(Room &rm, HistoryEntry entry)
+{
+  if (config.chat.history_size <= 0)
+    return;
+  rm.history.push_back(std::move(entry));
+  while (rm.history.size() > static_cast<size_t>(config.chat.history_size))
+    rm.history.pop_front();
+}
+
+bool ChatService::Impl::is_moderator(const Session &s)
+{
+  if (s.user.role >= Role::Moderator)
+    return true;
+  if (s.user.role == Role::Anonymous)
+    return false;
+  auto it = rooms.find(s.stream);
+  return it != rooms.end() && it->second->moderators.count(s.user.id) > 0;
+}
+
+bool ChatService::Impl::protected_user(Room &rm, const std::string &user_id)
+{
+  if (rm.moderators.count(user_id))
+    return true;
+  for (ConnId id : rm.conns) {
+    auto it = sessions.find(id);
+    if (it != sessions.end() && it->second.user.id == user_id &&
+        it->second.user.role >= Role::Moderator)
+      return true;
+  }
+  return false;
+}
+
+void ChatService::Impl::moderate(Session &s, const ClientMessage &m)
+{
+  using T = ClientMessage::Type;
+  static const char *names[] = {"chat", "gift", "delete", "mute", "ban", "unban", "slow", "ping"};
+  const char *what = names[static_cast<int>(m.type)];
+  if (!is_moderator(s)) {
+    reply_error(s.id, "forbidden", std::string("only moderators may ") + what, m.ref);
+    return;
+  }
+  Room &rm = room(s.stream);
+  const std::string by = s.user.id;
+  const ConnId conn = s.id;
+  const std::string stream = s.stream;
+  const std::string ref = m.ref;
+  if ((m.type == T::Mute || m.type == T::Ban) && !m.user.empty()) {
+    if (m.user == s.user.id) {
+      reply_error(conn, "forbidden", std::string("you cannot ") + what + " yourself", ref);
+      return;
+    }
+    if (s.user.role < Role::Streamer && protected_user(rm, m.user)) {
+      reply_error(conn, "forbidden",
+                  std::string("only the streamer or an admin may ") + what + " a moderator", ref);
+      return;
+    }
+  }
+  switch (m.type) {
+  case T::Delete: {
+    bool local = false;
+    for (const auto &h : rm.history)
+      local |= h.record.id == m.id;
+    for (const auto &p : pending_history)
+      local |= p.id == m.id && p.stream_id == stream;
+    if (local) {
+      apply_delete(stream, m.id, by);
+      JsonWriter f;
+      f.string("id", m.id).string("by", by);
+      tell_cluster("deleted", stream, f);
+    }
+    const std::string id = m.id;
+    store.delete_chat(stream, id, [this, local, conn, stream, id, by, ref](StoreResult<bool> r) {
+      if (local) {
+        if (!r.ok())
+          g_warning("chat: message %s deleted here but not in the store: %s", id.c_str(),
+                    r.error().message.c_str());
+        return;
+      }
+      if (!r.ok()) {
+        reply_error(conn, "unavailable", "cannot delete now: the store is unavailable", ref, 1000,
+                    true);
+      } else if (!r.value()) {
+        reply_error(conn, "not_found", "no message " + id + " in this room", ref);
+      } else {
+        apply_delete(stream, id, by);
+        JsonWriter f;
+        f.string("id", id).string("by", by);
+        tell_cluster("deleted", stream, f);
+      }
+    });
+    break;
+  }
+  case T::Mute: {
+    const int64_t seconds = m.seconds > 0 ? m.seconds : 600;
+    const int64_t until = now_ms() + seconds * 1000;
+    apply_mute(stream, m.user, until, seconds, by, m.reason);
+    JsonWriter f;
+    f.string("user", m.user).integer("until", until).integer("seconds", seconds);
+    f.string("by", by).string("reason", m.reason);
+    tell_cluster("mute", stream, f);
+    break;
+  }
+  case T::Ban: {
+    BanRecord ban;
+    ban.user_id = m.user;
+    ban.scope = config.chat.ban_scope == "global" ? "*" : stream;
+    ban.reason = m.reason;
+    ban.banned_by = by;
+    ban.created_at = now_ms();
+    ban.expires_at = m.seconds > 0 ? ban.created_at + m.seconds * 1000 : 0;
+    store.ban_user(ban, [this, ban, stream, conn, ref](StoreResult<Done> r) {
+      if (!r.ok()) {
+        reply_error(conn, "unavailable", "the ban was not recorded: the store is unavailable", ref,
+                    1000, r.error().retryable);
+        return;
+      }
+      apply_ban(ban, stream);
+      JsonWriter f;
+      f.string("user", ban.user_id).string("scope", ban.scope).string("by", ban.banned_by);
+      f.string("reason", ban.reason).integer("expires_at", ban.expires_at);
+      tell_cluster("ban", stream, f);
+    });
+    break;
+  }
+  case T::Unban: {
+    const std::string user = m.user;
+    const std::string scope = config.chat.ban_scope == "global" ? "*" : stream;
+    store.unban_user(user, scope, [this, user, stream, by, conn, ref](StoreResult<bool> r) {
+      if (!r.ok()) {
+        reply_error(conn, "unavailable", "the ban was not lifted: the store is unavailable", ref,
+                    1000, r.error().retryable);
+        return;
+      }
+      if (!r.value()) {
+        reply_error(conn, "not_found", user + " is not banned here", ref);
+        return;
+      }
+      broadcast(stream, encode_moderation({"unban", user, by}));
+      JsonWriter f;
+      f.string("user", user).string("by", by);
+      tell_cluster("unban", stream, f);
+    });
+    break;
+  }
+  case T::Slow: {
+    apply_slow(stream, m.seconds, by);
+    JsonWriter f;
+    f.integer("seconds", m.seconds).string("by", by);
+    tell_cluster("slow", stream, f);
+    break;
+  }
+  default:
+    break;
+  }
+}
+
+void ChatService::Impl::apply_delete(const std::string &stream, const std::string &id,
+                                     const std::string &by)
+{
+  auto it = rooms.find(stream);
+  if (it != rooms.end()) {
+    auto &h = it->second->history;
+    h.erase(std::remove_if(h.begin(), h.end(),
+                           [&](const HistoryEntry &e) { return e.record.id == id; }),
+            h.end());
+  }
+  broadcast(stream, encode_deleted(id, by));
+}
+
+void ChatService::Impl::apply_ban(const BanRecord &ban, const std::string &stream)
+{
+  std::string why =
+      "you were banned from " + std::string(ban.scope == "*" ? "every room" : "this room");
+  if (!ban.reason.empty())
+    why += ": " + ban.reason;
+  kick_user(ban.user_id, ban.scope, why);
+  ModerationEvent e{"ban", ban.user_id, ban.banned_by};
+  if (ban.expires_at > 0)
+    e.until = ban.expires_at;
+  e.reason = ban.reason;
+  broadcast(stream, encode_moderation(e));
+}
+
+void ChatService::Impl::apply_mute(const std::string &stream, const std::string &user,
+                                   int64_t until, int64_t seconds, const std::string &by,
+                                   const std::string &reason)
+{
+  Room &rm = room(stream);
+  rm.muted_until[user] = until;
+  ModerationEvent e{"mute", user, by, seconds, until, reason};
+  broadcast(stream, encode_moderation(e));
+}
+
+void ChatService::Impl::apply_slow(const std::string &stream, int64_t seconds,
+                                   const std::string &by)
+{
+  room(stream).slow_seconds = seconds;
+  broadcast(stream, encode_moderation({"slow", "", by, seconds}));
+}
+
+void ChatService::Impl::kick_user(const std::string &user_id, const std::string &scope,
+                                  const std::string &why)
+{
+  for (auto &[id, s] : sessions) {
+    if (s.user.id != user_id || (scope != "*" && s.stream != scope))
+      continue;
+    send(id, encode_error("banned", why));
+    fanout->close(id, close_code::banned, why);
+  }
+}
+
+/* ---- history --------------------------------------------------------- */
+
+void ChatService::Impl::queue_history(const ChatRecord &record)
+{
+  pending_history.push_back(record);
+  if (pending_history.size() > kMaxPendingHistory) {
+    /* The oldest not being written goes: memory stays bounded. */
+    pending_history.erase(pending_history.begin() + static_cast<ptrdiff_t>(flushing));
+    if (history_dropped.fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
+      g_warning("chat: the store has been unavailable for %zu messages; dropping the oldest "
+                "unstored ones",
+                kMaxPendingHistory);
+  }
+  if (pending_history.size() - flushing >= 100 && flushing == 0 && flush_backoff_ms == 0)
+    flush_history();
+  else
+    schedule_flush(200);
+}
+
+void ChatService::Impl::schedule_flush(int delay_ms)
+{
+  if (flush_source)
+    return;
+  flush_source = g_timeout_add(
+      static_cast<guint>(delay_ms),
+      [](gpointer self) -> gboolean {
+        auto *impl = static_cast<Impl *>(self);
+        impl->flush_source = 0;
+        impl->flush_history();
+        return G_SOURCE_REMOVE;
+      },
+      this);
+}
+
+void ChatService::Impl::flush_history()
+{
+  if (flushing > 0)
+    return;
+  if (pending_history.empty()) {
+    if (after_flush) {
+      auto done = std::move(after_flush);
+      after_flush = nullptr;
+      done();
+    }
+    return;
+  }
+  flushing = std::min<size_t>(pending_history.size(), 500);
+  std::vector<ChatRecord> batch(pending_history.begin(),
+                                pending_history.begin() + static_cast<ptrdiff_t>(flushing));
+  store.append_chat(batch, [this](StoreResult<Done> r) {
+    const size_t written = flushing;
+    flushing = 0;
+    if (r.ok() || !r.error().retryable) {
+      if (!r.ok())
+        g_warning("chat: %zu messages could not be stored and were dropped: %s", written,
+                  r.error().message.c_str());
+      pending_history.erase(pending_history.begin(),
+                            pending_history.begin() + static_cast<ptrdiff_t>(written));
+      flush_backoff_ms = 0;
+      if (!pending_history.empty())
+        schedule_flush(pending_history.size() >= 100 ? 0 : 200);
+      else
+        flush_history(); /* tells shutdown, if it waits */
+      return;
+    }
+    if (flush_backoff_ms == 0)
+      g_warning("chat: cannot store chat history (%s); keeping %zu messages in memory and "
+                "retrying",
+                r.error().message.c_str(), pending_history.size());
+    flush_backoff_ms = std::min(std::max(flush_backoff_ms * 2, 250), 5000);
+    if (stopping && after_flush) {
+      auto done = std::move(after_flush);
+      after_flush = nullptr;
+      g_warning("chat: shutting down with %zu chat messages not stored", pending_history.size());
+      done();
+      return;
+    }
+    schedule_flush(flush_backoff_ms);
+  });
+}
+
+/* ---- periodic --------------------------------------------------------- */
+
+void ChatService::Impl::tick()
+{
+  const int64_t mono = monotonic_ms();
+  for (auto it = rooms.begin(); it != rooms.end();) {
+    Room &rm = *it->second;
+    for (auto r = rm.remote_viewers.begin(); r != rm.remote_viewers.end();)
+      r = mono - r->second.second > 45000 ? rm.remote_viewers.erase(r) : std::next(r);
+    const int64_t n = viewers(rm);
+    if (n != rm.viewers_sent && rm.loaded) {
+      rm.viewers_sent = n;
+      broadcast(rm.id, encode_viewers(n));
+    }
+    const auto local = static_cast<int64_t>(rm.conns.size());
+    /* Other daemons forget counts not repeated within 45 s. */
+    if (local != rm.local_viewers_told || (local > 0 && mono - rm.local_viewers_told_at > 15000)) {
+      rm.local_viewers_told = local;
+      rm.local_viewers_told_at = mono;
+      JsonWriter f;
+      f.integer("n", local);
+      tell_cluster("viewers", rm.id, f);
+    }
+    const bool idle = rm.conns.empty() && rm.loaded && rm.empty_since > 0 &&
+                      mono - rm.empty_since > 10 * 60 * 1000;
+    it = idle ? rooms.erase(it) : std::next(it);
+  }
+  for (auto it = buckets.begin(); it != buckets.end();)
+    it = it->second.full(mono) ? buckets.erase(it) : std::next(it);
+}
+
+} // namespace sugarcast::chat
+
+/* ---- the public face --------------------------------------------------- */
+
+namespace sugarcast::chat {
+
+ChatService::ChatService(const Config &config, Store &store, HttpServer &http, Metrics &metrics,
+                         GiftSink on_gift)
+    : impl_(std::make_unique<Impl>(config, store, http, metrics, std::move(on_gift)))
+{}
+
+ChatService::~ChatService() = default;
+
+bool ChatService::start(std::string &error)
+{
+  return impl_->start(error);
+}
+
+void ChatService::set_stream_live(const std::string &stream_id, bool live)
+{
+  Impl &d = *impl_;
+  const bool was = d.live_streams.count(stream_id) > 0;
+  if (live)
+    d.live_streams.insert(stream_id);
+  else
+    d.live_streams.erase(stream_id);
+  if (was != live)
+    d.broadcast(stream_id, encode_stream_state(live));
+}
+
+void ChatService::shutdown(std::function<void()> done)
+{
+  Impl &d = *impl_;
+  d.stopping = true;
+  if (!d.fanout) {
+    done();
+    return;
+  }
+  Impl *impl = &d;
+  d.fanout->close_all(close_code::going_away, "the server is shutting down", [impl, done] {
+    impl->main_queue.post([impl, done] {
+      impl->after_flush = done;
+      if (impl->flush_source) {
+        g_source_remove(impl->flush_source);
+        impl->flush_source = 0;
+      }
+      impl->flush_backoff_ms = 0;
+      impl->flush_history();
+    });
+  });
+}
+
+size_t ChatService::connections() const
+{
+  return impl_->fanout ? impl_->fanout->stats().connections : 0;
+}
+
+} // namespace sugarcast::chat

@@ -1,0 +1,623 @@
+/* sugarcastd chat — the fan-out engine. See fanout.h. */
+#include "fanout.h"
+
+#include <glib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <mutex>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <thread>
+#include <unistd.h>
+#include <unordered_map>
+
+namespace sugarcast::chat {
+
+FramePtr make_text_frame(std::string_view text)
+{
+  return std::make_shared<const std::string>(ws_encode_frame(WsOpcode::Text, text));
+}
+
+FramePtr make_close_frame(uint16_t code, std::string_view reason)
+{
+  return std::make_shared<const std::string>(ws_encode_close(code, reason));
+}
+
+namespace {
+
+int64_t now_ms()
+{
+  return g_get_monotonic_time() / 1000;
+}
+
+struct Room;
+
+struct Conn
+{
+  ConnId id = 0;
+  int fd = -1;
+  Room *room = nullptr;
+  uint32_t slot = 0;
+  std::vector<FramePtr> queue;
+  size_t head_offset = 0;           /* bytes of queue.front() already written */
+  size_t queued = 0;                /* bytes in queue not yet written */
+  std::unique_ptr<WsParser> parser; /* only while a frame is half read */
+  int64_t deadline = 0;
+  std::string close_reason;
+  uint16_t close_code = 0;
+  bool dirty = false;
+  bool blocked = false;     /* the kernel refused more: wait for EPOLLOUT */
+  bool close_sent = false;  /* our close frame is queued: nothing after it */
+  bool peer_closed = false; /* the peer's close frame arrived */
+  bool input_stopped = false;
+  bool dead = false;
+};
+
+struct Room
+{
+  std::string name;
+  std::vector<Conn *> members;
+};
+
+struct Command
+{
+  enum Kind { Add, Broadcast, Send, Close, CloseAll, Quit } kind;
+  ConnId id = 0;
+  int fd = -1;
+  std::string room;
+  std::vector<FramePtr> frames;
+  FramePtr frame;
+  uint16_t code = 0;
+  std::string text; /* Add: input already read; Close: the reason */
+  std::function<void()> done;
+};
+
+} // namespace
+
+struct Fanout::Worker
+{
+  Worker(const FanoutLimits &l, const FanoutHandlers &h) : limits(l), handlers(h)
+  {
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = nullptr;
+    epoll_ctl(epfd, EPOLL_CTL_ADD, evfd, &ev);
+    thread = std::thread([this] { run(); });
+  }
+
+  ~Worker()
+  {
+    post(Command{Command::Quit});
+    thread.join();
+    ::close(evfd);
+    ::close(epfd);
+  }
+
+  void post(Command &&cmd)
+  {
+    bool wake;
+    {
+      std::lock_guard<std::mutex> guard(lock);
+      wake = inbox.empty();
+      inbox.push_back(std::move(cmd));
+    }
+    if (wake) {
+      const uint64_t one = 1;
+      ssize_t ignored = write(evfd, &one, sizeof one);
+      (void)ignored;
+    }
+  }
+
+  void run()
+  {
+    epoll_event events[256];
+    while (true) {
+      const bool timed = !closing.empty() || close_all_pending;
+      const int n = epoll_wait(epfd, events, 256, timed ? 100 : -1);
+      if (n < 0 && errno != EINTR)
+        g_error("epoll_wait: %s", g_strerror(errno));
+      for (int i = 0; i < n; ++i) {
+        if (events[i].data.ptr == nullptr) {
+          uint64_t count;
+          ssize_t ignored = read(evfd, &count, sizeof count);
+          (void)ignored;
+          if (!run_commands()) {
+            drop_everything();
+            return;
+          }
+          continue;
+        }
+        auto *c = static_cast<Conn *>(events[i].data.ptr);
+        if (c->dead)
+          continue;
+        const uint32_t ev = events[i].events;
+        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+          read_input(c);
+        if (!c->dead && (ev & EPOLLOUT)) {
+          c->blocked = false;
+          if (!c->queue.empty())
+            mark_dirty(c);
+        }
+      }
+      flush_dirty();
+      sweep();
+      for (Conn *c : graveyard)
+        delete c;
+      graveyard.clear();
+    }
+  }
+
+  bool run_commands()
+  {
+    std::vector<Command> batch;
+    {
+      std::lock_guard<std::mutex> guard(lock);
+      batch.swap(inbox);
+    }
+    for (Command &cmd : batch) {
+      switch (cmd.kind) {
+      case Command::Quit:
+        return false;
+      case Command::Add:
+        add(cmd);
+        break;
+      case Command::Broadcast: {
+        auto it = rooms.find(cmd.room);
+        if (it == rooms.end())
+          break;
+        for (Conn *c : it->second.members)
+          enqueue(c, cmd.frame);
+        break;
+      }
+      case Command::Send:
+        if (auto it = conns.find(cmd.id); it != conns.end())
+          enqueue(it->second, cmd.frame);
+        break;
+      case Command::Close:
+        if (auto it = conns.find(cmd.id); it != conns.end())
+          start_close(it->second, cmd.code, cmd.text);
+        break;
+      case Command::CloseAll:
+        close_all_pending = true;
+        close_all_code = cmd.code;
+        close_all_reason = cmd.text;
+        close_all_deadline = now_ms() + limits.close_timeout_ms;
+        close_all_done = std::move(cmd.done);
+        for (auto &[id, c] : conns)
+          start_close(c, cmd.code, cmd.text);
+        break;
+      }
+    }
+    return true;
+  }
+
+  void add(Command &cmd)
+  {
+    const int flags = fcntl(cmd.fd, F_GETFL);
+    fcntl(cmd.fd, F_SETFL, flags | O_NONBLOCK);
+    int one = 1;
+    setsockopt(cmd.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto *c = new Conn;
+    c->id = cmd.id;
+    c->fd = cmd.fd;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = c;
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, cmd.fd, &ev) != 0) {
+      const std::string why = std::string("epoll_ctl: ") + g_strerror(errno);
+      ::close(cmd.fd);
+      delete c;
+      handlers.on_closed(cmd.id, close_code::internal_error, why);
+      return;
+    }
+    Room &room = rooms[cmd.room];
+    if (room.name.empty())
+      room.name = cmd.room;
+    c->room = &room;
+    c->slot = static_cast<uint32_t>(room.members.size());
+    room.members.push_back(c);
+    conns.emplace(c->id, c);
+    n_conns.fetch_add(1, std::memory_order_relaxed);
+    for (FramePtr &f : cmd.frames)
+      enqueue(c, std::move(f));
+    if (!cmd.text.empty())
+      take_input(c, cmd.text.data(), cmd.text.size());
+    if (close_all_pending)
+      start_close(c, close_all_code, close_all_reason);
+  }
+
+  void mark_dirty(Conn *c)
+  {
+    if (!c->dirty) {
+      c->dirty = true;
+      dirty.push_back(c);
+    }
+  }
+
+  void enqueue(Conn *c, FramePtr frame, bool control_after_close = false)
+  {
+    if (c->dead || (c->close_sent && !control_after_close))
+      return;
+    c->queued += frame->size();
+    queued_total.fetch_add(frame->size(), std::memory_order_relaxed);
+    c->queue.push_back(std::move(frame));
+    if (c->blocked && c->queued > limits.send_queue_bytes) {
+      slow_close(c);
+      return;
+    }
+    mark_dirty(c);
+  }
+
+  void drop_queue_after_head(Conn *c)
+  {
+    size_t keep = 0;
+    if (c->head_offset > 0 && !c->queue.empty())
+      keep = 1;
+    size_t dropped = 0;
+    for (size_t i = keep; i < c->queue.size(); ++i)
+      dropped += c->queue[i]->size();
+    c->queue.resize(keep);
+    c->queued -= dropped;
+    queued_total.fetch_sub(dropped, std::memory_order_relaxed);
+  }
+
+  void slow_close(Conn *c)
+  {
+    slow_closed.fetch_add(1, std::memory_order_relaxed);
+    const std::string reason = "send queue full: the client stopped reading (" +
+                               std::to_string(c->queued) + " bytes waiting, limit " +
+                               std::to_string(limits.send_queue_bytes) + ")";
+    drop_queue_after_head(c);
+    start_close(c, close_code::send_queue_full, reason);
+  }
+
+  void start_close(Conn *c, uint16_t code, const std::string &reason)
+  {
+    if (c->dead || c->close_sent)
+      return;
+    enqueue(c, make_close_frame(code, reason), true);
+    c->close_sent = true;
+    c->close_code = code;
+    c->close_reason = reason;
+    c->deadline = now_ms() + limits.close_timeout_ms;
+    closing.push_back(c);
+    mark_dirty(c);
+  }
+
+  void read_input(Conn *c)
+  {
+    static thread_local char buffer[65536];
+    while (!c->dead) {
+      const ssize_t r = recv(c->fd, buffer, sizeof buffer, 0);
+      if (r > 0) {
+        if (!c->input_stopped)
+          take_input(c, buffer, static_cast<size_t>(r));
+        continue;
+      }
+      if (r == 0) {
+        if (c->close_sent)
+          destroy(c, c->close_code, c->close_reason);
+        else
+          destroy(c, close_code::abnormal, "the connection dropped without a close frame");
+        return;
+      }
+      if (errno == EINTR)
+        continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        destroy(c, close_code::abnormal, std::string("read: ") + g_strerror(errno));
+      return;
+    }
+  }
+
+  void take_input(Conn *c, const char *data, size_t size)
+  {
+    if (!c->parser)
+      c->parser = std::make_unique<WsParser>(limits.max_message_bytes, true);
+    const uint16_t code =
+        c->parser->feed(data, size, [this, c](const WsEvent &e) { on_event(c, e); });
+    if (code != 0 && !c->input_stopped) {
+      c->input_stopped = true;
+      if (handlers.on_refused)
+        if (FramePtr reply = handlers.on_refused(c->id, Refusal::Framing, c->parser->error()))
+          enqueue(c, std::move(reply));
+      start_close(c, code, c->parser->error());
+    }
+    if (c->parser && c->parser->idle() && code == 0)
+      c->parser.reset();
+  }
+
+  void on_event(Conn *c, const WsEvent &e)
+  {
+    if (c->input_stopped || c->dead)
+      return;
+    FramePtr reply;
+    switch (e.kind) {
+    case WsEvent::Text:
+      messages_in.fetch_add(1, std::memory_order_relaxed);
+      if (!c->close_sent)
+        reply = handlers.on_text(c->id, e.payload);
+      break;
+    case WsEvent::Binary:
+      reply = handlers.on_refused(c->id, Refusal::Binary, "");
+      break;
+    case WsEvent::TooBig:
+      reply = handlers.on_refused(c->id, Refusal::TooBig, std::to_string(e.size));
+      break;
+    case WsEvent::BadUtf8:
+      reply = handlers.on_refused(c->id, Refusal::BadUtf8, "");
+      break;
+    case WsEvent::Ping:
+      reply = std::make_shared<const std::string>(ws_encode_frame(WsOpcode::Pong, e.payload));
+      break;
+    case WsEvent::Pong:
+      break;
+    case WsEvent::Close:
+      c->peer_closed = true;
+      c->input_stopped = true;
+      if (!c->close_sent) {
+        const uint16_t echo =
+            e.close_code == close_code::no_status ? close_code::normal : e.close_code;
+        enqueue(c, make_close_frame(echo, ""), true);
+        c->close_sent = true;
+        c->close_code = e.close_code;
+        c->close_reason = std::string(e.payload);
+        c->deadline = now_ms() + limits.close_timeout_ms;
+        closing.push_back(c);
+      }
+      mark_dirty(c);
+      break;
+    }
+    if (reply)
+      enqueue(c, std::move(reply));
+  }
+
+  void flush_dirty()
+  {
+    /* flush() may mark nothing new dirty, so one pass is enough. */
+    for (size_t i = 0; i < dirty.size(); ++i) {
+      Conn *c = dirty[i];
+      c->dirty = false;
+      if (!c->dead)
+        flush(c);
+    }
+    dirty.clear();
+  }
+
+  void flush(Conn *c)
+  {
+    while (!c->queue.empty() && !c->blocked) {
+      iovec iov[64];
+      size_t n = 0;
+      size_t total = 0;
+      for (size_t i = 0; i < c->queue.size() && n < 64; ++i) {
+        const std::string &f = *c->queue[i];
+        const size_t offset = i == 0 ? c->head_offset : 0;
+        iov[n].iov_base = const_cast<char *>(f.data() + offset);
+        iov[n].iov_len = f.size() - offset;
+        total += iov[n].iov_len;
+        ++n;
+      }
+      msghdr m{};
+      m.msg_iov = iov;
+      m.msg_iovlen = n;
+      const ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w < 0) {
+        if (errno == EINTR)
+          continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          c->blocked = true;
+          break;
+        }
+        destroy(c, close_code::abnormal, std::string("write: ") + g_strerror(errno));
+        return;
+      }
+      size_t left = static_cast<size_t>(w);
+      size_t popped = 0;
+      while (left > 0) {
+        const size_t avail = c->queue[popped]->size() - c->head_offset;
+        if (left >= avail) {
+          left -= avail;
+          c->head_offset = 0;
+          ++popped;
+        } else {
+          c->head_offset += left;
+          left = 0;
+        }
+      }
+      c->queue.erase(c->queue.begin(), c->queue.begin() + static_cast<ptrdiff_t>(popped));
+      c->queued -= static_cast<size_t>(w);
+      queued_total.fetch_sub(static_cast<uint64_t>(w), std::memory_order_relaxed);
+      frames_sent.fetch_add(popped, std::memory_order_relaxed);
+      bytes_sent.fetch_add(static_cast<uint64_t>(w), std::memory_order_relaxed);
+      if (static_cast<size_t>(w) < total)
+        c->blocked = true;
+    }
+    if (c->queue.empty()) {
+      if (c->queue.capacity() > 8)
+        std::vector<FramePtr>().swap(c->queue);
+      if (c->close_sent && c->peer_closed)
+        destroy(c, c->close_code, c->close_reason);
+    } else if (c->queued > limits.send_queue_bytes && !c->close_sent) {
+      slow_close(c);
+      flush(c);
+    }
+  }
+
+  void sweep()
+  {
+    const int64_t now = now_ms();
+    if (!closing.empty()) {
+      size_t kept = 0;
+      for (Conn *c : closing) {
+        if (c->dead)
+          continue;
+        if (now >= c->deadline || (close_all_pending && now >= close_all_deadline)) {
+          destroy(c, c->close_code, c->close_reason);
+          continue;
+        }
+        closing[kept++] = c;
+      }
+      closing.resize(kept);
+    }
+    if (close_all_pending && conns.empty()) {
+      close_all_pending = false;
+      if (close_all_done) {
+        auto done = std::move(close_all_done);
+        close_all_done = nullptr;
+        done();
+      }
+    }
+  }
+
+  void destroy(Conn *c, uint16_t code, const std::string &reason)
+  {
+    if (c->dead)
+      return;
+    c->dead = true;
+    epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, nullptr);
+    ::close(c->fd);
+    Room *room = c->room;
+    Conn *last = room->members.back();
+    room->members[c->slot] = last;
+    last->slot = c->slot;
+    room->members.pop_back();
+    if (room->members.empty())
+      rooms.erase(room->name);
+    conns.erase(c->id);
+    queued_total.fetch_sub(c->queued, std::memory_order_relaxed);
+    c->queue.clear();
+    c->queued = 0;
+    c->parser.reset();
+    n_conns.fetch_sub(1, std::memory_order_relaxed);
+    graveyard.push_back(c);
+    handlers.on_closed(c->id, code, reason);
+  }
+
+  void drop_everything()
+  {
+    for (auto &[id, c] : conns) {
+      ::close(c->fd);
+      delete c;
+    }
+    conns.clear();
+    rooms.clear();
+    for (Conn *c : graveyard)
+      delete c;
+    graveyard.clear();
+  }
+
+  FanoutLimits limits;
+  const FanoutHandlers &handlers;
+  int epfd = -1;
+  int evfd = -1;
+  std::thread thread;
+  std::mutex lock;
+  std::vector<Command> inbox;
+
+  std::unordered_map<ConnId, Conn *> conns;
+  std::unordered_map<std::string, Room> rooms;
+  std::vector<Conn *> dirty;
+  std::vector<Conn *> closing;
+  std::vector<Conn *> graveyard;
+  bool close_all_pending = false;
+  uint16_t close_all_code = 0;
+  std::string close_all_reason;
+  int64_t close_all_deadline = 0;
+  std::function<void()> close_all_done;
+
+  std::atomic<uint64_t> n_conns{0};
+  std::atomic<uint64_t> frames_sent{0};
+  std::atomic<uint64_t> bytes_sent{0};
+  std::atomic<uint64_t> slow_closed{0};
+  std::atomic<uint64_t> queued_total{0};
+  std::atomic<uint64_t> messages_in{0};
+};
+
+Fanout::Fanout(int threads, FanoutLimits limits, FanoutHandlers handlers)
+    : handlers_(std::move(handlers))
+{
+  for (int i = 0; i < std::max(1, threads); ++i)
+    workers_.push_back(std::make_unique<Worker>(limits, handlers_));
+}
+
+Fanout::~Fanout() = default;
+
+ConnId Fanout::add(int fd, const std::string &room, std::vector<FramePtr> first, std::string input)
+{
+  const ConnId id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  Command cmd{Command::Add};
+  cmd.id = id;
+  cmd.fd = fd;
+  cmd.room = room;
+  cmd.frames = std::move(first);
+  cmd.text = std::move(input);
+  workers_[id % workers_.size()]->post(std::move(cmd));
+  return id;
+}
+
+void Fanout::broadcast(const std::string &room, FramePtr frame)
+{
+  for (auto &w : workers_) {
+    Command cmd{Command::Broadcast};
+    cmd.room = room;
+    cmd.frame = frame;
+    w->post(std::move(cmd));
+  }
+}
+
+void Fanout::send(ConnId conn, FramePtr frame)
+{
+  Command cmd{Command::Send};
+  cmd.id = conn;
+  cmd.frame = std::move(frame);
+  workers_[conn % workers_.size()]->post(std::move(cmd));
+}
+
+void Fanout::close(ConnId conn, uint16_t code, const std::string &reason)
+{
+  Command cmd{Command::Close};
+  cmd.id = conn;
+  cmd.code = code;
+  cmd.text = reason;
+  workers_[conn % workers_.size()]->post(std::move(cmd));
+}
+
+void Fanout::close_all(uint16_t code, const std::string &reason, std::function<void()> done)
+{
+  auto remaining = std::make_shared<std::atomic<size_t>>(workers_.size());
+  auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
+  for (auto &w : workers_) {
+    Command cmd{Command::CloseAll};
+    cmd.code = code;
+    cmd.text = reason;
+    cmd.done = [remaining, shared_done] {
+      if (remaining->fetch_sub(1) == 1 && *shared_done)
+        (*shared_done)();
+    };
+    w->post(std::move(cmd));
+  }
+}
+
+FanoutStats Fanout::stats() const
+{
+  FanoutStats s;
+  for (const auto &w : workers_) {
+    s.connections += w->n_conns.load(std::memory_order_relaxed);
+    s.frames_sent += w->frames_sent.load(std::memory_order_relaxed);
+    s.bytes_sent += w->bytes_sent.load(std::memory_order_relaxed);
+    s.slow_closed += w->slow_closed.load(std::memory_order_relaxed);
+    s.queued_bytes += w->queued_total.load(std::memory_order_relaxed);
+    s.messages_in += w->messages_in.load(std::memory_order_relaxed);
+  }
+  return s;
+}
+
+} // namespace sugarcast::chat
