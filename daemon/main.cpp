@@ -1,6 +1,8 @@
 /* sugarcastd — the Sugarcast daemon.
  *
  *   sugarcastd [--config FILE] [--data-dir DIR] [--print-config]
+ *   sugarcastd token --user U --role R [--name N] [--ttl SECONDS] [--config FILE]
+ *     prints a chat token (HS256 JWT) signed with chat.jwt_secret, for development
  *
  * Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when start-up
  * fails, 2 when the command line or the configuration is wrong. */
@@ -8,6 +10,7 @@
 #include "config.h"
 #endif
 
+#include "chat/jwt.h"
 #include "daemon.h"
 #include "log.h"
 
@@ -16,8 +19,65 @@
 
 #include <cstdio>
 
+namespace {
+
+int token_command(int argc, char **argv)
+{
+  g_autofree gchar *config_file = nullptr;
+  g_autofree gchar *user = nullptr;
+  g_autofree gchar *name = nullptr;
+  g_autofree gchar *role = nullptr;
+  gint64 ttl = 3600;
+  const GOptionEntry entries[] = {
+      {"user", 'u', 0, G_OPTION_ARG_STRING, &user, "User id (the token's sub)", "ID"},
+      {"role", 'r', 0, G_OPTION_ARG_STRING, &role, "viewer, moderator, streamer or admin", "ROLE"},
+      {"name", 'n', 0, G_OPTION_ARG_STRING, &name, "Name shown in chat (default: the id)", "NAME"},
+      {"ttl", 't', 0, G_OPTION_ARG_INT64, &ttl, "Seconds until it expires (default 3600)", "S"},
+      {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_file,
+       "Configuration file with chat.jwt_secret", "FILE"},
+      {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr},
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new("- mint a chat token for development");
+  g_option_context_add_main_entries(ctx, entries, nullptr);
+  g_autoptr(GError) error = nullptr;
+  if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+    std::fprintf(stderr, "sugarcastd token: %s\n", error->message);
+    return 2;
+  }
+  sugarcast::chat::Role r = sugarcast::chat::Role::Viewer;
+  if (!user || !*user || !role || !sugarcast::chat::parse_role(role, r)) {
+    std::fprintf(stderr, "sugarcastd token: needs --user ID and --role "
+                         "viewer|moderator|streamer|admin\n");
+    return 2;
+  }
+  if (ttl <= 0) {
+    std::fprintf(stderr, "sugarcastd token: --ttl must be positive\n");
+    return 2;
+  }
+  std::string problem;
+  auto config = sugarcast::load_config({config_file ? config_file : "", ""}, problem);
+  if (!config) {
+    std::fprintf(stderr, "sugarcastd: the configuration is not valid:\n%s\n", problem.c_str());
+    return 2;
+  }
+  if (config->chat.jwt_secret.empty()) {
+    std::fprintf(stderr, "sugarcastd token: no secret to sign with: set chat.jwt_secret in the "
+                         "configuration or SUGARCAST_JWT_SECRET\n");
+    return 2;
+  }
+  std::printf("%s\n", sugarcast::chat::mint_token(config->chat.jwt_secret, user, name ? name : "",
+                                                  r, g_get_real_time() / 1000000 + ttl)
+                          .c_str());
+  return 0;
+}
+
+} // namespace
+
 int main(int argc, char **argv)
 {
+  if (argc > 1 && g_strcmp0(argv[1], "token") == 0)
+    return token_command(argc - 1, argv + 1);
+
   g_autofree gchar *config_file = nullptr;
   g_autofree gchar *data_dir = nullptr;
   gboolean print_config = FALSE;
