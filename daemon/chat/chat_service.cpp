@@ -289,7 +289,10 @@ void ChatService::Impl::steal_and_join(SoupServerMessage *msg, const std::string
     }
   }
   const int fd = fcntl(g_socket_get_fd(socket), F_DUPFD_CLOEXEC, 0);
-  g_object_unref(io); /* closes libsoup's descriptor; ours stays open */
+  /* libsoup keeps its GSocket alive for a while after the steal: close its
+   * descriptor now, or every connection costs two (ulimit -n is 20,000). */
+  g_socket_close(socket, nullptr);
+  g_object_unref(io);
   if (fd < 0) {
     g_warning("chat: cannot take the connection over: %s", g_strerror(errno));
     return;

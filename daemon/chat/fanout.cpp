@@ -56,6 +56,7 @@ struct Conn
   bool close_sent = false;  /* our close frame is queued: nothing after it */
   bool peer_closed = false; /* the peer's close frame arrived */
   bool input_stopped = false;
+  bool watching_output = false;
   bool dead = false;
 };
 
@@ -143,6 +144,7 @@ struct Fanout::Worker
           read_input(c);
         if (!c->dead && (ev & EPOLLOUT)) {
           c->blocked = false;
+          want_output(c, false);
           if (!c->queue.empty())
             mark_dirty(c);
         }
@@ -209,7 +211,9 @@ struct Fanout::Worker
     c->id = cmd.id;
     c->fd = cmd.fd;
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    /* EPOLLOUT only while blocked (want_output): an edge for every ACK of
+     * every delivery would wake the worker 100,000 times a second. */
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
     ev.data.ptr = c;
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, cmd.fd, &ev) != 0) {
       const std::string why = std::string("epoll_ctl: ") + g_strerror(errno);
@@ -414,6 +418,7 @@ struct Fanout::Worker
           continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
           c->blocked = true;
+          want_output(c, true);
           break;
         }
         destroy(c, close_code::abnormal, std::string("write: ") + g_strerror(errno));
@@ -437,8 +442,10 @@ struct Fanout::Worker
       queued_total.fetch_sub(static_cast<uint64_t>(w), std::memory_order_relaxed);
       frames_sent.fetch_add(popped, std::memory_order_relaxed);
       bytes_sent.fetch_add(static_cast<uint64_t>(w), std::memory_order_relaxed);
-      if (static_cast<size_t>(w) < total)
+      if (static_cast<size_t>(w) < total) {
         c->blocked = true;
+        want_output(c, true);
+      }
     }
     if (c->queue.empty()) {
       if (c->queue.capacity() > 8)
@@ -449,6 +456,17 @@ struct Fanout::Worker
       slow_close(c);
       flush(c);
     }
+  }
+
+  void want_output(Conn *c, bool on)
+  {
+    if (c->watching_output == on)
+      return;
+    c->watching_output = on;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (on ? EPOLLOUT : 0u);
+    ev.data.ptr = c;
+    epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
   }
 
   void sweep()
