@@ -13,6 +13,11 @@
  * Times are Unix epoch milliseconds (int64). Ids are strings chosen by the
  * caller where they appear in URLs (streams, clips) and numbers assigned by
  * the store where they only order rows (sessions).
+ *
+ * Lifetime: a Store may be destroyed once close() has called back. Calls
+ * made after close() call back with an error (not retryable). Destroying a
+ * Store that was not closed calls every callback still pending with an
+ * error before the destructor returns: none is dropped, none runs later.
  */
 #pragma once
 
@@ -26,7 +31,8 @@
 
 namespace sugarcast {
 
-struct StoreError {
+struct StoreError
+{
   std::string message;    /* for logs: which table, what the database said */
   bool retryable = false; /* the database is down or busy, not "no" */
 };
@@ -47,14 +53,17 @@ private:
   std::variant<T, StoreError> v_;
 };
 
-struct Done {}; /* the result of calls that return nothing */
+struct Done
+{
+}; /* the result of calls that return nothing */
 
 template <typename T>
 using StoreCallback = std::function<void(StoreResult<T>)>;
 
 /* A live stream a streamer pushes to. The key itself is never stored. */
-struct StreamRecord {
-  std::string id;       /* short, URL-safe, e.g. "k3x9q2mfa7" */
+struct StreamRecord
+{
+  std::string id; /* short, URL-safe, e.g. "k3x9q2mfa7" */
   std::string title;
   std::string key_hash; /* hex SHA-256 of the stream key; "" when revoked */
   int64_t created_at = 0;
@@ -62,7 +71,8 @@ struct StreamRecord {
 };
 
 /* One publish of a stream, from publish to unpublish. */
-struct SessionRecord {
+struct SessionRecord
+{
   int64_t id = 0;
   std::string stream_id;
   int64_t started_at = 0;
@@ -73,20 +83,79 @@ struct SessionRecord {
 };
 
 /* An uploaded short video and what became of it. */
-struct ClipRecord {
+struct ClipRecord
+{
   std::string id;
-  std::string filename;  /* as the creator named it; never used as a path */
-  int64_t size = 0;      /* bytes uploaded */
-  std::string state;     /* uploading, validating, transcoding, ready, rejected, failed */
-  std::string reason;    /* clipvalidate's reason when rejected, or the failure */
-  std::string message;   /* a sentence for the creator */
-  double duration = 0;   /* seconds, measured */
+  std::string filename; /* as the creator named it; never used as a path */
+  int64_t size = 0;     /* bytes uploaded */
+  std::string state;    /* uploading, validating, transcoding, ready, rejected, failed */
+  std::string reason;   /* clipvalidate's reason when rejected, or the failure */
+  std::string message;  /* a sentence for the creator */
+  double duration = 0;  /* seconds, measured */
   int width = 0;
   int height = 0;
   std::string codec;
-  int progress = 0;      /* percent */
+  int progress = 0; /* percent */
   int64_t created_at = 0;
   int64_t updated_at = 0;
+};
+
+/* A chat message. Ids are made by the daemon that accepted the message
+ * (time-ordered: sorting ids sorts by time), so they are known before the
+ * message is stored and unique across daemons. */
+struct ChatRecord
+{
+  std::string id;
+  std::string stream_id;
+  std::string user_id;
+  std::string user_name;
+  std::string text;
+  int64_t created_at = 0;
+};
+
+/* A ban. scope is a stream id, or "*" for every stream. */
+struct BanRecord
+{
+  std::string user_id;
+  std::string scope;
+  std::string reason;
+  std::string banned_by;
+  int64_t created_at = 0;
+  int64_t expires_at = 0; /* 0: never */
+};
+
+/* One row of the gift ledger. */
+struct GiftRecord
+{
+  int64_t ledger_id = 0;       /* assigned by the store */
+  std::string idempotency_key; /* unique across the ledger */
+  std::string stream_id;
+  std::string user_id;
+  std::string user_name;
+  std::string gift_id; /* catalogue id */
+  int count = 1;
+  int64_t coins = 0; /* price x count, as charged */
+  int64_t created_at = 0;
+};
+
+struct GiftOutcome
+{
+  GiftRecord gift;      /* the ledger row: the new one, or the one recorded before */
+  bool created = false; /* false when the idempotency key was already recorded */
+};
+
+struct LeaderboardEntry
+{
+  std::string user_id;
+  std::string user_name; /* as given with the user's latest gift */
+  int64_t coins = 0;     /* sum of the user's gifts' coins in the stream */
+  int64_t gifts = 0;     /* sum of the user's gifts' counts in the stream */
+};
+
+struct StoreConfig
+{
+  std::string sqlite_path;  /* used when database_url is empty */
+  std::string database_url; /* libpq connection string or postgresql:// URI */
 };
 
 class Store
@@ -96,7 +165,9 @@ public:
 
   /* "sqlite" or "postgresql". */
   virtual const char *backend() const = 0;
-  /* Connects and applies pending migrations. Called once before anything else. */
+  /* Connects and applies pending migrations. Called once before anything
+   * else (again only after it failed). Fails, not retryable, when the
+   * database was migrated by a newer sugarcastd than this one. */
   virtual void open(StoreCallback<Done> done) = 0;
   /* Finishes what is queued, then closes. */
   virtual void close(StoreCallback<Done> done) = 0;
@@ -107,6 +178,7 @@ public:
                           StoreCallback<std::optional<StreamRecord>> done) = 0;
   virtual void find_stream_by_key_hash(const std::string &key_hash,
                                        StoreCallback<std::optional<StreamRecord>> done) = 0;
+  /* Newest first. */
   virtual void list_streams(StoreCallback<std::vector<StreamRecord>> done) = 0;
   /* New key hash ("" revokes). Answers false when there is no such stream. */
   virtual void set_stream_key(const std::string &id, const std::string &key_hash, int64_t now,
@@ -155,7 +227,9 @@ public:
                                StoreCallback<std::vector<std::string>> done) = 0;
 
   /* The gift ledger: exactly once per idempotency key, whatever the retries
-   * and however many daemons race (a unique constraint, not a read-then-write). */
+   * and however many daemons race (a unique constraint, not a read-then-write).
+   * A repeated key answers the row recorded first, whatever the new record
+   * says; an empty key is refused. */
   virtual void record_gift(const GiftRecord &gift, StoreCallback<GiftOutcome> done) = 0;
   /* Top gifters of a stream by coins, highest first. */
   virtual void leaderboard(const std::string &stream_id, int limit,
@@ -164,7 +238,8 @@ public:
   /* Stream ownership across daemons sharing one database: a lease row with
    * a heartbeat. acquire answers true when `owner` now holds the lease (it
    * was free, expired at `now`, or already `owner`'s — then it is renewed
-   * until now + ttl_ms). */
+   * until now + ttl_ms). The stream must exist; deleting it ends its lease.
+   * release only releases `owner`'s lease. */
   virtual void acquire_lease(const std::string &stream_id, const std::string &owner, int64_t now,
                              int64_t ttl_ms, StoreCallback<bool> done) = 0;
   virtual void release_lease(const std::string &stream_id, const std::string &owner,
@@ -172,66 +247,23 @@ public:
 
   /* Events between daemons sharing the database (PostgreSQL LISTEN/NOTIFY).
    * A notification reaches every listener on every daemon, the sender's own
-   * included; payloads are at most 7,000 bytes. The SQLite backend has no
-   * other daemons: supports_notify() is false and notify calls back at once
-   * having sent nothing. Listening survives reconnects. */
+   * included; payloads are at most 7,000 bytes and channel names 1 to 63
+   * bytes (both refused, not retryable, beyond). The SQLite backend has no
+   * other daemons: supports_notify() is false and notify calls back (later,
+   * like every callback) having sent nothing.
+   *
+   * Listening survives reconnects, but what is sent while a daemon's
+   * listening connection is down does not reach it. `ready`, when given, is
+   * called once the listener is in force (the LISTEN acknowledged), or with
+   * a retryable error when the database cannot be reached now; the listener
+   * stays registered either way. A listener is called on the main context,
+   * never after close(). */
   virtual bool supports_notify() const = 0;
   virtual void notify(const std::string &channel, const std::string &payload,
                       StoreCallback<Done> done) = 0;
   virtual void listen(const std::string &channel,
-                      std::function<void(const std::string &payload)> on_notify) = 0;
-};
-
-struct StoreConfig {
-  std::string sqlite_path;        /* used when database_url is empty */
-  std::string database_url;       /* libpq connection string or postgresql:// URI */
-};
-
-/* A chat message. Ids are made by the daemon that accepted the message
- * (time-ordered: sorting ids sorts by time), so they are known before the
- * message is stored and unique across daemons. */
-struct ChatRecord {
-  std::string id;
-  std::string stream_id;
-  std::string user_id;
-  std::string user_name;
-  std::string text;
-  int64_t created_at = 0;
-};
-
-/* A ban. scope is a stream id, or "*" for every stream. */
-struct BanRecord {
-  std::string user_id;
-  std::string scope;
-  std::string reason;
-  std::string banned_by;
-  int64_t created_at = 0;
-  int64_t expires_at = 0; /* 0: never */
-};
-
-/* One row of the gift ledger. */
-struct GiftRecord {
-  int64_t ledger_id = 0;       /* assigned by the store */
-  std::string idempotency_key; /* unique across the ledger */
-  std::string stream_id;
-  std::string user_id;
-  std::string user_name;
-  std::string gift_id;         /* catalogue id */
-  int count = 1;
-  int64_t coins = 0;           /* price x count, as charged */
-  int64_t created_at = 0;
-};
-
-struct GiftOutcome {
-  GiftRecord gift;      /* the ledger row: the new one, or the one recorded before */
-  bool created = false; /* false when the idempotency key was already recorded */
-};
-
-struct LeaderboardEntry {
-  std::string user_id;
-  std::string user_name;
-  int64_t coins = 0;
-  int64_t gifts = 0;
+                      std::function<void(const std::string &payload)> on_notify,
+                      StoreCallback<Done> ready = nullptr) = 0;
 };
 
 /* The backend the configuration names. */
