@@ -10,7 +10,7 @@ namespace sugarcast::store {
 namespace {
 
 /* PQconnectPoll ignores connect_timeout: the caller enforces it. */
-constexpr guint connect_timeout_ms = 5000;
+constexpr guint default_connect_timeout_ms = 5000;
 constexpr guint first_backoff_ms = 100;
 constexpr guint max_backoff_ms = 2000;
 
@@ -19,12 +19,36 @@ constexpr Oid int8_oid = 20;
 constexpr Oid text_oid = 25;
 constexpr Oid float8_oid = 701;
 
+/* libpq's messages on one line: "FATAL:  terminating...\nserver closed...". */
 std::string trimmed(const char *message)
 {
-  std::string text = message ? message : "";
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
-    text.pop_back();
+  std::string text;
+  bool space = false;
+  for (const char *c = message ? message : ""; *c; ++c) {
+    if (g_ascii_isspace(*c)) {
+      space = true;
+      continue;
+    }
+    if (space && !text.empty())
+      text += ' ';
+    space = false;
+    text += *c;
+  }
   return text.empty() ? "unknown error" : text;
+}
+
+/* The connection string's connect_timeout (seconds), which PQconnectPoll
+ * leaves to us, or our default. */
+guint connect_timeout_of(const std::string &conninfo)
+{
+  guint timeout_ms = default_connect_timeout_ms;
+  if (PQconninfoOption *options = PQconninfoParse(conninfo.c_str(), nullptr)) {
+    for (PQconninfoOption *o = options; o->keyword; ++o)
+      if (g_strcmp0(o->keyword, "connect_timeout") == 0 && o->val && atoi(o->val) > 0)
+        timeout_ms = guint(atoi(o->val)) * 1000;
+    PQconninfoFree(options);
+  }
+  return timeout_ms;
 }
 
 /* SQLSTATE classes that say "later", not "no": connection exceptions,
@@ -86,7 +110,7 @@ struct PgConnection::Job
 PgConnection::PgConnection(GMainContext *context, std::string conninfo, std::string name,
                            Events events)
     : context_(g_main_context_ref(context)), conninfo_(std::move(conninfo)), name_(std::move(name)),
-      events_(std::move(events))
+      events_(std::move(events)), connect_timeout_ms_(connect_timeout_of(conninfo_))
 {}
 
 PgConnection::~PgConnection()
@@ -116,13 +140,15 @@ void PgConnection::connect()
   const char *values[] = {"30", "10", "3", "sugarcastd", conninfo_.c_str(), nullptr};
   conn_ = PQconnectStartParams(keywords, values, 1);
   if (!conn_ || PQstatus(conn_) == CONNECTION_BAD) {
-    lost(conn_ ? trimmed(PQerrorMessage(conn_)) : "out of memory");
+    /* Refused before any network: a malformed connection string, which
+     * trying again will not mend. */
+    lost(conn_ ? trimmed(PQerrorMessage(conn_)) : "out of memory", false);
     return;
   }
   PQsetNoticeProcessor(conn_, quiet_notices, nullptr);
   state_ = State::connecting;
   connect_timer_ = 0;
-  GSource *timer = g_timeout_source_new(connect_timeout_ms);
+  GSource *timer = g_timeout_source_new(connect_timeout_ms_);
   g_source_set_callback(timer, on_connect_timeout, this, nullptr);
   connect_timer_ = g_source_attach(timer, context_);
   g_source_unref(timer);
@@ -164,19 +190,11 @@ void PgConnection::connected()
     events_.up();
 }
 
-void PgConnection::lost(const std::string &why)
+void PgConnection::lost(const std::string &why, bool retryable)
 {
   last_error_ = why;
-  unwatch();
-  stop_timers();
-  if (conn_)
-    PQfinish(conn_);
-  conn_ = nullptr;
-  state_ = State::idle;
-  busy_ = false;
-  answer_.reset();
-  const StoreError error{"PostgreSQL (" + name_ + " connection): " + why, true};
-  fail_jobs(error);
+  const StoreError error{"PostgreSQL (" + name_ + " connection): " + why, retryable};
+  close_connection(error);
   if (reconnect_) {
     backoff_ms_ = backoff_ms_ ? std::min(backoff_ms_ * 2, max_backoff_ms) : first_backoff_ms;
     GSource *timer = g_timeout_source_new(backoff_ms_);
@@ -191,6 +209,11 @@ void PgConnection::lost(const std::string &why)
 void PgConnection::disconnect(const StoreError &why)
 {
   reconnect_ = false;
+  close_connection(why);
+}
+
+void PgConnection::close_connection(const StoreError &why)
+{
   unwatch();
   stop_timers();
   if (conn_)
@@ -258,8 +281,8 @@ gboolean PgConnection::on_connect_timeout(gpointer data)
 {
   auto *self = static_cast<PgConnection *>(data);
   self->connect_timer_ = 0;
-  self->lost("no answer within " + std::to_string(connect_timeout_ms / 1000) +
-             " s while connecting");
+  self->lost("no answer within " + std::to_string(self->connect_timeout_ms_ / 1000) +
+             " s while connecting (connect_timeout)");
   return G_SOURCE_REMOVE;
 }
 

@@ -7,7 +7,8 @@
  * refused at once (retryable) while it is down — nothing waits for a server
  * that may not come back. A lost connection fails what it was running and,
  * when reconnecting is on, is opened again with a growing delay
- * (100 ms doubling to 2 s).
+ * (100 ms doubling to 2 s). A connection attempt gives up after the
+ * connection string's connect_timeout (5 s when it has none).
  */
 #pragma once
 
@@ -69,7 +70,9 @@ private:
 
   void poll_connect();
   void connected();
-  void lost(const std::string &why);
+  void lost(const std::string &why, bool retryable = true);
+  /* Closes the socket and fails every job with `why`. */
+  void close_connection(const StoreError &why);
   void watch(GIOCondition condition);
   void unwatch();
   void stop_timers();
@@ -90,6 +93,7 @@ private:
   GSource *watch_ = nullptr;
   int watch_fd_ = -1;
   GIOCondition watch_condition_ = GIOCondition(0);
+  const guint connect_timeout_ms_;
   guint connect_timer_ = 0;
   guint reconnect_timer_ = 0;
   guint backoff_ms_ = 0;

@@ -43,7 +43,7 @@ private:
   void listen_again();
   void run_listen(std::vector<std::string> channels, StoreCallback<Done> ready);
   void delivered(const std::string &channel, const std::string &payload);
-  void connection_down(const char *which, const StoreError &error, bool &was_up);
+  void connection_down(const StoreError &error, bool &was_up);
   void connection_up(const char *which, bool &was_up);
   /* Gives script->done to the mailbox, so it runs later and outside libpq's handling. */
   std::unique_ptr<Script> answered_later(std::unique_ptr<Script> script);
@@ -111,28 +111,25 @@ void PgStore::open(StoreCallback<Done> done)
                 }
                 connection_up("work", work_was_up_);
               },
-          .down = [this](const StoreError &error) { connection_down("work", error, work_was_up_); },
+          .down = [this](const StoreError &error) { connection_down(error, work_was_up_); },
           .notification = nullptr});
 
   listener_ = std::make_unique<PgConnection>(
       context, conninfo_, "listen",
-      PgConnection::Events{.up =
-                               [this] {
-                                 if (state_ == State::opening)
-                                   mailbox_.post([this] { opened(Done{}); });
-                                 else
-                                   listen_again();
-                                 connection_up("listen", listener_was_up_);
-                               },
-                           .down =
-                               [this](const StoreError &error) {
-                                 connection_down("listen", error, listener_was_up_);
-                               },
-                           .notification =
-                               [this](const std::string &channel, const std::string &payload) {
-                                 mailbox_.post(
-                                     [this, channel, payload] { delivered(channel, payload); });
-                               }});
+      PgConnection::Events{
+          .up =
+              [this] {
+                if (state_ == State::opening)
+                  mailbox_.post([this] { opened(Done{}); });
+                else
+                  listen_again();
+                connection_up("listen", listener_was_up_);
+              },
+          .down = [this](const StoreError &error) { connection_down(error, listener_was_up_); },
+          .notification =
+              [this](const std::string &channel, const std::string &payload) {
+                mailbox_.post([this, channel, payload] { delivered(channel, payload); });
+              }});
 
   work_->connect();
 }
@@ -144,7 +141,7 @@ void PgStore::connection_up(const char *which, bool &was_up)
   was_up = true;
 }
 
-void PgStore::connection_down(const char *which, const StoreError &error, bool &was_up)
+void PgStore::connection_down(const StoreError &error, bool &was_up)
 {
   if (state_ == State::opening) {
     /* Not a daemon's lost link but a start-up that cannot reach the server:
@@ -156,9 +153,9 @@ void PgStore::connection_down(const char *which, const StoreError &error, bool &
     return;
   }
   if (state_ == State::open && was_up)
-    g_warning("store: lost the PostgreSQL %s connection (%s); calls fail as retryable until "
-              "it is back, reconnecting",
-              which, error.message.c_str());
+    g_warning("store: lost the connection to %s; calls fail as retryable until it is back, "
+              "reconnecting",
+              error.message.c_str());
   was_up = false;
 }
 
@@ -226,13 +223,7 @@ void PgStore::notify(const std::string &channel, const std::string &payload,
   }
   /* pg_notify takes the channel as a value, so it is bound, not quoted. */
   auto script = Script::of({{"SELECT pg_notify($1, $2)", {channel, payload}}});
-  script->done = [done = std::move(done)](StoreResult<std::vector<Rows>> answer) {
-    if (!done)
-      return;
-    if (!answer.ok())
-      return done(StoreError{"notify: " + answer.error().message, answer.error().retryable});
-    done(Done{});
-  };
+  script->done = answer_done("notify", std::move(done));
   execute(std::move(script));
 }
 
@@ -265,13 +256,7 @@ void PgStore::run_listen(std::vector<std::string> channels, StoreCallback<Done> 
   for (const std::string &channel : channels)
     statements.push_back({"LISTEN " + PgConnection::quote_identifier(channel), {}});
   auto script = Script::of(std::move(statements));
-  script->done = [ready = std::move(ready)](StoreResult<std::vector<Rows>> answer) {
-    if (!ready)
-      return;
-    if (!answer.ok())
-      return ready(StoreError{"listen: " + answer.error().message, answer.error().retryable});
-    ready(Done{});
-  };
+  script->done = answer_done("listen", std::move(ready));
   /* When the listening connection is down this fails at once (retryable);
    * the channel stays in listeners_ and is listened to again on reconnect. */
   listener_->run(answered_later(std::move(script)));

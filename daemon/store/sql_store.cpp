@@ -139,6 +139,11 @@ std::string sql(std::initializer_list<const char *> parts)
   return out;
 }
 
+Done answers_nothing(const std::vector<Rows> &)
+{
+  return {};
+}
+
 int64_t limit_of(int limit)
 {
   return std::max(limit, 0);
@@ -149,18 +154,7 @@ int64_t limit_of(int limit)
 template <typename T, typename Map>
 void SqlStore::run(const char *what, std::unique_ptr<Script> script, Map map, StoreCallback<T> done)
 {
-  script->done = [what, map = std::move(map),
-                  done = std::move(done)](StoreResult<std::vector<Rows>> answer) {
-    if (!done)
-      return;
-    if (!answer.ok()) {
-      StoreError error = answer.error();
-      error.message = std::string(what) + ": " + error.message;
-      done(std::move(error));
-      return;
-    }
-    done(map(answer.value()));
-  };
+  script->done = answer(what, std::move(map), std::move(done));
   execute(std::move(script));
 }
 
@@ -280,11 +274,10 @@ void SqlStore::start_session(const SessionRecord &s, StoreCallback<int64_t> done
 void SqlStore::end_session(int64_t session_id, int64_t ended_at, const std::string &reason,
                            StoreCallback<Done> done)
 {
-  run(
-      "end_session",
+  run("end_session",
       Script::of({{"UPDATE stream_sessions SET ended_at = $2, end_reason = $3 WHERE id = $1",
                    {session_id, ended_at, reason}}}),
-      [](const std::vector<Rows> &) { return Done{}; }, std::move(done));
+      answers_nothing, std::move(done));
 }
 
 void SqlStore::list_sessions(const std::string &stream_id, int limit,
@@ -302,8 +295,7 @@ void SqlStore::list_sessions(const std::string &stream_id, int limit,
 
 void SqlStore::save_clip(const ClipRecord &c, StoreCallback<Done> done)
 {
-  run(
-      "save_clip",
+  run("save_clip",
       Script::of(
           {{sql({"INSERT INTO clips (", clip_columns, ") VALUES (", placeholders(13).c_str(),
                  ") ON CONFLICT (id) DO UPDATE SET filename = excluded.filename, "
@@ -315,7 +307,7 @@ void SqlStore::save_clip(const ClipRecord &c, StoreCallback<Done> done)
                  "updated_at = excluded.updated_at"}),
             {c.id, c.filename, c.size, c.state, c.reason, c.message, c.duration, int64_t(c.width),
              int64_t(c.height), c.codec, int64_t(c.progress), c.created_at, c.updated_at}}}),
-      [](const std::vector<Rows> &) { return Done{}; }, std::move(done));
+      answers_nothing, std::move(done));
 }
 
 void SqlStore::get_clip(const std::string &id, StoreCallback<std::optional<ClipRecord>> done)
@@ -353,9 +345,7 @@ void SqlStore::append_chat(const std::vector<ChatRecord> &messages, StoreCallbac
     insert.sql += " ON CONFLICT DO NOTHING";
     inserts.push_back(std::move(insert));
   }
-  run(
-      "append_chat", Script::of(std::move(inserts), true),
-      [](const std::vector<Rows> &) { return Done{}; }, std::move(done));
+  run("append_chat", Script::of(std::move(inserts), true), answers_nothing, std::move(done));
 }
 
 void SqlStore::list_chat(const std::string &stream_id, const std::string &before_id, int limit,
@@ -396,15 +386,14 @@ void SqlStore::delete_chat(const std::string &stream_id, const std::string &mess
 
 void SqlStore::ban_user(const BanRecord &b, StoreCallback<Done> done)
 {
-  run(
-      "ban_user",
+  run("ban_user",
       Script::of({{sql({"INSERT INTO bans (", ban_columns,
                         ") VALUES ($1, $2, $3, $4, $5, $6) "
                         "ON CONFLICT (user_id, scope) DO UPDATE SET reason = excluded.reason, "
                         "banned_by = excluded.banned_by, created_at = excluded.created_at, "
                         "expires_at = excluded.expires_at"}),
                    {b.user_id, b.scope, b.reason, b.banned_by, b.created_at, b.expires_at}}}),
-      [](const std::vector<Rows> &) { return Done{}; }, std::move(done));
+      answers_nothing, std::move(done));
 }
 
 void SqlStore::unban_user(const std::string &user_id, const std::string &scope,
@@ -448,9 +437,7 @@ void SqlStore::set_moderator(const std::string &stream_id, const std::string &us
                              : "DELETE FROM stream_moderators WHERE stream_id = $1 AND "
                                "user_id = $2",
                    {stream_id, user_id}};
-  run(
-      "set_moderator", Script::of({std::move(change)}),
-      [](const std::vector<Rows> &) { return Done{}; }, std::move(done));
+  run("set_moderator", Script::of({std::move(change)}), answers_nothing, std::move(done));
 }
 
 void SqlStore::list_moderators(const std::string &stream_id,
@@ -529,11 +516,10 @@ void SqlStore::acquire_lease(const std::string &stream_id, const std::string &ow
 void SqlStore::release_lease(const std::string &stream_id, const std::string &owner,
                              StoreCallback<Done> done)
 {
-  run(
-      "release_lease",
+  run("release_lease",
       Script::of(
           {{"DELETE FROM stream_leases WHERE stream_id = $1 AND owner = $2", {stream_id, owner}}}),
-      [](const std::vector<Rows> &) { return Done{}; }, std::move(done));
+      answers_nothing, std::move(done));
 }
 
 } // namespace sugarcast::store

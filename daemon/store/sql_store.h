@@ -86,6 +86,30 @@ protected:
     });
   }
 
+  /* A Script's `done` that hands `done` what `map` makes of the rows, or
+   * the error with `what` (the method) in front of it. */
+  template <typename T, typename Map>
+  static std::function<void(StoreResult<std::vector<Rows>>)> answer(const char *what, Map map,
+                                                                    StoreCallback<T> done)
+  {
+    return
+        [what, map = std::move(map), done = std::move(done)](StoreResult<std::vector<Rows>> rows) {
+          if (!done)
+            return;
+          if (!rows.ok())
+            return done(StoreError{std::string(what) + ": " + rows.error().message,
+                                   rows.error().retryable});
+          done(map(rows.value()));
+        };
+  }
+  /* The same for calls that answer nothing but "done". */
+  static std::function<void(StoreResult<std::vector<Rows>>)> answer_done(const char *what,
+                                                                         StoreCallback<Done> done)
+  {
+    return answer(
+        what, [](const std::vector<Rows> &) { return Done{}; }, std::move(done));
+  }
+
   /* Why `channel` or `payload` cannot be sent, if they cannot. */
   static std::optional<StoreError> check_notify(const char *what, const std::string &channel,
                                                 const std::string &payload);
