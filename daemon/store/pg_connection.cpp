@@ -13,6 +13,9 @@ namespace {
 constexpr guint default_connect_timeout_ms = 5000;
 constexpr guint first_backoff_ms = 100;
 constexpr guint max_backoff_ms = 2000;
+/* Scripts waiting behind the one running: beyond this the server is not
+ * keeping up, and waiting longer helps no caller. */
+constexpr size_t max_waiting_scripts = 10000;
 
 /* Parameter types, so PostgreSQL never has to guess ("unknown + unknown"). */
 constexpr Oid int8_oid = 20;
@@ -312,11 +315,19 @@ gboolean PgConnection::on_socket(gint, GIOCondition condition, gpointer data)
 
 void PgConnection::run(std::unique_ptr<Script> script)
 {
-  if (state_ != State::up) {
+  /* Refused at once rather than queued for a server that may not come back. */
+  std::optional<StoreError> refused;
+  if (state_ != State::up)
+    refused = StoreError{"PostgreSQL is unreachable (" + name_ + " connection" +
+                             (last_error_.empty() ? std::string(")") : "): " + last_error_),
+                         true};
+  else if (jobs_.size() > max_waiting_scripts)
+    refused = StoreError{"PostgreSQL is not keeping up: " + std::to_string(jobs_.size()) +
+                             " queries are waiting on the " + name_ + " connection",
+                         true};
+  if (refused) {
     ScriptCursor cursor(*script, Dialect::postgresql);
-    cursor.abort({"PostgreSQL is unreachable (" + name_ + " connection" +
-                      (last_error_.empty() ? std::string(")") : "): " + last_error_),
-                  true});
+    cursor.abort(std::move(*refused));
     script->done(cursor.outcome());
     return;
   }

@@ -668,6 +668,23 @@ TEST_P(StoreContract, AnswersCallsAfterCloseWithAnError)
   forget_main_store();
 }
 
+TEST_P(StoreContract, MayBeDestroyedFromItsOwnCloseCallback)
+{
+  /* What a daemon shutting down does: close, and drop the store when told. */
+  auto pending = std::make_shared<Awaited<std::vector<StreamRecord>>>();
+  store().list_streams(recorder(pending));
+  bool closed = false;
+  store().close([&](StoreResult<Done> result) {
+    EXPECT_TRUE(result.ok());
+    forget_main_store();
+    closed = true;
+  });
+  ASSERT_TRUE(run_until([&] { return closed; }));
+  ASSERT_TRUE(pending->result.has_value());
+  EXPECT_TRUE(pending->result->ok());
+  run_for(50ms); /* nothing left to run against a destroyed store */
+}
+
 TEST_P(StoreContract, CallsBackEveryPendingCallWhenDestroyedOpen)
 {
   auto pending = std::make_shared<Awaited<std::vector<StreamRecord>>>();
