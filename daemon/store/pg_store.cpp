@@ -184,6 +184,15 @@ void PgStore::opened(StoreResult<Done> outcome)
 
 void PgStore::close(StoreCallback<Done> done)
 {
+  if (state_ == State::opening) {
+    /* A daemon told to stop while it still waits for its database. */
+    opened(StoreError{"open: the store was closed before it opened", false});
+    mailbox_.post([done = std::move(done)] {
+      if (done)
+        done(Done{});
+    });
+    return;
+  }
   if (state_ != State::open) {
     fail_later(std::move(done), {"close: the store is not open", false});
     return;

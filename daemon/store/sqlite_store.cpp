@@ -15,6 +15,9 @@ namespace {
 
 /* How long a statement waits for another process's write lock. */
 constexpr int busy_timeout_ms = 5000;
+/* Statements kept prepared. Batches and scope lists of every length make
+ * distinct SQL; past this many the cache starts afresh. */
+constexpr size_t max_prepared = 256;
 
 StoreError sqlite_error(sqlite3 *db, int code, const std::string &path)
 {
@@ -53,6 +56,7 @@ private:
 
   std::optional<StoreError> open_database();
   void close_database();
+  void forget_statements();
   StoreResult<Rows> run_statement(const Statement &statement);
   sqlite3_stmt *prepared(const std::string &sql, int *code);
   void run_script(Script &script);
@@ -111,11 +115,16 @@ std::optional<StoreError> SqliteStore::open_database()
   return std::nullopt;
 }
 
-void SqliteStore::close_database()
+void SqliteStore::forget_statements()
 {
   for (auto &[sql, statement] : statements_)
     sqlite3_finalize(statement);
   statements_.clear();
+}
+
+void SqliteStore::close_database()
+{
+  forget_statements();
   if (db_)
     sqlite3_close(db_);
   db_ = nullptr;
@@ -226,6 +235,8 @@ sqlite3_stmt *SqliteStore::prepared(const std::string &sql, int *code)
                              &statement, nullptr);
   if (*code != SQLITE_OK)
     return nullptr;
+  if (statements_.size() >= max_prepared)
+    forget_statements();
   statements_.emplace(sql, statement);
   return statement;
 }

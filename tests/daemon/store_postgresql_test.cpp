@@ -203,24 +203,51 @@ TEST_F(PostgresStore, OpenFailsRetryableWhenNothingListens)
   EXPECT_FALSE(got.ok());
 }
 
+/* A listening socket that accepts TCP connections (the kernel does, from
+ * the backlog) and never says a word: libpq's blocking connect would hang. */
+class SilentServer
+{
+public:
+  SilentServer()
+  {
+    g_autoptr(GError) error = nullptr;
+    socket_ =
+        g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+    g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GSocketAddress) any = g_inet_socket_address_new(loopback, 0);
+    if (!socket_ || !g_socket_bind(socket_, any, TRUE, &error) || !g_socket_listen(socket_, &error))
+      ADD_FAILURE() << "cannot listen: " << error->message;
+    g_autoptr(GSocketAddress) bound = g_socket_get_local_address(socket_, nullptr);
+    port_ = bound ? g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound)) : 0;
+  }
+  ~SilentServer() { g_clear_object(&socket_); }
+  std::string conninfo(const char *extra = "") const
+  {
+    return "host=127.0.0.1 port=" + std::to_string(port_) + " user=postgres dbname=postgres " +
+           extra;
+  }
+
+private:
+  GSocket *socket_ = nullptr;
+  int port_ = 0;
+};
+
+TEST_F(PostgresStore, ClosesWhileStillOpening)
+{
+  SilentServer silent;
+  std::unique_ptr<Store> store = make_store({.database_url = silent.conninfo()});
+  auto opened = std::make_shared<Awaited<Done>>();
+  store->open(recorder(opened));
+  value_of(AWAIT(Done, store->close(done)));
+  ASSERT_TRUE(opened->result.has_value());
+  ASSERT_FALSE(opened->result->ok());
+  EXPECT_FALSE(opened->result->error().retryable);
+}
+
 TEST_F(PostgresStore, OpenGivesUpOnAServerThatNeverAnswers)
 {
-  /* Accepts TCP connections (the kernel does, from the backlog) and never
-   * says a word: libpq's blocking connect would hang here. */
-  g_autoptr(GError) error = nullptr;
-  g_autoptr(GSocket) silent =
-      g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
-  ASSERT_TRUE(silent) << error->message;
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) any = g_inet_socket_address_new(loopback, 0);
-  ASSERT_TRUE(g_socket_bind(silent, any, TRUE, &error)) << error->message;
-  ASSERT_TRUE(g_socket_listen(silent, &error)) << error->message;
-  g_autoptr(GSocketAddress) bound = g_socket_get_local_address(silent, &error);
-  const int port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
-
-  std::unique_ptr<Store> store =
-      make_store({.database_url = "host=127.0.0.1 port=" + std::to_string(port) +
-                                  " user=postgres dbname=postgres connect_timeout=1"});
+  SilentServer silent;
+  std::unique_ptr<Store> store = make_store({.database_url = silent.conninfo("connect_timeout=1")});
   LoopWatch loop;
   auto opened = await<Done>([&](auto done) { store->open(done); }, 10s);
   ASSERT_FALSE(opened.ok());
