@@ -53,9 +53,10 @@ private:
   std::variant<T, StoreError> v_;
 };
 
+/* The result of calls that answer nothing but "done". */
 struct Done
 {
-}; /* the result of calls that return nothing */
+};
 
 template <typename T>
 using StoreCallback = std::function<void(StoreResult<T>)>;
