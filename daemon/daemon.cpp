@@ -1,8 +1,11 @@
 /* sugarcastd — the daemon. See daemon.h. */
 #include "daemon.h"
 
+#include "elements.h"
 #include "http.h"
 #include "metrics.h"
+#include "pipelines.h"
+#include "store.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -18,8 +21,13 @@ struct Daemon::Impl
   Config config;
   Metrics metrics;
   HttpServer http;
+  PipelineCatalog pipelines;
+  std::unique_ptr<Store> store;
 
-  explicit Impl(Config c) : config(std::move(c)), http(config.http, metrics) {}
+  explicit Impl(Config c)
+      : config(std::move(c)), http(config.http, metrics),
+        store(make_store({config.store.sqlite_path, config.store.database_url}))
+  {}
 
   void add_routes()
   {
@@ -58,11 +66,14 @@ void Daemon::start(std::function<void(const std::string &error)> done)
 {
   Impl &d = *impl_;
   std::error_code ec;
-  std::filesystem::create_directories(d.config.data_dir, ec);
-  if (ec) {
-    done("cannot create data folder " + d.config.data_dir + ": " + ec.message());
-    return;
+  for (const auto &dir : {d.config.data_dir, d.config.hls.dir, d.config.clips.dir}) {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      done("cannot create folder " + dir + ": " + ec.message());
+      return;
+    }
   }
+  register_builtin_elements();
   std::string error;
   const std::string token = ensure_admin_token(d.config, error);
   if (token.empty()) {
@@ -70,20 +81,41 @@ void Daemon::start(std::function<void(const std::string &error)> done)
     return;
   }
   d.http.set_admin_token(token);
-  d.add_routes();
-  if (!d.http.listen(error)) {
-    done(error);
+  /* Descriptions are checked before anything listens: a bad one stops start-up. */
+  if (!d.pipelines.load(d.config.pipelines_dir, error)) {
+    done("pipeline descriptions are not valid:\n" + error);
     return;
   }
-  g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_INFO, "HTTP on %s:%d, data in %s",
-        d.config.http.address.c_str(), d.http.port(), d.config.data_dir.c_str());
-  done("");
+  d.store->open([this, done](StoreResult<Done> opened) {
+    Impl &d = *impl_;
+    if (!opened.ok()) {
+      done(std::string("cannot open the ") + d.store->backend() +
+           " store: " + opened.error().message);
+      return;
+    }
+    d.add_routes();
+    std::string error;
+    if (!d.http.listen(error)) {
+      done(error);
+      return;
+    }
+    g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_INFO, "HTTP on %s:%d, %s store, data in %s",
+          d.config.http.address.c_str(), d.http.port(), d.store->backend(),
+          d.config.data_dir.c_str());
+    done("");
+  });
 }
 
 void Daemon::shutdown(std::function<void()> done)
 {
-  impl_->http.stop_listening();
-  done();
+  Impl &d = *impl_;
+  d.http.stop_listening();
+  d.store->close([done](StoreResult<Done> closed) {
+    if (!closed.ok())
+      g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_WARNING, "closing the store: %s",
+            closed.error().message.c_str());
+    done();
+  });
 }
 
 std::string ensure_admin_token(const Config &config, std::string &error)

@@ -136,6 +136,8 @@ HttpServer::HttpServer(const Config::Http &config, Metrics &metrics)
 {
   server_ = soup_server_new("server-header", "sugarcastd", nullptr);
   g_signal_connect(server_, "request-finished", G_CALLBACK(on_request_finished), this);
+  /* Whatever no module claims is a JSON 404 like every other error. */
+  soup_server_add_handler(server_, nullptr, on_request, this, nullptr);
 }
 
 HttpServer::~HttpServer()

@@ -21,6 +21,8 @@ const std::set<std::string> kAssertions = {
     "additionalProperties",
     "patternProperties",
     "propertyNames",
+    "minProperties",
+    "maxProperties",
     "items",
     "minItems",
     "maxItems",
@@ -368,6 +370,17 @@ struct Validator
   void check_object(JsonObject *s, JsonNode *inst, const std::string &path)
   {
     JsonObject *o = json_node_get_object(inst);
+    const guint size = json_object_get_size(o);
+    if (json_object_has_member(s, "minProperties") &&
+        size < json_object_get_int_member(s, "minProperties"))
+      fail(path, "expected at least " +
+                     std::to_string(json_object_get_int_member(s, "minProperties")) +
+                     " fields, found " + std::to_string(size));
+    if (json_object_has_member(s, "maxProperties") &&
+        size > json_object_get_int_member(s, "maxProperties"))
+      fail(path, "expected at most " +
+                     std::to_string(json_object_get_int_member(s, "maxProperties")) +
+                     " fields, found " + std::to_string(size));
     if (json_object_has_member(s, "required")) {
       JsonArray *req = json_object_get_array_member(s, "required");
       for (guint i = 0; i < json_array_get_length(req); ++i) {

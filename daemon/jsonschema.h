@@ -7,7 +7,8 @@
  * an independent validator (fastjsonschema).
  *
  * The subset of draft-07 implemented: type, enum, const, properties,
- * required, additionalProperties, patternProperties, propertyNames, items
+ * required, additionalProperties, patternProperties, propertyNames,
+ * minProperties, maxProperties, items
  * (one schema), minItems, maxItems, uniqueItems, minimum, maximum,
  * exclusiveMinimum, exclusiveMaximum, multipleOf, minLength, maxLength,
  * pattern, allOf, anyOf, oneOf, not, if/then/else, $ref to

@@ -13,6 +13,11 @@
  * Times are Unix epoch milliseconds (int64). Ids are strings chosen by the
  * caller where they appear in URLs (streams, clips) and numbers assigned by
  * the store where they only order rows (sessions).
+ *
+ * Lifetime: a Store may be destroyed once close() has called back. Calls
+ * made after close() call back with an error (not retryable). Destroying a
+ * Store that was not closed calls every callback still pending with an
+ * error before the destructor returns: none is dropped, none runs later.
  */
 #pragma once
 
@@ -48,9 +53,10 @@ private:
   std::variant<T, StoreError> v_;
 };
 
+/* The result of calls that answer nothing but "done". */
 struct Done
 {
-}; /* the result of calls that return nothing */
+};
 
 template <typename T>
 using StoreCallback = std::function<void(StoreResult<T>)>;
@@ -93,111 +99,6 @@ struct ClipRecord
   int progress = 0; /* percent */
   int64_t created_at = 0;
   int64_t updated_at = 0;
-};
-
-struct ChatRecord;
-struct BanRecord;
-struct GiftRecord;
-struct GiftOutcome;
-struct LeaderboardEntry;
-
-class Store
-{
-public:
-  virtual ~Store() = default;
-
-  /* "sqlite" or "postgresql". */
-  virtual const char *backend() const = 0;
-  /* Connects and applies pending migrations. Called once before anything else. */
-  virtual void open(StoreCallback<Done> done) = 0;
-  /* Finishes what is queued, then closes. */
-  virtual void close(StoreCallback<Done> done) = 0;
-
-  /* Streams. create fails (not retryable) when the id or key hash exists. */
-  virtual void create_stream(const StreamRecord &stream, StoreCallback<StreamRecord> done) = 0;
-  virtual void get_stream(const std::string &id,
-                          StoreCallback<std::optional<StreamRecord>> done) = 0;
-  virtual void find_stream_by_key_hash(const std::string &key_hash,
-                                       StoreCallback<std::optional<StreamRecord>> done) = 0;
-  virtual void list_streams(StoreCallback<std::vector<StreamRecord>> done) = 0;
-  /* New key hash ("" revokes). Answers false when there is no such stream. */
-  virtual void set_stream_key(const std::string &id, const std::string &key_hash, int64_t now,
-                              StoreCallback<bool> done) = 0;
-  /* Deletes the stream and its sessions. Answers false when there was none. */
-  virtual void delete_stream(const std::string &id, StoreCallback<bool> done) = 0;
-
-  /* Sessions. */
-  virtual void start_session(const SessionRecord &session, StoreCallback<int64_t> done) = 0;
-  virtual void end_session(int64_t session_id, int64_t ended_at, const std::string &reason,
-                           StoreCallback<Done> done) = 0;
-  /* Newest first. */
-  virtual void list_sessions(const std::string &stream_id, int limit,
-                             StoreCallback<std::vector<SessionRecord>> done) = 0;
-
-  /* Clips. save inserts or replaces the whole record by id. */
-  virtual void save_clip(const ClipRecord &clip, StoreCallback<Done> done) = 0;
-  virtual void get_clip(const std::string &id, StoreCallback<std::optional<ClipRecord>> done) = 0;
-  /* Newest first. */
-  virtual void list_clips(int limit, StoreCallback<std::vector<ClipRecord>> done) = 0;
-
-  /* Chat history. append writes a batch in one transaction (ids already
-   * present are ignored, so a retried batch is harmless). list answers the
-   * newest `limit` messages of a stream with an id below `before_id` ("" =
-   * the newest), newest first, deleted ones left out. */
-  virtual void append_chat(const std::vector<ChatRecord> &messages, StoreCallback<Done> done) = 0;
-  virtual void list_chat(const std::string &stream_id, const std::string &before_id, int limit,
-                         StoreCallback<std::vector<ChatRecord>> done) = 0;
-  /* Answers false when there is no such message in that stream. A message
-   * deleted before it was appended stays deleted when it arrives. */
-  virtual void delete_chat(const std::string &stream_id, const std::string &message_id,
-                           StoreCallback<bool> done) = 0;
-
-  /* Bans: ban replaces any ban of the same user and scope; find answers the
-   * ban in force at `now` in any of `scopes` (e.g. {stream id, "*"}). */
-  virtual void ban_user(const BanRecord &ban, StoreCallback<Done> done) = 0;
-  virtual void unban_user(const std::string &user_id, const std::string &scope,
-                          StoreCallback<bool> done) = 0;
-  virtual void find_ban(const std::string &user_id, const std::vector<std::string> &scopes,
-                        int64_t now, StoreCallback<std::optional<BanRecord>> done) = 0;
-
-  /* Moderators named per stream (besides the roles tokens carry). */
-  virtual void set_moderator(const std::string &stream_id, const std::string &user_id,
-                             bool moderator, StoreCallback<Done> done) = 0;
-  virtual void list_moderators(const std::string &stream_id,
-                               StoreCallback<std::vector<std::string>> done) = 0;
-
-  /* The gift ledger: exactly once per idempotency key, whatever the retries
-   * and however many daemons race (a unique constraint, not a read-then-write). */
-  virtual void record_gift(const GiftRecord &gift, StoreCallback<GiftOutcome> done) = 0;
-  /* Top gifters of a stream by coins, highest first. */
-  virtual void leaderboard(const std::string &stream_id, int limit,
-                           StoreCallback<std::vector<LeaderboardEntry>> done) = 0;
-
-  /* Stream ownership across daemons sharing one database: a lease row with
-   * a heartbeat. acquire answers true when `owner` now holds the lease (it
-   * was free, expired at `now`, or already `owner`'s — then it is renewed
-   * until now + ttl_ms). */
-  virtual void acquire_lease(const std::string &stream_id, const std::string &owner, int64_t now,
-                             int64_t ttl_ms, StoreCallback<bool> done) = 0;
-  virtual void release_lease(const std::string &stream_id, const std::string &owner,
-                             StoreCallback<Done> done) = 0;
-
-  /* Events between daemons sharing the database (PostgreSQL LISTEN/NOTIFY).
-   * A notification reaches every listener on every daemon, the sender's own
-   * included; payloads are at most 7,000 bytes. The SQLite backend has no
-   * other daemons: supports_notify() is false and notify calls back at once
-   * having sent nothing. Listening survives reconnects. */
-  virtual bool supports_notify() const = 0;
-  virtual void notify(const std::string &channel, const std::string &payload,
-                      StoreCallback<Done> done) = 0;
-  virtual void listen(const std::string &channel,
-                      std::function<void(const std::string &payload)> on_notify) = 0;
-};
-
-struct StoreConfig
-{
-  std::string sqlite_path;  /* used when database_url is empty */
-  std::string database_url; /* libpq connection string or postgresql:// URI */
 };
 
 /* A chat message. Ids are made by the daemon that accepted the message
@@ -247,9 +148,123 @@ struct GiftOutcome
 struct LeaderboardEntry
 {
   std::string user_id;
-  std::string user_name;
-  int64_t coins = 0;
-  int64_t gifts = 0;
+  std::string user_name; /* as given with the user's latest gift */
+  int64_t coins = 0;     /* sum of the user's gifts' coins in the stream */
+  int64_t gifts = 0;     /* sum of the user's gifts' counts in the stream */
+};
+
+struct StoreConfig
+{
+  std::string sqlite_path;  /* used when database_url is empty */
+  std::string database_url; /* libpq connection string or postgresql:// URI */
+};
+
+class Store
+{
+public:
+  virtual ~Store() = default;
+
+  /* "sqlite" or "postgresql". */
+  virtual const char *backend() const = 0;
+  /* Connects and applies pending migrations. Called once before anything
+   * else (again only after it failed). Fails, not retryable, when the
+   * database was migrated by a newer sugarcastd than this one. */
+  virtual void open(StoreCallback<Done> done) = 0;
+  /* Finishes what is queued, then closes. */
+  virtual void close(StoreCallback<Done> done) = 0;
+
+  /* Streams. create fails (not retryable) when the id or key hash exists. */
+  virtual void create_stream(const StreamRecord &stream, StoreCallback<StreamRecord> done) = 0;
+  virtual void get_stream(const std::string &id,
+                          StoreCallback<std::optional<StreamRecord>> done) = 0;
+  virtual void find_stream_by_key_hash(const std::string &key_hash,
+                                       StoreCallback<std::optional<StreamRecord>> done) = 0;
+  /* Newest first. */
+  virtual void list_streams(StoreCallback<std::vector<StreamRecord>> done) = 0;
+  /* New key hash ("" revokes). Answers false when there is no such stream. */
+  virtual void set_stream_key(const std::string &id, const std::string &key_hash, int64_t now,
+                              StoreCallback<bool> done) = 0;
+  /* Deletes the stream and its sessions. Answers false when there was none. */
+  virtual void delete_stream(const std::string &id, StoreCallback<bool> done) = 0;
+
+  /* Sessions. */
+  virtual void start_session(const SessionRecord &session, StoreCallback<int64_t> done) = 0;
+  virtual void end_session(int64_t session_id, int64_t ended_at, const std::string &reason,
+                           StoreCallback<Done> done) = 0;
+  /* Newest first. */
+  virtual void list_sessions(const std::string &stream_id, int limit,
+                             StoreCallback<std::vector<SessionRecord>> done) = 0;
+
+  /* Clips. save inserts or replaces the whole record by id. */
+  virtual void save_clip(const ClipRecord &clip, StoreCallback<Done> done) = 0;
+  virtual void get_clip(const std::string &id, StoreCallback<std::optional<ClipRecord>> done) = 0;
+  /* Newest first. */
+  virtual void list_clips(int limit, StoreCallback<std::vector<ClipRecord>> done) = 0;
+
+  /* Chat history. append writes a batch in one transaction (ids already
+   * present are ignored, so a retried batch is harmless). list answers the
+   * newest `limit` messages of a stream with an id below `before_id` ("" =
+   * the newest), newest first, deleted ones left out. */
+  virtual void append_chat(const std::vector<ChatRecord> &messages, StoreCallback<Done> done) = 0;
+  virtual void list_chat(const std::string &stream_id, const std::string &before_id, int limit,
+                         StoreCallback<std::vector<ChatRecord>> done) = 0;
+  /* Answers false when there is no such message in that stream. A message
+   * deleted before it was appended stays deleted when it arrives. */
+  virtual void delete_chat(const std::string &stream_id, const std::string &message_id,
+                           StoreCallback<bool> done) = 0;
+
+  /* Bans: ban replaces any ban of the same user and scope; find answers the
+   * ban in force at `now` in any of `scopes` (e.g. {stream id, "*"}). */
+  virtual void ban_user(const BanRecord &ban, StoreCallback<Done> done) = 0;
+  virtual void unban_user(const std::string &user_id, const std::string &scope,
+                          StoreCallback<bool> done) = 0;
+  virtual void find_ban(const std::string &user_id, const std::vector<std::string> &scopes,
+                        int64_t now, StoreCallback<std::optional<BanRecord>> done) = 0;
+
+  /* Moderators named per stream (besides the roles tokens carry). */
+  virtual void set_moderator(const std::string &stream_id, const std::string &user_id,
+                             bool moderator, StoreCallback<Done> done) = 0;
+  virtual void list_moderators(const std::string &stream_id,
+                               StoreCallback<std::vector<std::string>> done) = 0;
+
+  /* The gift ledger: exactly once per idempotency key, whatever the retries
+   * and however many daemons race (a unique constraint, not a read-then-write).
+   * A repeated key answers the row recorded first, whatever the new record
+   * says; an empty key is refused. */
+  virtual void record_gift(const GiftRecord &gift, StoreCallback<GiftOutcome> done) = 0;
+  /* Top gifters of a stream by coins, highest first. */
+  virtual void leaderboard(const std::string &stream_id, int limit,
+                           StoreCallback<std::vector<LeaderboardEntry>> done) = 0;
+
+  /* Stream ownership across daemons sharing one database: a lease row with
+   * a heartbeat. acquire answers true when `owner` now holds the lease (it
+   * was free, expired at `now`, or already `owner`'s — then it is renewed
+   * until now + ttl_ms). The stream must exist; deleting it ends its lease.
+   * release only releases `owner`'s lease. */
+  virtual void acquire_lease(const std::string &stream_id, const std::string &owner, int64_t now,
+                             int64_t ttl_ms, StoreCallback<bool> done) = 0;
+  virtual void release_lease(const std::string &stream_id, const std::string &owner,
+                             StoreCallback<Done> done) = 0;
+
+  /* Events between daemons sharing the database (PostgreSQL LISTEN/NOTIFY).
+   * A notification reaches every listener on every daemon, the sender's own
+   * included; payloads are at most 7,000 bytes and channel names 1 to 63
+   * bytes (both refused, not retryable, beyond). The SQLite backend has no
+   * other daemons: supports_notify() is false and notify calls back (later,
+   * like every callback) having sent nothing.
+   *
+   * Listening survives reconnects, but what is sent while a daemon's
+   * listening connection is down does not reach it. `ready`, when given, is
+   * called once the listener is in force (the LISTEN acknowledged), or with
+   * a retryable error when the database cannot be reached now; the listener
+   * stays registered either way. A listener is called on the main context,
+   * never after close(). */
+  virtual bool supports_notify() const = 0;
+  virtual void notify(const std::string &channel, const std::string &payload,
+                      StoreCallback<Done> done) = 0;
+  virtual void listen(const std::string &channel,
+                      std::function<void(const std::string &payload)> on_notify,
+                      StoreCallback<Done> ready = nullptr) = 0;
 };
 
 /* The backend the configuration names. */

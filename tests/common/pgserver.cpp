@@ -81,49 +81,75 @@ PgServer::PgServer() : impl_(std::make_unique<Impl>())
 
   for (int attempt = 0; attempt < 5 && !d.server; ++attempt) {
     port_ = free_tcp_port();
-    std::vector<std::string> argv = d.as_owner;
-    argv.insert(argv.end(), {d.bindir + "/postgres", "-D", d.root + "/data", "-h", "127.0.0.1",
-                             "-p", std::to_string(port_), "-k", d.root, "-c", "fsync=off", "-c",
-                             "synchronous_commit=off", "-c", "full_page_writes=off", "-c",
-                             "max_connections=200"});
-    std::vector<const gchar *> args;
-    for (const auto &a : argv)
-      args.push_back(a.c_str());
-    args.push_back(nullptr);
-    g_autoptr(GError) error = nullptr;
-    GSubprocess *proc = g_subprocess_newv(args.data(), G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error);
-    if (!proc)
-      throw std::runtime_error(std::string("cannot start postgres: ") + error->message);
-
-    const std::string conn = conninfo() + " connect_timeout=2";
-    for (int i = 0; i < 300; ++i) {
-      if (PQping(conn.c_str()) == PQPING_OK) {
-        d.server = proc;
-        break;
-      }
-      if (g_subprocess_get_identifier(proc) == nullptr) /* exited: port taken, say */
-        break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    if (!d.server) {
-      g_subprocess_force_exit(proc);
-      g_subprocess_wait(proc, nullptr, nullptr);
-      g_object_unref(proc);
-    }
+    launch();
   }
   if (!d.server)
     throw std::runtime_error("PostgreSQL did not start in " + d.root);
 }
 
+bool PgServer::launch()
+{
+  Impl &d = *impl_;
+  std::vector<std::string> argv = d.as_owner;
+  argv.insert(argv.end(), {d.bindir + "/postgres", "-D", d.root + "/data", "-h", "127.0.0.1", "-p",
+                           std::to_string(port_), "-k", d.root, "-c", "fsync=off", "-c",
+                           "synchronous_commit=off", "-c", "full_page_writes=off", "-c",
+                           "max_connections=200"});
+  std::vector<const gchar *> args;
+  for (const auto &a : argv)
+    args.push_back(a.c_str());
+  args.push_back(nullptr);
+  g_autoptr(GError) error = nullptr;
+  GSubprocess *proc = g_subprocess_newv(args.data(), G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error);
+  if (!proc)
+    throw std::runtime_error(std::string("cannot start postgres: ") + error->message);
+
+  const std::string conn = conninfo() + " connect_timeout=2";
+  for (int i = 0; i < 300; ++i) {
+    if (PQping(conn.c_str()) == PQPING_OK) {
+      d.server = proc;
+      return true;
+    }
+    if (g_subprocess_get_identifier(proc) == nullptr) /* exited: port taken, say */
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  g_subprocess_force_exit(proc);
+  g_subprocess_wait(proc, nullptr, nullptr);
+  g_object_unref(proc);
+  return false;
+}
+
+void PgServer::stop()
+{
+  Impl &d = *impl_;
+  if (!d.server)
+    return;
+  /* SIGINT is PostgreSQL's "fast shutdown". */
+  g_subprocess_send_signal(d.server, SIGINT);
+  g_subprocess_wait(d.server, nullptr, nullptr);
+  g_object_unref(d.server);
+  d.server = nullptr;
+}
+
+void PgServer::start()
+{
+  if (impl_->server)
+    return;
+  if (!launch())
+    throw std::runtime_error("PostgreSQL did not start again on port " + std::to_string(port_) +
+                             " in " + impl_->root);
+}
+
+bool PgServer::running() const
+{
+  return impl_->server != nullptr;
+}
+
 PgServer::~PgServer()
 {
   Impl &d = *impl_;
-  if (d.server) {
-    /* SIGINT is PostgreSQL's "fast shutdown". */
-    g_subprocess_send_signal(d.server, SIGINT);
-    g_subprocess_wait(d.server, nullptr, nullptr);
-    g_object_unref(d.server);
-  }
+  stop();
   std::error_code ignored;
   fs::remove_all(d.root, ignored);
 }
@@ -157,11 +183,11 @@ void PgServer::exec(const std::string &sql, const std::string &dbname) const
     throw std::runtime_error("SQL failed (" + sql + "): " + failure);
 }
 
-std::string PgServer::create_database(const std::string &prefix)
+std::string PgServer::create_database(const std::string &prefix, const std::string &options)
 {
   std::string name =
       prefix + "_" + std::to_string(getpid()) + "_" + std::to_string(++impl_->databases);
-  exec("CREATE DATABASE " + name);
+  exec("CREATE DATABASE " + name + (options.empty() ? "" : " " + options));
   return name;
 }
 

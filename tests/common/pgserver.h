@@ -29,10 +29,22 @@ public:
   int port() const { return port_; }
   /* Runs SQL as the superuser through libpq; throws on failure. */
   void exec(const std::string &sql, const std::string &dbname = "postgres") const;
-  /* A new empty database, for tests that must not see each other's tables. */
-  std::string create_database(const std::string &prefix = "test");
+  /* A new empty database, for tests that must not see each other's tables.
+   * `options` are appended to CREATE DATABASE (e.g. a collation). */
+  std::string create_database(const std::string &prefix = "test", const std::string &options = "");
+
+  /* Stops the server (fast shutdown: clients are disconnected) and waits
+   * until it has exited; the data folder stays. */
+  void stop();
+  /* Starts it again on the same port and data folder; throws if it does not
+   * answer. For tests of "the database went away and came back". */
+  void start();
+  bool running() const;
 
 private:
+  /* Starts postgres on port_ and waits until it answers; false if it exited. */
+  bool launch();
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
   int port_ = 0;

@@ -91,16 +91,18 @@ std::string build_dir()
 
 std::string scratch_dir()
 {
-  static std::string dir = [] {
+  /* Never freed: a static std::string would be destroyed before the atexit
+   * handler below (registered first, so run last) reads it. */
+  static const std::string *dir = [] {
     g_autoptr(GError) error = nullptr;
     g_autofree gchar *path = g_dir_make_tmp("sugarcast-test-XXXXXX", &error);
     if (!path)
       throw std::runtime_error(std::string("cannot make a scratch folder: ") + error->message);
-    std::string p = path;
+    auto *p = new std::string(path);
     std::atexit([] { std::filesystem::remove_all(scratch_dir()); });
     return p;
   }();
-  return dir;
+  return *dir;
 }
 
 std::string built_program(const std::string &relative)
