@@ -1,6 +1,7 @@
 /* sugarcastd — the daemon. See daemon.h. */
 #include "daemon.h"
 
+#include "chat/chat_service.h"
 #include "elements.h"
 #include "http.h"
 #include "metrics.h"
@@ -23,10 +24,23 @@ struct Daemon::Impl
   HttpServer http;
   PipelineCatalog pipelines;
   std::unique_ptr<Store> store;
+  /* Where newly recorded gifts go: the streams module routes them to the
+   * stream's live pipeline (giftoverlay, hlsabrsink's EXT-X-DATERANGE). */
+  chat::GiftSink on_gift = [](const std::string &stream_id, const chat::GiftDelivered &gift) {
+    g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_DEBUG, "gift %" G_GINT64_FORMAT " for stream %s: %d x %s",
+          gift.ledger_id, stream_id.c_str(), gift.count, gift.gift_id.c_str());
+  };
+  std::unique_ptr<chat::ChatService> chat;
 
   explicit Impl(Config c)
       : config(std::move(c)), http(config.http, metrics),
-        store(make_store({config.store.sqlite_path, config.store.database_url}))
+        store(make_store({config.store.sqlite_path, config.store.database_url})),
+        chat(std::make_unique<chat::ChatService>(
+            config, *store, http, metrics,
+            [this](const std::string &stream_id, const chat::GiftDelivered &gift) {
+              if (on_gift)
+                on_gift(stream_id, gift);
+            }))
   {}
 
   void add_routes()
@@ -95,6 +109,10 @@ void Daemon::start(std::function<void(const std::string &error)> done)
     }
     d.add_routes();
     std::string error;
+    if (!d.chat->start(error)) {
+      done("cannot start chat: " + error);
+      return;
+    }
     if (!d.http.listen(error)) {
       done(error);
       return;
@@ -110,11 +128,14 @@ void Daemon::shutdown(std::function<void()> done)
 {
   Impl &d = *impl_;
   d.http.stop_listening();
-  d.store->close([done](StoreResult<Done> closed) {
-    if (!closed.ok())
-      g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_WARNING, "closing the store: %s",
-            closed.error().message.c_str());
-    done();
+  /* Chat first: its last history batch goes to the store before it closes. */
+  d.chat->shutdown([this, done] {
+    impl_->store->close([done](StoreResult<Done> closed) {
+      if (!closed.ok())
+        g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_WARNING, "closing the store: %s",
+              closed.error().message.c_str());
+      done();
+    });
   });
 }
 
