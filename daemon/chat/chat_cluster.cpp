@@ -35,7 +35,16 @@ void ChatService::Impl::listen_cluster()
 {
   if (!store.supports_notify())
     return;
-  store.listen(kClusterChannel, [this](const std::string &payload) { on_cluster(payload); });
+  store.listen(
+      kClusterChannel, [this](const std::string &payload) { on_cluster(payload); },
+      [](StoreResult<Done> ready) {
+        /* Operators (and tests) read from here on that rooms are shared. */
+        if (ready.ok())
+          g_message("chat: hearing the other daemons' rooms (LISTEN %s)", kClusterChannel);
+        else
+          g_warning("chat: not hearing the other daemons yet (%s); retrying",
+                    ready.error().message.c_str());
+      });
 }
 
 void ChatService::Impl::tell_cluster(const char *type, const std::string &stream,

@@ -38,6 +38,14 @@ GLogWriterOutput fail_on_warnings(GLogLevelFlags level, const GLogField *fields,
       ADD_FAILURE() << "GLib " << ((level & G_LOG_LEVEL_CRITICAL) ? "critical" : "warning")
                     << " from " << domain << ": " << message;
   }
+  /* Debug lines only with G_MESSAGES_DEBUG, as GLib's default writer does
+   * (libsoup logs every WebSocket frame). */
+  const char *log_domain = nullptr;
+  for (gsize i = 0; i < n_fields; ++i)
+    if (g_strcmp0(fields[i].key, "GLIB_DOMAIN") == 0)
+      log_domain = static_cast<const char *>(fields[i].value);
+  if (g_log_writer_default_would_drop(level, log_domain))
+    return G_LOG_WRITER_HANDLED;
   return g_log_writer_standard_streams(level, fields, n_fields, nullptr);
 }
 
