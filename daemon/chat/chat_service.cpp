@@ -111,8 +111,11 @@ bool ChatService::Impl::start(std::string &error)
     }
     return nullptr;
   };
-  handlers.on_closed = [this](ConnId conn, uint16_t, const std::string &) {
-    main_queue.post([this, conn] { on_closed(conn); });
+  handlers.on_closed = [this](ConnId conn, uint16_t code, const std::string &reason) {
+    main_queue.post([this, conn, code, reason] {
+      g_debug("chat: connection %" G_GUINT64_FORMAT " closed: %u %s", conn, code, reason.c_str());
+      on_closed(conn);
+    });
   };
   fanout = std::make_unique<Fanout>(config.chat.threads, limits, std::move(handlers));
 
@@ -138,6 +141,18 @@ bool ChatService::Impl::start(std::string &error)
                 [f] { return static_cast<double>(f->stats().slow_closed); });
   metrics.gauge("sugarcast_chat_queued_bytes", "Bytes waiting in chat send queues",
                 [f] { return static_cast<double>(f->stats().queued_bytes); });
+  metrics.gauge("sugarcast_chat_fanouts",
+                "Broadcasts handled by the fan-out workers (each counts once per worker)",
+                [f] { return static_cast<double>(f->stats().fanouts); });
+  metrics.gauge("sugarcast_chat_fanout_wait_seconds",
+                "Time broadcasts waited for a fan-out worker, summed",
+                [f] { return static_cast<double>(f->stats().fanout_wait_us) / 1e6; });
+  metrics.gauge("sugarcast_chat_fanout_write_seconds",
+                "Time fan-out workers spent writing broadcasts to every member, summed",
+                [f] { return static_cast<double>(f->stats().fanout_work_us) / 1e6; });
+  metrics.gauge("sugarcast_chat_fanout_max_seconds",
+                "The longest one worker took from a broadcast to its last member's socket",
+                [f] { return static_cast<double>(f->stats().fanout_max_us) / 1e6; });
   metrics.gauge("sugarcast_chat_history_pending", "Chat messages waiting to be stored",
                 [this] { return static_cast<double>(pending_history.size()); });
   started = true;

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -38,13 +39,20 @@ int64_t now_ms()
 
 struct Room;
 
+/* What waits to be written: one frame, or several broadcast together. */
+struct Queued
+{
+  FramePtr bytes;
+  uint32_t frames = 1;
+};
+
 struct Conn
 {
   ConnId id = 0;
   int fd = -1;
   Room *room = nullptr;
   uint32_t slot = 0;
-  std::vector<FramePtr> queue;
+  std::vector<Queued> queue;
   size_t head_offset = 0;           /* bytes of queue.front() already written */
   size_t queued = 0;                /* bytes in queue not yet written */
   std::unique_ptr<WsParser> parser; /* only while a frame is half read */
@@ -77,13 +85,14 @@ struct Command
   uint16_t code = 0;
   std::string text; /* Add: input already read; Close: the reason */
   std::function<void()> done;
+  int64_t posted_us = 0; /* Broadcast: when Fanout::broadcast was called */
 };
 
 } // namespace
 
 struct Fanout::Worker
 {
-  Worker(const FanoutLimits &l, const FanoutHandlers &h) : limits(l), handlers(h)
+  Worker(int index, const FanoutLimits &l, const FanoutHandlers &h) : limits(l), handlers(h)
   {
     epfd = epoll_create1(EPOLL_CLOEXEC);
     evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -91,7 +100,12 @@ struct Fanout::Worker
     ev.events = EPOLLIN;
     ev.data.ptr = nullptr;
     epoll_ctl(epfd, EPOLL_CTL_ADD, evfd, &ev);
-    thread = std::thread([this] { run(); });
+    thread = std::thread([this, index] {
+      char name[16];
+      g_snprintf(name, sizeof name, "chat-fanout-%d", index);
+      pthread_setname_np(pthread_self(), name);
+      run();
+    });
   }
 
   ~Worker()
@@ -130,6 +144,7 @@ struct Fanout::Worker
           uint64_t count;
           ssize_t ignored = read(evfd, &count, sizeof count);
           (void)ignored;
+          work_started_us = g_get_monotonic_time();
           if (!run_commands()) {
             drop_everything();
             return;
@@ -150,6 +165,8 @@ struct Fanout::Worker
         }
       }
       flush_dirty();
+      if (oldest_broadcast_us != 0)
+        account_fanout();
       sweep();
       for (Conn *c : graveyard)
         delete c;
@@ -165,6 +182,8 @@ struct Fanout::Worker
       batch.swap(inbox);
     }
     for (Command &cmd : batch) {
+      if (cmd.kind != Command::Broadcast)
+        deliver_broadcasts();
       switch (cmd.kind) {
       case Command::Quit:
         return false;
@@ -172,11 +191,19 @@ struct Fanout::Worker
         add(cmd);
         break;
       case Command::Broadcast: {
+        if (oldest_broadcast_us == 0 || cmd.posted_us < oldest_broadcast_us)
+          oldest_broadcast_us = cmd.posted_us;
+        ++broadcasts_pending;
         auto it = rooms.find(cmd.room);
         if (it == rooms.end())
           break;
-        for (Conn *c : it->second.members)
-          enqueue(c, cmd.frame);
+        Pending *p = nullptr;
+        for (Pending &q : pending)
+          if (q.room == &it->second)
+            p = &q;
+        if (!p)
+          p = &pending.emplace_back(Pending{&it->second, {}});
+        p->frames.push_back(std::move(cmd.frame));
         break;
       }
       case Command::Send:
@@ -198,7 +225,94 @@ struct Fanout::Worker
         break;
       }
     }
+    deliver_broadcasts();
     return true;
+  }
+
+  /* The broadcasts of one wake-up: what each room got goes to each member
+   * in one send(), straight from the shared bytes (no copy, no reference
+   * count touched); only a socket that cannot take it all queues the rest. */
+  void deliver_broadcasts()
+  {
+    for (Pending &p : pending) {
+      FramePtr bytes;
+      if (p.frames.size() == 1) {
+        bytes = std::move(p.frames.front());
+      } else {
+        size_t size = 0;
+        for (const FramePtr &f : p.frames)
+          size += f->size();
+        auto joined = std::make_shared<std::string>();
+        joined->reserve(size);
+        for (const FramePtr &f : p.frames)
+          joined->append(*f);
+        bytes = std::move(joined);
+      }
+      const auto frames = static_cast<uint32_t>(p.frames.size());
+      uint64_t written = 0, complete = 0;
+      /* destroy() may reorder members: walk a copy when one dies. */
+      std::vector<Conn *> &members = p.room->members;
+      for (size_t i = 0; i < members.size(); ++i) {
+        Conn *c = members[i];
+        const size_t before = members.size();
+        const ssize_t w = deliver(c, bytes, frames);
+        if (w > 0)
+          written += static_cast<uint64_t>(w);
+        if (static_cast<size_t>(w) == bytes->size())
+          complete += frames;
+        if (members.size() < before)
+          --i; /* c left; the last member took its slot */
+      }
+      frames_sent.fetch_add(complete, std::memory_order_relaxed);
+      bytes_sent.fetch_add(written, std::memory_order_relaxed);
+    }
+    pending.clear();
+  }
+
+  /* Bytes written at once (-1: none). */
+  ssize_t deliver(Conn *c, const FramePtr &bytes, uint32_t frames)
+  {
+    if (c->dead || c->close_sent)
+      return -1;
+    if (!c->queue.empty() || c->blocked) {
+      enqueue(c, bytes, false, frames);
+      return -1;
+    }
+    ssize_t w;
+    do
+      w = ::send(c->fd, bytes->data(), bytes->size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (w < 0 && errno == EINTR);
+    if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      destroy(c, close_code::abnormal, std::string("write: ") + g_strerror(errno));
+      return -1;
+    }
+    if (static_cast<size_t>(w) == bytes->size())
+      return w;
+    /* The kernel took part or nothing: the rest waits for EPOLLOUT. */
+    enqueue(c, bytes, false, frames);
+    c->head_offset = w > 0 ? static_cast<size_t>(w) : 0;
+    c->queued -= c->head_offset;
+    queued_total.fetch_sub(c->head_offset, std::memory_order_relaxed);
+    c->blocked = true;
+    want_output(c, true);
+    return w;
+  }
+
+  /* How long the broadcasts just handled waited for this worker, and how
+   * long it then took to write them to every member's socket (or queue). */
+  void account_fanout()
+  {
+    const int64_t now = g_get_monotonic_time();
+    const auto waited =
+        static_cast<uint64_t>(std::max<int64_t>(0, work_started_us - oldest_broadcast_us));
+    const auto worked = static_cast<uint64_t>(std::max<int64_t>(0, now - work_started_us));
+    fanouts.fetch_add(broadcasts_pending, std::memory_order_relaxed);
+    fanout_wait_us.fetch_add(waited, std::memory_order_relaxed);
+    fanout_work_us.fetch_add(worked, std::memory_order_relaxed);
+    if (worked + waited > fanout_max_us.load(std::memory_order_relaxed))
+      fanout_max_us.store(worked + waited, std::memory_order_relaxed);
+    oldest_broadcast_us = 0;
+    broadcasts_pending = 0;
   }
 
   void add(Command &cmd)
@@ -246,14 +360,14 @@ struct Fanout::Worker
     }
   }
 
-  void enqueue(Conn *c, FramePtr frame, bool control_after_close = false)
+  void enqueue(Conn *c, FramePtr frame, bool control_after_close = false, uint32_t frames = 1)
   {
     if (c->dead || (c->close_sent && !control_after_close))
       return;
     c->queued += frame->size();
     queued_total.fetch_add(frame->size(), std::memory_order_relaxed);
-    c->queue.push_back(std::move(frame));
-    if (c->blocked && c->queued > limits.send_queue_bytes) {
+    c->queue.push_back({std::move(frame), frames});
+    if (c->blocked && !c->close_sent && c->queued > limits.send_queue_bytes) {
       slow_close(c);
       return;
     }
@@ -267,7 +381,7 @@ struct Fanout::Worker
       keep = 1;
     size_t dropped = 0;
     for (size_t i = keep; i < c->queue.size(); ++i)
-      dropped += c->queue[i]->size();
+      dropped += c->queue[i].bytes->size();
     c->queue.resize(keep);
     c->queued -= dropped;
     queued_total.fetch_sub(dropped, std::memory_order_relaxed);
@@ -287,8 +401,9 @@ struct Fanout::Worker
   {
     if (c->dead || c->close_sent)
       return;
-    enqueue(c, make_close_frame(code, reason), true);
+    /* Closing first: the close frame never counts against the limit. */
     c->close_sent = true;
+    enqueue(c, make_close_frame(code, reason), true);
     c->close_code = code;
     c->close_reason = reason;
     c->deadline = now_ms() + limits.close_timeout_ms;
@@ -402,7 +517,7 @@ struct Fanout::Worker
       size_t n = 0;
       size_t total = 0;
       for (size_t i = 0; i < c->queue.size() && n < 64; ++i) {
-        const std::string &f = *c->queue[i];
+        const std::string &f = *c->queue[i].bytes;
         const size_t offset = i == 0 ? c->head_offset : 0;
         iov[n].iov_base = const_cast<char *>(f.data() + offset);
         iov[n].iov_len = f.size() - offset;
@@ -426,11 +541,13 @@ struct Fanout::Worker
       }
       size_t left = static_cast<size_t>(w);
       size_t popped = 0;
+      uint64_t frames = 0;
       while (left > 0) {
-        const size_t avail = c->queue[popped]->size() - c->head_offset;
+        const size_t avail = c->queue[popped].bytes->size() - c->head_offset;
         if (left >= avail) {
           left -= avail;
           c->head_offset = 0;
+          frames += c->queue[popped].frames;
           ++popped;
         } else {
           c->head_offset += left;
@@ -440,7 +557,7 @@ struct Fanout::Worker
       c->queue.erase(c->queue.begin(), c->queue.begin() + static_cast<ptrdiff_t>(popped));
       c->queued -= static_cast<size_t>(w);
       queued_total.fetch_sub(static_cast<uint64_t>(w), std::memory_order_relaxed);
-      frames_sent.fetch_add(popped, std::memory_order_relaxed);
+      frames_sent.fetch_add(frames, std::memory_order_relaxed);
       bytes_sent.fetch_add(static_cast<uint64_t>(w), std::memory_order_relaxed);
       if (static_cast<size_t>(w) < total) {
         c->blocked = true;
@@ -449,7 +566,7 @@ struct Fanout::Worker
     }
     if (c->queue.empty()) {
       if (c->queue.capacity() > 8)
-        std::vector<FramePtr>().swap(c->queue);
+        std::vector<Queued>().swap(c->queue);
       if (c->close_sent && c->peer_closed)
         destroy(c, c->close_code, c->close_reason);
     } else if (c->queued > limits.send_queue_bytes && !c->close_sent) {
@@ -471,6 +588,10 @@ struct Fanout::Worker
 
   void sweep()
   {
+    for (const std::string &name : empty_rooms)
+      if (auto it = rooms.find(name); it != rooms.end() && it->second.members.empty())
+        rooms.erase(it);
+    empty_rooms.clear();
     const int64_t now = now_ms();
     if (!closing.empty()) {
       size_t kept = 0;
@@ -508,7 +629,7 @@ struct Fanout::Worker
     last->slot = c->slot;
     room->members.pop_back();
     if (room->members.empty())
-      rooms.erase(room->name);
+      empty_rooms.push_back(room->name); /* erased in sweep(): a delivery may be walking it */
     conns.erase(c->id);
     queued_total.fetch_sub(c->queued, std::memory_order_relaxed);
     c->queue.clear();
@@ -542,6 +663,13 @@ struct Fanout::Worker
 
   std::unordered_map<ConnId, Conn *> conns;
   std::unordered_map<std::string, Room> rooms;
+  struct Pending
+  {
+    Room *room;
+    std::vector<FramePtr> frames;
+  };
+  std::vector<Pending> pending; /* broadcasts of this wake-up, by room */
+  std::vector<std::string> empty_rooms;
   std::vector<Conn *> dirty;
   std::vector<Conn *> closing;
   std::vector<Conn *> graveyard;
@@ -550,6 +678,9 @@ struct Fanout::Worker
   std::string close_all_reason;
   int64_t close_all_deadline = 0;
   std::function<void()> close_all_done;
+  int64_t work_started_us = 0;
+  int64_t oldest_broadcast_us = 0;
+  uint64_t broadcasts_pending = 0;
 
   std::atomic<uint64_t> n_conns{0};
   std::atomic<uint64_t> frames_sent{0};
@@ -557,13 +688,17 @@ struct Fanout::Worker
   std::atomic<uint64_t> slow_closed{0};
   std::atomic<uint64_t> queued_total{0};
   std::atomic<uint64_t> messages_in{0};
+  std::atomic<uint64_t> fanouts{0};
+  std::atomic<uint64_t> fanout_wait_us{0};
+  std::atomic<uint64_t> fanout_work_us{0};
+  std::atomic<uint64_t> fanout_max_us{0};
 };
 
 Fanout::Fanout(int threads, FanoutLimits limits, FanoutHandlers handlers)
     : handlers_(std::move(handlers))
 {
   for (int i = 0; i < std::max(1, threads); ++i)
-    workers_.push_back(std::make_unique<Worker>(limits, handlers_));
+    workers_.push_back(std::make_unique<Worker>(i, limits, handlers_));
 }
 
 Fanout::~Fanout() = default;
@@ -587,6 +722,7 @@ void Fanout::broadcast(const std::string &room, FramePtr frame)
     Command cmd{Command::Broadcast};
     cmd.room = room;
     cmd.frame = frame;
+    cmd.posted_us = g_get_monotonic_time();
     w->post(std::move(cmd));
   }
 }
@@ -634,6 +770,11 @@ FanoutStats Fanout::stats() const
     s.slow_closed += w->slow_closed.load(std::memory_order_relaxed);
     s.queued_bytes += w->queued_total.load(std::memory_order_relaxed);
     s.messages_in += w->messages_in.load(std::memory_order_relaxed);
+    s.fanouts += w->fanouts.load(std::memory_order_relaxed);
+    s.fanout_wait_us += w->fanout_wait_us.load(std::memory_order_relaxed);
+    s.fanout_work_us += w->fanout_work_us.load(std::memory_order_relaxed);
+    s.fanout_max_us =
+        std::max<uint64_t>(s.fanout_max_us, w->fanout_max_us.load(std::memory_order_relaxed));
   }
   return s;
 }

@@ -76,6 +76,13 @@ struct FanoutStats
   uint64_t slow_closed = 0;  /* connections closed for a full send queue */
   uint64_t queued_bytes = 0; /* bytes waiting in send queues now */
   uint64_t messages_in = 0;  /* text messages received */
+  /* Broadcasts handled, summed over workers: how long they waited for a
+   * worker, how long writing them to every member took, and the longest
+   * wait + write of one worker's batch. */
+  uint64_t fanouts = 0;
+  uint64_t fanout_wait_us = 0;
+  uint64_t fanout_work_us = 0;
+  uint64_t fanout_max_us = 0;
 };
 
 class Fanout

@@ -179,9 +179,17 @@ std::optional<ChatMessage> ChatClient::next(const std::string &type,
     for (const auto &m : queue_)
       queued += "\n  " + m.text();
     ADD_FAILURE() << "no \"" << type << "\" message within " << timeout.count() << " ms"
-                  << (closed_ ? " (the connection closed)" : "") << "; queued:" << queued;
+                  << (closed_ ? " (the connection closed: " + close_description() + ")" : "")
+                  << "; queued:" << queued;
   }
   return found;
+}
+
+std::string ChatClient::close_description() const
+{
+  const char *reason = soup_websocket_connection_get_close_data(ws_);
+  return std::to_string(soup_websocket_connection_get_close_code(ws_)) + " " +
+         (reason ? reason : "");
 }
 
 bool ChatClient::has_queued(const std::string &type) const

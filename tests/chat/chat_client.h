@@ -67,6 +67,8 @@ public:
   /* Waits until the server closed the connection; its close code, or 0. */
   int wait_closed(std::chrono::milliseconds timeout = 10s);
   bool open() const;
+  /* "CODE reason" of the close, for messages. */
+  std::string close_description() const;
   void close();
 
 private:

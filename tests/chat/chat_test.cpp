@@ -3,6 +3,7 @@
 
 #include <glib.h>
 
+#include <cstdio>
 #include <stdexcept>
 
 namespace sugarcast::test {
@@ -21,6 +22,17 @@ void ChatTest::SetUp()
                        {.id = id, .title = id, .key_hash = std::string("hash-") + id}, done)));
 }
 
+void ChatTest::TearDown()
+{
+  if (HasFailure())
+    for (const std::string &path : logs_) {
+      g_autofree gchar *text = nullptr;
+      if (g_file_get_contents(path.c_str(), &text, nullptr, nullptr))
+        std::fprintf(stderr, "---- %s\n%s", path.c_str(), text);
+    }
+  StoreTest::TearDown();
+}
+
 std::unique_ptr<SugarcastdProcess> ChatTest::start_daemon(const std::string &chat,
                                                           const std::string &extra)
 {
@@ -32,6 +44,7 @@ std::unique_ptr<SugarcastdProcess> ChatTest::start_daemon(const std::string &cha
                      (chat.empty() ? "" : ", " + chat) + "}" + (extra.empty() ? "" : ", " + extra) +
                      "}";
   auto d = std::make_unique<SugarcastdProcess>(SugarcastdProcess::Options{.config = json});
+  logs_.push_back(d->data_dir() + "/sugarcastd.log");
   if (!d->wait_ready())
     throw std::runtime_error("sugarcastd did not start:\n" + d->log());
   return d;

@@ -22,6 +22,8 @@ class ChatTest : public StoreTest
 {
 protected:
   void SetUp() override;
+  /* Prints the logs of the daemons the test started when it failed. */
+  void TearDown() override;
 
   /* A daemon on this test's store, ready; throws (failing the test) when it
    * does not start. `chat` is more members of the "chat" section, `extra`
@@ -31,6 +33,9 @@ protected:
 
   /* Waits until GET /api/streams/{stream}/chat lists at least `n` messages. */
   bool wait_stored(SugarcastdProcess &d, const std::string &stream, int n);
+
+private:
+  std::vector<std::string> logs_;
 };
 
 /* A token signed with kSecret, valid for an hour. */

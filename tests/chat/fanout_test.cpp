@@ -11,6 +11,7 @@
 #include <mutex>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <thread>
 #include <unistd.h>
 
 using namespace sugarcast::chat;
@@ -127,6 +128,33 @@ TEST(Fanout, FirstFramesThenBroadcastsInOrderToEveryMemberOfTheRoomOnly)
   EXPECT_EQ(text_of(other.next()), "hello other");
   EXPECT_EQ(text_of(other.next()), "for the other room");
   EXPECT_EQ(fanout.stats().connections, 21u);
+}
+
+TEST(Fanout, BroadcastsWrittenTogetherKeepTheirOrderWithDirectSendsAndAreCountedOneByOne)
+{
+  Listener l;
+  Seen seen;
+  Fanout fanout(1, {}, handlers(seen));
+  auto [first, fd1] = l.pair();
+  auto [second, fd2] = l.pair();
+  const ConnId one = fanout.add(fd1, "room", {});
+  fanout.add(fd2, "room", {});
+  /* Posted faster than the worker wakes: several land in one batch. */
+  for (int m = 0; m < 200; ++m) {
+    fanout.broadcast("room", make_text_frame("message " + std::to_string(m)));
+    fanout.send(one, make_text_frame("direct " + std::to_string(m)));
+  }
+  for (int m = 0; m < 200; ++m) {
+    ASSERT_EQ(text_of(first.next()), "message " + std::to_string(m));
+    ASSERT_EQ(text_of(first.next()), "direct " + std::to_string(m));
+    ASSERT_EQ(text_of(second.next()), "message " + std::to_string(m));
+  }
+  /* The counters follow the writes a moment later. */
+  for (int i = 0; i < 500 && (fanout.stats().frames_sent < 600 || fanout.stats().fanouts < 200);
+       ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(fanout.stats().frames_sent, 600u);
+  EXPECT_EQ(fanout.stats().fanouts, 200u);
 }
 
 TEST(Fanout, TextComesToTheHandlerWhoseReplyGoesBack)

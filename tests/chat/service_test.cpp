@@ -627,6 +627,7 @@ TEST_P(Chat, AReaderThatStopsIsClosedWhileTheOthersKeepReceiving)
       code = f->close_code;
   EXPECT_EQ(code, 4000);
   EXPECT_TRUE(stalled.wait_eof());
+  EXPECT_TRUE(d->running());
 }
 
 } // namespace
