@@ -329,7 +329,8 @@ static gpointer listen_thread(gpointer data)
   p->auth_url = std::make_unique<AuthUrlCheck>();
   g_main_loop_run(p->main_loop);
   p->auth_url->cancel_all();
-  p->server.reset(); /* closes its connections here, on its own thread */
+  p->server->drain(1000); /* lets a publisher that just stopped hang up itself */
+  p->server.reset();      /* closes its connections here, on its own thread */
   p->auth_url.reset();
   g_main_context_pop_thread_default(p->context);
   return nullptr;

@@ -351,7 +351,6 @@ struct Connection : std::enable_shared_from_this<Connection>
   ServerProtocol protocol;
   std::vector<uint8_t> wbuf;
   size_t wpos = 0;
-  bool write_shut = false;
   gint64 accepted_at = now_ms();
   gint64 last_activity = now_ms();
   gint64 linger_deadline = 0;
@@ -578,13 +577,6 @@ void Connection::flush()
   wbuf.clear();
   wpos = 0;
   destroy_source(write_source);
-  if (phase == Phase::Lingering && !write_shut) {
-    write_shut = true;
-    /* Tell the client we are done so it reads the answer and closes; on a
-     * plain socket shut our side down, on TLS wait for the client. */
-    if (!server->certificate)
-      g_socket_shutdown(socket, FALSE, TRUE, nullptr);
-  }
 }
 
 gboolean Connection::on_writable()
@@ -618,6 +610,7 @@ gboolean Connection::on_timer()
 
 void Connection::linger(const std::string &reason)
 {
+  g_debug("rtmp: %s: ending: %s", who().c_str(), reason.c_str());
   end_session(reason);
   phase = Phase::Lingering;
   linger_reason = reason;
@@ -913,6 +906,34 @@ void Server::stop()
     auto c = s.connections.begin()->second;
     c->close("the server is shutting down");
   }
+}
+
+void Server::drain(unsigned grace_ms)
+{
+  Impl &s = *impl_;
+  if (s.accept_source) {
+    g_source_destroy(s.accept_source);
+    g_source_unref(s.accept_source);
+    s.accept_source = nullptr;
+  }
+  std::vector<std::shared_ptr<Connection>> open;
+  for (auto &[raw, c] : s.connections)
+    open.push_back(c);
+  for (auto &c : open)
+    if (c->phase != Connection::Phase::Lingering)
+      c->close("the server is shutting down");
+  open.clear();
+  const gint64 deadline = g_get_monotonic_time() + gint64(grace_ms) * 1000;
+  while (!s.connections.empty() && g_get_monotonic_time() < deadline) {
+    GSource *tick = g_timeout_source_new(20);
+    g_source_set_callback(
+        tick, [](gpointer) { return G_SOURCE_REMOVE; }, nullptr, nullptr);
+    g_source_attach(tick, s.context);
+    g_main_context_iteration(s.context, TRUE);
+    g_source_destroy(tick);
+    g_source_unref(tick);
+  }
+  stop();
 }
 
 uint16_t Server::port() const

@@ -127,6 +127,11 @@ public:
   bool start(GError **error);
   /* Stops accepting and closes every connection. */
   void stop();
+  /* Stops accepting, then gives connections whose publish has ended up to
+   * grace_ms to be closed by their client (some encoders report an error
+   * when the server hangs up first), then stop()s. Iterates the server's
+   * context: call it from the thread that runs it, with nobody else running it. */
+  void drain(unsigned grace_ms);
   uint16_t port() const;
   const ServerConfig &config() const;
   size_t connection_count() const;
