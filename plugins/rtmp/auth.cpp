@@ -46,7 +46,7 @@ std::string redact(const std::string &secret)
   if (secret.empty())
     return "\"\"";
   const size_t shown = secret.size() >= 12 ? 4 : secret.size() >= 6 ? 2 : 0;
-  return secret.substr(0, shown) + "\u2026(" + std::to_string(secret.size()) + " chars)";
+  return secret.substr(0, shown) + "...(" + std::to_string(secret.size()) + " chars)";
 }
 
 namespace {

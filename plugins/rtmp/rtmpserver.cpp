@@ -1,4 +1,5 @@
 /* Sugarcast RTMP — the server: one listener, many publishers. */
+#define G_LOG_DOMAIN "sugarcast-rtmp"
 #include "rtmpserver.h"
 
 #include "auth.h"

@@ -47,7 +47,7 @@ TEST(Auth, RedactedKeysNeverShowWhole)
     EXPECT_EQ(shown.find(key), std::string::npos) << shown;
     EXPECT_NE(shown.find(std::to_string(key.size()) + " chars"), std::string::npos) << shown;
   }
-  EXPECT_EQ(redact("live_123456789_abcdefghijk"), "live\u2026(26 chars)");
+  EXPECT_EQ(redact("live_123456789_abcdefghijk"), "live...(26 chars)");
 }
 
 TEST(Auth, SignedStringIsStreamColonExpiry)
