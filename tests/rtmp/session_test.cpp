@@ -1,0 +1,273 @@
+/* The daemon's way: one sugarcast::rtmp::Server on its own main context,
+ * publishes answered asynchronously, each accepted session handed to an
+ * rtmpserversrc through its `session` property. */
+#include "ingest_support.h"
+#include "rtmp_client.h"
+#include "rtmpserver.h"
+
+#include <gst/gst.h>
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <csignal>
+#include <deque>
+#include <thread>
+
+using namespace sugarcast::rtmp;
+using namespace sugarcast::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+/* A Server running on its own thread, as the daemon's main loop would. */
+class ServerThread
+{
+public:
+  explicit ServerThread(ServerLimits limits = {})
+  {
+    context_ = g_main_context_new();
+    loop_ = g_main_loop_new(context_, FALSE);
+    ServerConfig config;
+    config.address = "127.0.0.1";
+    config.port = 0;
+    config.limits = limits;
+    server_ = std::make_unique<Server>(config, context_);
+    server_->on_publish = [this](std::shared_ptr<PublishRequest> request) {
+      std::lock_guard<std::mutex> guard(lock_);
+      requests_.push_back(std::move(request));
+      cond_.notify_all();
+    };
+    server_->on_session_end = [this](SugarcastRtmpSession *session, const std::string &reason) {
+      std::lock_guard<std::mutex> guard(lock_);
+      ended_.push_back(std::string(sugarcast_rtmp_session_get_stream(session)) + ": " + reason);
+      cond_.notify_all();
+    };
+    g_autoptr(GError) error = nullptr;
+    if (!server_->start(&error))
+      ADD_FAILURE() << error->message;
+    port_ = server_->port();
+    thread_ = std::thread([this] { g_main_loop_run(loop_); });
+  }
+
+  ~ServerThread()
+  {
+    g_main_loop_quit(loop_);
+    thread_.join();
+    requests_.clear();
+    server_.reset(); /* nobody runs the context now */
+    g_main_loop_unref(loop_);
+    g_main_context_unref(context_);
+  }
+
+  int port() const { return port_; }
+
+  std::shared_ptr<PublishRequest> next_request(std::chrono::seconds timeout = 20s)
+  {
+    std::unique_lock<std::mutex> lock(lock_);
+    if (!cond_.wait_for(lock, timeout, [this] { return !requests_.empty(); }))
+      return nullptr;
+    auto r = requests_.front();
+    requests_.pop_front();
+    return r;
+  }
+
+  bool wait_ended(size_t count, std::chrono::seconds timeout = 20s)
+  {
+    std::unique_lock<std::mutex> lock(lock_);
+    return cond_.wait_for(lock, timeout, [&] { return ended_.size() >= count; });
+  }
+
+  std::vector<std::string> ended()
+  {
+    std::lock_guard<std::mutex> guard(lock_);
+    return ended_;
+  }
+
+  size_t pending_requests()
+  {
+    std::lock_guard<std::mutex> guard(lock_);
+    return requests_.size();
+  }
+
+private:
+  GMainContext *context_;
+  GMainLoop *loop_;
+  std::unique_ptr<Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+  std::mutex lock_;
+  std::condition_variable cond_;
+  std::deque<std::shared_ptr<PublishRequest>> requests_;
+  std::vector<std::string> ended_;
+};
+
+std::string url(int port, const std::string &stream)
+{
+  return "rtmp://127.0.0.1:" + std::to_string(port) + "/live/" + stream;
+}
+
+GSubprocess *spawn(const std::vector<std::string> &argv)
+{
+  std::vector<const char *> args;
+  for (const auto &a : argv)
+    args.push_back(a.c_str());
+  args.push_back(nullptr);
+  g_autoptr(GError) error = nullptr;
+  GSubprocess *proc = g_subprocess_newv(args.data(), G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+  if (!proc)
+    ADD_FAILURE() << error->message;
+  return proc;
+}
+
+/* Waits for the process and returns its exit status and standard error. */
+std::pair<int, std::string> finish(GSubprocess *proc)
+{
+  g_autofree gchar *err = nullptr;
+  g_subprocess_communicate_utf8(proc, nullptr, nullptr, nullptr, &err, nullptr);
+  return {g_subprocess_get_if_exited(proc) ? g_subprocess_get_exit_status(proc) : -1,
+          err ? err : ""};
+}
+
+bool wait_frames(IngestPipeline &p, size_t frames, std::chrono::seconds timeout = 20s)
+{
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (p.decoded_frames() < frames && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(20ms);
+  return p.decoded_frames() >= frames;
+}
+
+} // namespace
+
+TEST(SessionMode, DaemonFlowWithReconnectAndEndByEos)
+{
+  ServerThread server;
+  g_autoptr(GSubprocess) first =
+      spawn(ffmpeg_push_argv(test_flv(), url(server.port(), "key1?user=7")));
+  auto request = server.next_request();
+  ASSERT_TRUE(request);
+  EXPECT_EQ(request->info().app, "live");
+  EXPECT_EQ(request->info().stream, "key1");
+  EXPECT_EQ(request->info().arg("user"), "7");
+  EXPECT_NE(request->info().encoder.find("Lavf"), std::string::npos);
+
+  /* The application looks the key up; meanwhile the same name is refused. */
+  ProcessResult twin = ffmpeg_push_file(test_flv(1.0), url(server.port(), "key1"));
+  EXPECT_NE(twin.exit_status, 0);
+  EXPECT_NE(twin.err.find("is already being published"), std::string::npos) << twin.err;
+  const std::string said = twin.err.substr(twin.err.find("Server error:"));
+  EXPECT_EQ(said.substr(0, said.find('\n')).find("key1"), std::string::npos)
+      << "the server does not echo the key: " << said;
+  EXPECT_EQ(server.pending_requests(), 0u) << "the application is not asked about the twin";
+
+  std::this_thread::sleep_for(200ms);
+  g_autoptr(SugarcastRtmpSession) session = request->allow(); /* from another thread */
+  ASSERT_NE(session, nullptr);
+  EXPECT_EQ(request->allow(), nullptr) << "a request is answered once";
+
+  IngestPipeline p("loop=true");
+  g_object_set(p.src(), "session", session, nullptr);
+  ASSERT_TRUE(p.play());
+  auto [status, err] = finish(first);
+  EXPECT_EQ(status, 0) << err;
+  ASSERT_TRUE(wait_frames(p, 60));
+  ASSERT_TRUE(server.wait_ended(1));
+  EXPECT_EQ(server.ended()[0], "key1: the publisher stopped publishing");
+  gboolean ended = FALSE;
+  g_object_get(session, "ended", &ended, nullptr);
+  EXPECT_TRUE(ended);
+
+  /* The encoder reconnects within the grace period: a new session
+   * continues the same pipeline. */
+  g_autoptr(GSubprocess) again = spawn(ffmpeg_push_argv(test_flv(1.0), url(server.port(), "key1")));
+  auto second = server.next_request();
+  ASSERT_TRUE(second);
+  g_autoptr(SugarcastRtmpSession) next = second->allow();
+  ASSERT_NE(next, nullptr);
+  g_object_set(p.src(), "session", next, nullptr);
+  auto [status2, err2] = finish(again);
+  EXPECT_EQ(status2, 0) << err2;
+  ASSERT_TRUE(wait_frames(p, 90));
+
+  /* The grace period is over: the daemon ends the stream with EOS while
+   * rtmpserversrc waits for another session. */
+  gst_element_send_event(p.pipeline(), gst_event_new_eos());
+  ASSERT_EQ(p.wait_end(), GST_MESSAGE_EOS);
+  EXPECT_EQ(p.decoded_frames(), 90u);
+  std::string why;
+  EXPECT_TRUE(strictly_increasing(p.decoded_pts(), &why)) << why;
+  EXPECT_EQ(p.restarts(), (std::vector<size_t>{60}));
+}
+
+TEST(SessionMode, RefusalReachesTheEncoder)
+{
+  ServerThread server;
+  g_autoptr(GSubprocess) push = spawn(ffmpeg_push_argv(test_flv(1.0), url(server.port(), "k")));
+  auto request = server.next_request();
+  ASSERT_TRUE(request);
+  request->refuse("stream key revoked");
+  auto [status, err] = finish(push);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(err.find("stream key revoked"), std::string::npos) << err;
+}
+
+TEST(SessionMode, UnansweredRequestIsRefusedWhenDropped)
+{
+  ServerThread server;
+  g_autoptr(GSubprocess) push = spawn(ffmpeg_push_argv(test_flv(1.0), url(server.port(), "k")));
+  auto request = server.next_request();
+  ASSERT_TRUE(request);
+  request.reset();
+  auto [status, err] = finish(push);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(err.find("the server did not answer the publish"), std::string::npos) << err;
+}
+
+TEST(SessionMode, ApplicationClosesASession)
+{
+  ServerThread server;
+  g_autoptr(GSubprocess) push = spawn(ffmpeg_push_argv(test_flv(4.0), url(server.port(), "k")));
+  auto request = server.next_request();
+  ASSERT_TRUE(request);
+  g_autoptr(SugarcastRtmpSession) session = request->allow();
+  ASSERT_NE(session, nullptr);
+  IngestPipeline p("");
+  g_object_set(p.src(), "session", session, nullptr);
+  ASSERT_TRUE(p.play());
+  ASSERT_TRUE(wait_frames(p, 15));
+  sugarcast_rtmp_session_close(session); /* a ban */
+  ASSERT_EQ(p.wait_end(), GST_MESSAGE_EOS);
+  ASSERT_TRUE(server.wait_ended(1));
+  EXPECT_EQ(server.ended()[0], "k: closed by the application");
+  finish(push);
+}
+
+TEST(SessionMode, ConnectionsBeyondTheLimitAreClosed)
+{
+  ServerThread server(ServerLimits{.max_connections = 2});
+  RawConnection a(server.port()), b(server.port());
+  ASSERT_TRUE(a.connected() && b.connected());
+  std::this_thread::sleep_for(200ms);
+  RawConnection c(server.port());
+  EXPECT_TRUE(c.closed_by_server(5000ms));
+  /* the first two still get their handshake answered */
+  a.send(plain_c0c1());
+  EXPECT_EQ(a.read(3073, 5000ms).size(), 3073u);
+}
+
+TEST(SessionMode, PlainHandshakeAndConnectOverASocket)
+{
+  /* ffmpeg uses the digest handshake; a plain one works over a socket too. */
+  ServerThread server;
+  RawConnection c(server.port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.send(plain_c0c1()));
+  Bytes s = c.read(3073, 5000ms);
+  ASSERT_EQ(s.size(), 3073u);
+  ASSERT_TRUE(c.send(Bytes(s.begin() + 1, s.begin() + 1537)));
+  PublisherScript script;
+  ASSERT_TRUE(c.send(script.connect("live")));
+  ServerReader reader;
+  for (int i = 0; i < 20 && !reader.find("_result"); ++i)
+    reader.feed(c.read(4096, 250ms));
+  EXPECT_NE(reader.find("_result", "NetConnection.Connect.Success"), nullptr);
+}
