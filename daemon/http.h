@@ -6,6 +6,7 @@
 #pragma once
 
 #include "config.h"
+#include "jsonschema.h"
 #include "metrics.h"
 
 #include <json-glib/json-glib.h>
@@ -43,7 +44,15 @@ void respond_text(SoupServerMessage *msg, guint status, const char *content_type
  * and returns nullptr. The node is owned by the caller. */
 JsonNode *read_json_object(SoupServerMessage *msg, int64_t max_bytes);
 
+/* The body checked against "#/definitions/DEFINITION" of
+ * schemas/api.schema.json; on failure replies 400 naming every field that is
+ * wrong ({"error": {"code": "bad_request", "message", "fields": [...]}}). */
+JsonNode *read_json_body(SoupServerMessage *msg, int64_t max_bytes, const char *definition);
+
 bool constant_time_equal(const std::string &a, const std::string &b);
+
+/* "/a//b/c" → {"a", "b", "c"} */
+std::vector<std::string> split_path(const std::string &path);
 
 class HttpServer
 {
