@@ -2,6 +2,7 @@
 #include "daemon.h"
 
 #include "api.h"
+#include "clips.h"
 #include "elements.h"
 #include "events.h"
 #include "http.h"
@@ -33,13 +34,15 @@ struct Daemon::Impl
   MediaFiles clip_files;
   StreamManager streams;
   StreamsApi streams_api;
+  ClipService clips;
 
   explicit Impl(Config c)
       : config(std::move(c)), http(config.http, metrics),
         store(make_store({config.store.sqlite_path, config.store.database_url})), events(http),
         hls_files(http, "/hls", config.hls.dir), clip_files(http, "/clips", config.clips.dir),
         streams(config, *store, pipelines, events, metrics),
-        streams_api(config, http, *store, streams)
+        streams_api(config, http, *store, streams),
+        clips(config, http, *store, pipelines, events, metrics)
   {}
 
   void add_routes()
@@ -108,7 +111,7 @@ void Daemon::start(std::function<void(const std::string &error)> done)
     }
     d.add_routes();
     std::string error;
-    if (!d.streams.start(error) || !d.http.listen(error)) {
+    if (!d.streams.start(error) || !d.clips.start(error) || !d.http.listen(error)) {
       done(error);
       return;
     }
@@ -125,13 +128,15 @@ void Daemon::shutdown(std::function<void(bool clean)> done)
   /* Stop accepting, let every stream finish its outputs, then the store. */
   d.http.stop_listening();
   d.streams.shutdown([this, done](bool clean) {
-    Impl &d = *impl_;
-    d.events.close_all();
-    d.store->close([done, clean](StoreResult<Done> closed) {
-      if (!closed.ok())
-        g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_WARNING, "closing the store: %s",
-              closed.error().message.c_str());
-      done(clean && closed.ok());
+    impl_->clips.shutdown([this, done, clean] {
+      Impl &d = *impl_;
+      d.events.close_all();
+      d.store->close([done, clean](StoreResult<Done> closed) {
+        if (!closed.ok())
+          g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_WARNING, "closing the store: %s",
+                closed.error().message.c_str());
+        done(clean && closed.ok());
+      });
     });
   });
 }

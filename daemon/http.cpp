@@ -254,6 +254,14 @@ void HttpServer::route(const char *method, const std::string &pattern, Handler h
   routes_.push_back(std::move(r));
 }
 
+void HttpServer::add_early_handler(const char *path, SoupServerCallback callback, gpointer data)
+{
+  /* libsoup matches early and normal handlers together: the path needs its
+   * own normal handler, or requests under it would only run the early one. */
+  soup_server_add_early_handler(server_, path, callback, data, nullptr);
+  soup_server_add_handler(server_, path, on_request, this, nullptr);
+}
+
 bool HttpServer::check_admin(SoupServerMessage *msg)
 {
   const char *auth =

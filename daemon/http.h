@@ -76,6 +76,9 @@ public:
   void set_admin_token(const std::string &token) { admin_token_ = token; }
   /* pattern: "/api/streams/{id}/key"; `admin` routes check the bearer token. */
   void route(const char *method, const std::string &pattern, Handler handler, bool admin);
+  /* An early handler (run when the headers are in, before the body) for the
+   * routes under `path`; the routes themselves still run after the body. */
+  void add_early_handler(const char *path, SoupServerCallback callback, gpointer data);
   /* Handlers outside /api (media, WebSockets) use this to check the token. */
   bool check_admin(SoupServerMessage *msg);
   /* CORS headers for the request's origin, when the configuration allows it. */

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <map>
+#include <utility>
 
 #define LOG_DOMAIN "sugarcastd-streams"
 
@@ -325,9 +326,7 @@ struct StreamManager::Impl
     announce(s, "ending", reason);
     /* Sending EOS to a live source waits for its streaming thread, which may
      * be held up downstream: never on the main loop. */
-    gst_element_call_async(
-        s.pipeline, [](GstElement *e, gpointer) { gst_element_send_event(e, gst_event_new_eos()); },
-        nullptr, nullptr);
+    send_eos(s.pipeline);
     /* A pipeline that cannot drain in time is stopped anyway. */
     struct Ctx
     {
@@ -389,8 +388,6 @@ struct StreamManager::Impl
     maybe_done_shutting_down();
   }
 
-  /* Stopping a pipeline can wait for its streaming threads: another thread
-   * does it, and the main context hears when it is done. */
   void tear_down(GstElement *pipeline)
   {
     if (destroying) { /* the daemon is going away: no one would hear back */
@@ -399,34 +396,10 @@ struct StreamManager::Impl
       return;
     }
     ++tearing_down;
-    struct Ctx
-    {
-      Impl *self;
-      GMainContext *context;
-    };
-    gst_element_call_async(
-        pipeline,
-        [](GstElement *e, gpointer data) {
-          auto *ctx = static_cast<Ctx *>(data);
-          gst_element_set_state(e, GST_STATE_NULL);
-          g_main_context_invoke_full(
-              ctx->context, G_PRIORITY_DEFAULT,
-              [](gpointer d) -> gboolean {
-                auto *self = static_cast<Impl *>(d);
-                --self->tearing_down;
-                self->maybe_done_shutting_down();
-                return G_SOURCE_REMOVE;
-              },
-              ctx->self, nullptr);
-        },
-        new Ctx{this, g_main_context_ref_thread_default()},
-        [](gpointer data) {
-          auto *ctx = static_cast<Ctx *>(data);
-          g_main_context_unref(ctx->context);
-          delete ctx;
-        });
-    /* The async call holds its own reference until it has run. */
-    gst_object_unref(pipeline);
+    stop_pipeline(pipeline, [this] {
+      --tearing_down;
+      maybe_done_shutting_down();
+    });
   }
 
   void maybe_done_shutting_down()
