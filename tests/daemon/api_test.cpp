@@ -1,5 +1,6 @@
 /* The control API and media serving of a real sugarcastd: what a platform
  * scripts against, and what it refuses. */
+#include "pgserver.h"
 #include "sugarcastd.h"
 #include "testenv.h"
 
@@ -203,4 +204,27 @@ TEST_F(Api, LiveListIsEmptyWhenNothingIsLive)
   HttpResponse r = d.admin("GET", "/api/live");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "{\"streams\":[]}\n");
+}
+
+TEST(ApiOnPostgresql, StreamsLiveInTheDatabaseAcrossRestarts)
+{
+  PgServer &pg = PgServer::shared();
+  const std::string url = pg.conninfo(pg.create_database("daemon"));
+  std::string data_dir;
+  std::string id;
+  {
+    SugarcastdProcess d({.env = {{"SUGARCAST_DATABASE_URL", url}}});
+    ASSERT_TRUE(d.wait_ready()) << d.log();
+    EXPECT_NE(d.log().find("postgresql store"), std::string::npos) << d.log();
+    HttpResponse r = d.admin("POST", "/api/streams", R"({"title": "on postgres"})");
+    ASSERT_EQ(r.status, 201) << r.body;
+    id = Json(r.body).str("id");
+    data_dir = d.data_dir();
+    EXPECT_EQ(d.stop(), 0);
+  }
+  fs::remove(data_dir + "/sugarcast.db"); /* nothing may come from SQLite */
+  SugarcastdProcess again({.env = {{"SUGARCAST_DATABASE_URL", url}}, .data_dir = data_dir});
+  ASSERT_TRUE(again.wait_ready()) << again.log();
+  EXPECT_EQ(Json(again.admin("GET", "/api/streams/" + id).body).str("title"), "on postgres");
+  EXPECT_FALSE(fs::exists(data_dir + "/sugarcast.db"));
 }
