@@ -194,17 +194,31 @@ static GstStructure *publish_structure(const char *name, const PublishInfo &info
 }
 
 /* Makes session the one read next and wakes the streaming thread. */
-static void hand_over(GstRtmpServerSrc *self, SugarcastRtmpSession *session)
+/* own: the session comes from the element's own server (listen mode). */
+static void hand_over(GstRtmpServerSrc *self, SugarcastRtmpSession *session, bool own)
 {
   GstRtmpServerSrcPrivate *p = self->priv;
-  std::weak_ptr<Waker> weak = p->waker;
-  session_set_notify(session, [weak] {
-    if (auto w = weak.lock()) {
-      std::lock_guard<std::mutex> guard(w->lock);
-      if (w->waiting)
-        w->cond.notify_one();
-    }
-  });
+  /* A session from the element's own server is filled by the streaming
+   * thread itself, inside create(): nobody needs waking. */
+  if (!own) {
+    std::weak_ptr<Waker> weak = p->waker;
+    /* A listen-mode element handed a foreign session sleeps in its own
+     * context, not on the condition: wake that too. */
+    std::shared_ptr<GMainContext> context(p->context ? g_main_context_ref(p->context) : nullptr,
+                                          [](GMainContext *c) {
+                                            if (c)
+                                              g_main_context_unref(c);
+                                          });
+    session_set_notify(session, [weak, context] {
+      if (auto w = weak.lock()) {
+        std::lock_guard<std::mutex> guard(w->lock);
+        if (w->waiting)
+          w->cond.notify_one();
+      }
+      if (context)
+        g_main_context_wakeup(context.get());
+    });
+  }
   std::lock_guard<std::mutex> guard(p->waker->lock);
   p->next.reset(session);
   p->waker->cond.notify_all();
@@ -254,7 +268,7 @@ static void finish_auth(std::unique_ptr<AuthRun> run, const AuthDecision &decisi
   if (session) {
     GST_INFO_OBJECT(self, "allowed %s/%s from %s (%s)", info.app.c_str(),
                     redact(info.stream).c_str(), info.client_address.c_str(), info.encoder.c_str());
-    hand_over(self, session);
+    hand_over(self, session, true);
   }
 }
 
@@ -411,7 +425,7 @@ static gboolean gst_rtmp_server_src_start(GstBaseSrc *src)
                     sugarcast_rtmp_session_get_app(handed),
                     redact(sugarcast_rtmp_session_get_stream(handed)).c_str(),
                     sugarcast_rtmp_session_get_client_address(handed));
-    hand_over(self, handed);
+    hand_over(self, handed, false);
     return TRUE;
   }
   return start_listening(self);
@@ -562,7 +576,7 @@ static void gst_rtmp_server_src_set_property(GObject *object, guint prop_id, con
     state = GST_STATE(self);
     GST_OBJECT_UNLOCK(self);
     if (session && state >= GST_STATE_PAUSED)
-      hand_over(self, session); /* a new publisher continues the running stream */
+      hand_over(self, session, false); /* a new publisher continues the running stream */
     else if (session)
       g_object_unref(session);
     return;
