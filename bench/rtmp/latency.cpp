@@ -111,6 +111,20 @@ bool await(int fd, ServerReader &reader, const std::string &name, const std::str
   return reader.find(name, code) != nullptr;
 }
 
+/* connect to app "live", then createStream; rest is what followed the handshake. */
+bool connect_and_create_stream(int fd, const Bytes &rest, PublisherScript &script,
+                               ServerReader &reader)
+{
+  reader.feed(rest);
+  send_all(fd, script.connect("live"));
+  if (!await(fd, reader, "_result", "NetConnection.Connect.Success"))
+    return false;
+  send_all(fd, script.create_stream());
+  for (int i = 0; i < 100 && reader.commands.size() < 2; ++i)
+    reader.feed(read_some(fd, 50));
+  return reader.commands.size() >= 2;
+}
+
 /* Publishes live/bench; returns the monotonic time (µs) of the publish command. */
 gint64 publish(int port)
 {
@@ -120,13 +134,8 @@ gint64 publish(int port)
     return -1;
   PublisherScript script;
   ServerReader reader;
-  reader.feed(rest);
-  send_all(fd, script.connect("live"));
-  if (!await(fd, reader, "_result", "NetConnection.Connect.Success"))
+  if (!connect_and_create_stream(fd, rest, script, reader))
     return -1;
-  send_all(fd, script.create_stream());
-  for (int i = 0; i < 100 && reader.commands.size() < 2; ++i)
-    reader.feed(read_some(fd, 50));
   const gint64 t0 = g_get_monotonic_time();
   send_all(fd, script.publish("bench"));
   if (!await(fd, reader, "onStatus", "NetStream.Publish.Start"))
@@ -180,13 +189,8 @@ double run_player(int port)
     return -1;
   PublisherScript script; /* the player's commands use the same writer */
   ServerReader reader;
-  reader.feed(rest);
-  send_all(fd, script.connect("live"));
-  if (!await(fd, reader, "_result", "NetConnection.Connect.Success"))
+  if (!connect_and_create_stream(fd, rest, script, reader))
     return -1;
-  send_all(fd, script.create_stream());
-  for (int i = 0; i < 100 && reader.commands.size() < 2; ++i)
-    reader.feed(read_some(fd, 50));
   send_all(fd, script.command(1, {AmfValue::string("play"), AmfValue::number(5), AmfValue::null(),
                                   AmfValue::string("bench")}));
   usleep(200000);

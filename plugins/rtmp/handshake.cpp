@@ -97,30 +97,36 @@ size_t digest_offset(const uint8_t *block, int scheme)
   return sum % 728 + base + 4;
 }
 
-std::array<uint8_t, kDigestSize> hmac_sha256(const uint8_t *key, size_t key_size,
-                                             const uint8_t *data, size_t size)
+namespace {
+
+/* HMAC-SHA256 over up to two byte ranges. */
+std::array<uint8_t, kDigestSize> hmac_ranges(const uint8_t *key, size_t key_size, const uint8_t *a,
+                                             size_t a_size, const uint8_t *b, size_t b_size)
 {
   std::array<uint8_t, kDigestSize> digest{};
   GHmac *hmac = g_hmac_new(G_CHECKSUM_SHA256, key, key_size);
-  g_hmac_update(hmac, data, static_cast<gssize>(size));
+  g_hmac_update(hmac, a, static_cast<gssize>(a_size));
+  if (b_size)
+    g_hmac_update(hmac, b, static_cast<gssize>(b_size));
   gsize length = digest.size();
   g_hmac_get_digest(hmac, digest.data(), &length);
   g_hmac_unref(hmac);
   return digest;
 }
 
+} // namespace
+
+std::array<uint8_t, kDigestSize> hmac_sha256(const uint8_t *key, size_t key_size,
+                                             const uint8_t *data, size_t size)
+{
+  return hmac_ranges(key, key_size, data, size, nullptr, 0);
+}
+
 std::array<uint8_t, kDigestSize> block_digest(const uint8_t *block, size_t offset,
                                               const uint8_t *key, size_t key_size)
 {
-  std::array<uint8_t, kDigestSize> digest{};
-  GHmac *hmac = g_hmac_new(G_CHECKSUM_SHA256, key, key_size);
-  g_hmac_update(hmac, block, static_cast<gssize>(offset));
-  g_hmac_update(hmac, block + offset + kDigestSize,
-                static_cast<gssize>(kHandshakeSize - offset - kDigestSize));
-  gsize length = digest.size();
-  g_hmac_get_digest(hmac, digest.data(), &length);
-  g_hmac_unref(hmac);
-  return digest;
+  return hmac_ranges(key, key_size, block, offset, block + offset + kDigestSize,
+                     kHandshakeSize - offset - kDigestSize);
 }
 
 namespace {

@@ -106,36 +106,6 @@ std::string url(int port, const std::string &stream)
   return "rtmp://127.0.0.1:" + std::to_string(port) + "/live/" + stream;
 }
 
-GSubprocess *spawn(const std::vector<std::string> &argv)
-{
-  std::vector<const char *> args;
-  for (const auto &a : argv)
-    args.push_back(a.c_str());
-  args.push_back(nullptr);
-  g_autoptr(GError) error = nullptr;
-  GSubprocess *proc = g_subprocess_newv(args.data(), G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
-  if (!proc)
-    ADD_FAILURE() << error->message;
-  return proc;
-}
-
-/* Waits for the process and returns its exit status and standard error. */
-std::pair<int, std::string> finish(GSubprocess *proc)
-{
-  g_autofree gchar *err = nullptr;
-  g_subprocess_communicate_utf8(proc, nullptr, nullptr, nullptr, &err, nullptr);
-  return {g_subprocess_get_if_exited(proc) ? g_subprocess_get_exit_status(proc) : -1,
-          err ? err : ""};
-}
-
-bool wait_frames(IngestPipeline &p, size_t frames, std::chrono::seconds timeout = 20s)
-{
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (p.decoded_frames() < frames && std::chrono::steady_clock::now() < end)
-    std::this_thread::sleep_for(20ms);
-  return p.decoded_frames() >= frames;
-}
-
 } // namespace
 
 TEST(SessionMode, DaemonFlowWithReconnectAndEndByEos)
@@ -169,7 +139,7 @@ TEST(SessionMode, DaemonFlowWithReconnectAndEndByEos)
   ASSERT_TRUE(p.play());
   auto [status, err] = finish(first);
   EXPECT_EQ(status, 0) << err;
-  ASSERT_TRUE(wait_frames(p, 60));
+  ASSERT_TRUE(p.wait_frames(60));
   ASSERT_TRUE(server.wait_ended(1));
   EXPECT_EQ(server.ended()[0], "key1: the publisher stopped publishing");
   gboolean ended = FALSE;
@@ -186,7 +156,7 @@ TEST(SessionMode, DaemonFlowWithReconnectAndEndByEos)
   g_object_set(p.src(), "session", next, nullptr);
   auto [status2, err2] = finish(again);
   EXPECT_EQ(status2, 0) << err2;
-  ASSERT_TRUE(wait_frames(p, 90));
+  ASSERT_TRUE(p.wait_frames(90));
 
   /* The grace period is over: the daemon ends the stream with EOS while
    * rtmpserversrc waits for another session. */
@@ -233,7 +203,7 @@ TEST(SessionMode, ApplicationClosesASession)
   IngestPipeline p("");
   g_object_set(p.src(), "session", session, nullptr);
   ASSERT_TRUE(p.play());
-  ASSERT_TRUE(wait_frames(p, 15));
+  ASSERT_TRUE(p.wait_frames(15));
   sugarcast_rtmp_session_close(session); /* a ban */
   ASSERT_EQ(p.wait_end(), GST_MESSAGE_EOS);
   ASSERT_TRUE(server.wait_ended(1));
