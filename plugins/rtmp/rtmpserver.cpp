@@ -714,10 +714,11 @@ void Connection::on_publish(const PublishInfo &info)
   channel->max_bytes = server->config.limits.max_queued_bytes;
   session = SUGARCAST_RTMP_SESSION(g_object_new(SUGARCAST_TYPE_RTMP_SESSION, nullptr));
   *session->channel = channel;
-  GMainContext *context = server->context;
+  /* The consumer may call these after the server is gone: keep the context. */
+  std::shared_ptr<GMainContext> context(g_main_context_ref(server->context), g_main_context_unref);
   std::weak_ptr<Connection> weak = shared_from_this();
   channel->resume_reading = [context, weak] {
-    run_on(context, [weak] {
+    run_on(context.get(), [weak] {
       if (auto self = weak.lock()) {
         self->reading_paused = false;
         if (self->phase == Phase::Running)
@@ -726,14 +727,14 @@ void Connection::on_publish(const PublishInfo &info)
     });
   };
   channel->request_close = [context, weak] {
-    run_on(context, [weak] {
+    run_on(context.get(), [weak] {
       if (auto self = weak.lock())
         self->close("closed by the application");
     });
   };
 
   request = std::make_shared<PublishRequest::Shared>();
-  request->context = g_main_context_ref(context);
+  request->context = g_main_context_ref(server->context);
   request->connection = weak;
   request->session = SUGARCAST_RTMP_SESSION(g_object_ref(session));
   std::shared_ptr<PublishRequest> handle(new PublishRequest());

@@ -211,6 +211,28 @@ TEST(SessionMode, ApplicationClosesASession)
   finish(push);
 }
 
+TEST(SessionMode, SlowConsumerPausesThePublisherWithoutLosingMedia)
+{
+  /* 64 KiB of queue, an idle timeout shorter than the consumer's delay: the
+   * server stops reading (TCP pushes back on ffmpeg) and does not take the
+   * stalled publisher for a gone one. */
+  ServerThread server(ServerLimits{.idle_timeout_ms = 1000, .max_queued_bytes = 64 * 1024});
+  g_autoptr(GSubprocess) push = spawn(ffmpeg_push_argv(test_flv(), url(server.port(), "slow")));
+  auto request = server.next_request();
+  ASSERT_TRUE(request);
+  g_autoptr(SugarcastRtmpSession) session = request->allow();
+  ASSERT_NE(session, nullptr);
+  std::this_thread::sleep_for(2500ms); /* nobody reads the session */
+  EXPECT_FALSE(sugarcast_rtmp_session_is_ended(session));
+  IngestPipeline p("");
+  g_object_set(p.src(), "session", session, nullptr);
+  ASSERT_TRUE(p.play());
+  ASSERT_EQ(p.wait_end(), GST_MESSAGE_EOS);
+  EXPECT_EQ(p.decoded_frames(), 60u);
+  auto [status, err] = finish(push);
+  EXPECT_EQ(status, 0) << err;
+}
+
 TEST(SessionMode, ConnectionsBeyondTheLimitAreClosed)
 {
   ServerThread server(ServerLimits{.max_connections = 2});
