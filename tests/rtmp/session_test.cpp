@@ -5,11 +5,13 @@
 #include "rtmp_client.h"
 #include "rtmpserver.h"
 
+#include <gst/check/gstharness.h>
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
 #include <condition_variable>
 #include <csignal>
+#include <cstring>
 #include <deque>
 #include <thread>
 
@@ -262,4 +264,148 @@ TEST(SessionMode, PlainHandshakeAndConnectOverASocket)
   for (int i = 0; i < 20 && !reader.find("_result"); ++i)
     reader.feed(c.read(4096, 250ms));
   EXPECT_NE(reader.find("_result", "NetConnection.Connect.Success"), nullptr);
+}
+
+namespace {
+
+/* A scripted publisher over a real socket: handshake, connect, createStream,
+ * publish; then media as the test says. */
+class ScriptedPublisher
+{
+public:
+  ScriptedPublisher(int port, const std::string &name) : conn_(port)
+  {
+    EXPECT_TRUE(conn_.send(plain_c0c1()));
+    Bytes s = conn_.read(3073, 5000ms);
+    EXPECT_EQ(s.size(), 3073u);
+    conn_.send(Bytes(s.begin() + 1, s.begin() + 1537));
+    conn_.send(script_.connect("live"));
+    conn_.send(script_.create_stream());
+    conn_.send(script_.publish(name));
+  }
+  bool wait_started()
+  {
+    for (int i = 0; i < 40 && !reader_.find("onStatus", "NetStream.Publish.Start"); ++i)
+      reader_.feed(conn_.read(65536, 100ms));
+    return reader_.find("onStatus", "NetStream.Publish.Start") != nullptr;
+  }
+  void send_media(uint8_t type, uint32_t ts, const Bytes &body)
+  {
+    conn_.send(script_.media(type, ts, body));
+  }
+  void send_metadata() { conn_.send(script_.metadata()); }
+  void unpublish() { conn_.send(script_.fc_unpublish("k")); }
+
+private:
+  RawConnection conn_;
+  PublisherScript script_;
+  ServerReader reader_;
+};
+
+struct FlvTag
+{
+  uint8_t type;
+  uint32_t timestamp;
+  size_t size;
+};
+
+/* Pulls one buffer and parses the FLV in it (an optional header, then one tag). */
+bool pull_tag(GstHarness *h, FlvTag &tag, bool *had_header = nullptr)
+{
+  GstBuffer *buf = gst_harness_pull(h);
+  if (!buf)
+    return false;
+  GstMapInfo map;
+  gst_buffer_map(buf, &map, GST_MAP_READ);
+  size_t at = 0;
+  const bool header = map.size >= 13 && memcmp(map.data, "FLV", 3) == 0;
+  if (header)
+    at = 13;
+  if (had_header)
+    *had_header = header;
+  const uint8_t *t = map.data + at;
+  tag.type = t[0];
+  tag.size = size_t(t[1]) << 16 | size_t(t[2]) << 8 | t[3];
+  tag.timestamp = uint32_t(t[7]) << 24 | uint32_t(t[4]) << 16 | uint32_t(t[5]) << 8 | t[6];
+  const bool whole = map.size == at + 11 + tag.size + 4;
+  gst_buffer_unmap(buf, &map);
+  gst_buffer_unref(buf);
+  return whole;
+}
+
+} // namespace
+
+TEST(SessionHarness, FlvBytesAcrossTwoPublishers)
+{
+  ServerThread server;
+  ScriptedPublisher first(server.port(), "k");
+  auto request = server.next_request();
+  ASSERT_TRUE(request);
+  g_autoptr(SugarcastRtmpSession) session = request->allow();
+  ASSERT_TRUE(first.wait_started());
+
+  GstHarness *h = gst_harness_new("rtmpserversrc");
+  g_object_set(h->element, "session", session, "loop", TRUE, nullptr);
+  gst_harness_play(h);
+
+  first.send_metadata();
+  first.send_media(kVideo, 0, avc_sequence_header());
+  first.send_media(kAudio, 0, aac_sequence_header());
+  first.send_media(kVideo, 0, avc_frame(true));
+  first.send_media(kAudio, 23, aac_frame());
+  first.send_media(kVideo, 1000, avc_frame(false));
+  FlvTag tag{};
+  bool header = false;
+  ASSERT_TRUE(pull_tag(h, tag, &header));
+  EXPECT_TRUE(header) << "the first buffer starts with the FLV header";
+  EXPECT_EQ(tag.type, kDataAmf0);
+  std::vector<uint32_t> ts;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(pull_tag(h, tag, &header));
+    EXPECT_FALSE(header);
+    ts.push_back(tag.timestamp);
+  }
+  EXPECT_EQ(ts, (std::vector<uint32_t>{0, 0, 0, 23, 1000}));
+  first.unpublish();
+  ASSERT_TRUE(server.wait_ended(1));
+
+  /* The encoder comes back with its clock at zero again. */
+  ScriptedPublisher second(server.port(), "k");
+  auto again = server.next_request();
+  ASSERT_TRUE(again);
+  g_autoptr(SugarcastRtmpSession) next = again->allow();
+  ASSERT_TRUE(second.wait_started());
+  g_object_set(h->element, "session", next, nullptr);
+  second.send_media(kVideo, 0, avc_sequence_header());
+  second.send_media(kVideo, 0, avc_frame(true));
+  second.send_media(kVideo, 40, avc_frame(false));
+
+  /* Before its first tag: the restart event, after the first's events. */
+  bool restart = false;
+  while (GstEvent *event = gst_harness_try_pull_event(h)) {
+    const GstStructure *s = gst_event_get_structure(event);
+    if (GST_EVENT_TYPE(event) == GST_EVENT_CUSTOM_DOWNSTREAM && s &&
+        gst_structure_has_name(s, "sugarcast-stream-restart")) {
+      restart = true;
+      EXPECT_STREQ(gst_structure_get_string(s, "app"), "live");
+      EXPECT_STREQ(gst_structure_get_string(s, "stream"), "k");
+    }
+    gst_event_unref(event);
+  }
+  ts.clear();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(pull_tag(h, tag, &header));
+    EXPECT_FALSE(header) << "no second FLV header";
+    ts.push_back(tag.timestamp);
+    if (i == 0) {
+      /* the event was queued before this buffer */
+      while (GstEvent *event = gst_harness_try_pull_event(h)) {
+        restart |= gst_event_has_name(event, "sugarcast-stream-restart");
+        gst_event_unref(event);
+      }
+      EXPECT_TRUE(restart) << "sugarcast-stream-restart before the new publisher's first tag";
+    }
+  }
+  EXPECT_EQ(ts, (std::vector<uint32_t>{1001, 1001, 1041}));
+  gst_harness_teardown(h);
 }
