@@ -119,6 +119,7 @@ struct Waker
 {
   std::mutex lock;
   std::condition_variable cond;
+  bool waiting = false; /* the streaming thread sleeps on cond */
 };
 
 struct SessionRef
@@ -165,12 +166,13 @@ struct GstRtmpServerSrcPrivate
   guint64 sessions_started = 0;
   FlvTimeline timeline;
 
-  /* Listen mode: the element's own server and its thread. */
+  /* Listen mode: the element's own server. Its context is iterated by the
+   * streaming thread inside create(), so a publisher's bytes go from the
+   * socket to the FLV buffer on one thread, without a hand-over between
+   * threads per message (which cost more CPU than the parsing itself). */
   GMainContext *context = nullptr;
-  GMainLoop *main_loop = nullptr;
-  GThread *thread = nullptr;
   std::unique_ptr<Server> server;
-  std::unique_ptr<AuthUrlCheck> auth_url;
+  std::unique_ptr<AuthUrlCheck> auth_url; /* made on first use, in the streaming thread */
 };
 
 struct _GstRtmpServerSrc
@@ -192,19 +194,36 @@ static GstStructure *publish_structure(const char *name, const PublishInfo &info
 }
 
 /* Makes session the one read next and wakes the streaming thread. */
-static void hand_over(GstRtmpServerSrc *self, SugarcastRtmpSession *session)
+/* own: the session comes from the element's own server (listen mode). */
+static void hand_over(GstRtmpServerSrc *self, SugarcastRtmpSession *session, bool own)
 {
   GstRtmpServerSrcPrivate *p = self->priv;
-  std::weak_ptr<Waker> weak = p->waker;
-  session_set_notify(session, [weak] {
-    if (auto w = weak.lock()) {
-      std::lock_guard<std::mutex> guard(w->lock);
-      w->cond.notify_all();
-    }
-  });
+  /* A session from the element's own server is filled by the streaming
+   * thread itself, inside create(): nobody needs waking. */
+  if (!own) {
+    std::weak_ptr<Waker> weak = p->waker;
+    /* A listen-mode element handed a foreign session sleeps in its own
+     * context, not on the condition: wake that too. */
+    std::shared_ptr<GMainContext> context(p->context ? g_main_context_ref(p->context) : nullptr,
+                                          [](GMainContext *c) {
+                                            if (c)
+                                              g_main_context_unref(c);
+                                          });
+    session_set_notify(session, [weak, context] {
+      if (auto w = weak.lock()) {
+        std::lock_guard<std::mutex> guard(w->lock);
+        if (w->waiting)
+          w->cond.notify_one();
+      }
+      if (context)
+        g_main_context_wakeup(context.get());
+    });
+  }
   std::lock_guard<std::mutex> guard(p->waker->lock);
   p->next.reset(session);
   p->waker->cond.notify_all();
+  if (p->context)
+    g_main_context_wakeup(p->context);
 }
 
 /* ---- listen mode: authentication on the element's server thread ---- */
@@ -249,7 +268,7 @@ static void finish_auth(std::unique_ptr<AuthRun> run, const AuthDecision &decisi
   if (session) {
     GST_INFO_OBJECT(self, "allowed %s/%s from %s (%s)", info.app.c_str(),
                     redact(info.stream).c_str(), info.client_address.c_str(), info.encoder.c_str());
-    hand_over(self, session);
+    hand_over(self, session, true);
   }
 }
 
@@ -281,6 +300,8 @@ static void check_publish(std::unique_ptr<AuthRun> run)
       return finish_auth(std::move(run), {false, "refused by the application"});
   }
   if (!s.auth_url.empty()) {
+    if (!self->priv->auth_url)
+      self->priv->auth_url = std::make_unique<AuthUrlCheck>(); /* on the server's context */
     AuthUrlCheck *checker = self->priv->auth_url.get();
     const std::string url = s.auth_url;
     const auto timeout = std::chrono::milliseconds(s.auth_timeout * 1000ull);
@@ -321,21 +342,6 @@ static void on_listen_publish(GstRtmpServerSrc *self, std::shared_ptr<PublishReq
   check_publish(std::move(run));
 }
 
-static gpointer listen_thread(gpointer data)
-{
-  auto *self = GST_RTMP_SERVER_SRC(data);
-  GstRtmpServerSrcPrivate *p = self->priv;
-  g_main_context_push_thread_default(p->context);
-  p->auth_url = std::make_unique<AuthUrlCheck>();
-  g_main_loop_run(p->main_loop);
-  p->auth_url->cancel_all();
-  p->server->drain(1000); /* lets a publisher that just stopped hang up itself */
-  p->server.reset();      /* closes its connections here, on its own thread */
-  p->auth_url.reset();
-  g_main_context_pop_thread_default(p->context);
-  return nullptr;
-}
-
 static gboolean start_listening(GstRtmpServerSrc *self)
 {
   GstRtmpServerSrcPrivate *p = self->priv;
@@ -349,7 +355,6 @@ static gboolean start_listening(GstRtmpServerSrc *self)
     config.limits = p->settings.limits;
   }
   p->context = g_main_context_new();
-  p->main_loop = g_main_loop_new(p->context, FALSE);
   p->server = std::make_unique<Server>(config, p->context);
   p->server->on_publish = [self](std::shared_ptr<PublishRequest> request) {
     on_listen_publish(self, std::move(request));
@@ -362,8 +367,6 @@ static gboolean start_listening(GstRtmpServerSrc *self)
                        config.port, error->message),
                       (nullptr));
     p->server.reset();
-    g_main_loop_unref(p->main_loop);
-    p->main_loop = nullptr;
     g_main_context_unref(p->context);
     p->context = nullptr;
     return FALSE;
@@ -371,20 +374,22 @@ static gboolean start_listening(GstRtmpServerSrc *self)
   GST_INFO_OBJECT(self, "listening for RTMP%s on %s port %u",
                   config.tls_certificate.empty() ? "" : "S", config.address.c_str(),
                   p->server->port());
-  p->thread = g_thread_new("rtmpserversrc", listen_thread, self);
   return TRUE;
 }
 
 static void stop_listening(GstRtmpServerSrc *self)
 {
   GstRtmpServerSrcPrivate *p = self->priv;
-  if (!p->thread)
+  if (!p->server)
     return;
-  g_main_loop_quit(p->main_loop);
-  g_thread_join(p->thread);
-  p->thread = nullptr;
-  g_main_loop_unref(p->main_loop);
-  p->main_loop = nullptr;
+  /* The streaming thread has stopped: this thread may iterate the context. */
+  g_main_context_push_thread_default(p->context);
+  if (p->auth_url)
+    p->auth_url->cancel_all();
+  p->server->drain(1000); /* lets a publisher that just stopped hang up itself */
+  p->server.reset();
+  p->auth_url.reset();
+  g_main_context_pop_thread_default(p->context);
   g_main_context_unref(p->context);
   p->context = nullptr;
 }
@@ -420,7 +425,7 @@ static gboolean gst_rtmp_server_src_start(GstBaseSrc *src)
                     sugarcast_rtmp_session_get_app(handed),
                     redact(sugarcast_rtmp_session_get_stream(handed)).c_str(),
                     sugarcast_rtmp_session_get_client_address(handed));
-    hand_over(self, handed);
+    hand_over(self, handed, false);
     return TRUE;
   }
   return start_listening(self);
@@ -443,6 +448,8 @@ static gboolean gst_rtmp_server_src_unlock(GstBaseSrc *src)
   std::lock_guard<std::mutex> guard(p->waker->lock);
   p->flushing = true;
   p->waker->cond.notify_all();
+  if (p->context)
+    g_main_context_wakeup(p->context); /* create() may be iterating it */
   return TRUE;
 }
 
@@ -535,7 +542,19 @@ static GstFlowReturn gst_rtmp_server_src_create(GstPushSrc *src, GstBuffer **out
         continue;
       }
     }
+    if (p->listen_mode) {
+      /* Serve the listener (handshakes, commands, this publisher's bytes)
+       * until something happens; unlock() wakes the context. */
+      lock.unlock();
+      g_main_context_push_thread_default(p->context);
+      g_main_context_iteration(p->context, TRUE);
+      g_main_context_pop_thread_default(p->context);
+      lock.lock();
+      continue;
+    }
+    p->waker->waiting = true;
     p->waker->cond.wait(lock);
+    p->waker->waiting = false;
   }
 }
 
@@ -557,7 +576,7 @@ static void gst_rtmp_server_src_set_property(GObject *object, guint prop_id, con
     state = GST_STATE(self);
     GST_OBJECT_UNLOCK(self);
     if (session && state >= GST_STATE_PAUSED)
-      hand_over(self, session); /* a new publisher continues the running stream */
+      hand_over(self, session, false); /* a new publisher continues the running stream */
     else if (session)
       g_object_unref(session);
     return;

@@ -11,80 +11,20 @@ namespace sugarcast::rtmp {
 namespace handshake_keys {
 
 #define SUGARCAST_HANDSHAKE_KEY_TAIL                                                               \
-  0xf0, 0xee, 0xc2, 0x4a, 0x80, 0x68, 0xbe, 0xe8, 0x2e, 0x00, 0xd0, 0xd1, 0x02, 0x9e, 0x7e, 0x57,  \
-      0x6e, 0xec, 0x5d, 0x2d, 0x29, 0x80, 0x6f, 0xab, 0x93, 0xb8, 0xe6, 0x36, 0xcf, 0xeb, 0x31,    \
-      0xae
+  "\xf0\xee\xc2\x4a\x80\x68\xbe\xe8\x2e\x00\xd0\xd1\x02\x9e\x7e\x57"                               \
+  "\x6e\xec\x5d\x2d\x29\x80\x6f\xab\x93\xb8\xe6\x36\xcf\xeb\x31\xae"
 
-const uint8_t kFlashPlayerKey[62] = {'G',
-                                     'e',
-                                     'n',
-                                     'u',
-                                     'i',
-                                     'n',
-                                     'e',
-                                     ' ',
-                                     'A',
-                                     'd',
-                                     'o',
-                                     'b',
-                                     'e',
-                                     ' ',
-                                     'F',
-                                     'l',
-                                     'a',
-                                     's',
-                                     'h',
-                                     ' ',
-                                     'P',
-                                     'l',
-                                     'a',
-                                     'y',
-                                     'e',
-                                     'r',
-                                     ' ',
-                                     '0',
-                                     '0',
-                                     '1',
-                                     SUGARCAST_HANDSHAKE_KEY_TAIL};
-const uint8_t kFlashServerKey[68] = {'G',
-                                     'e',
-                                     'n',
-                                     'u',
-                                     'i',
-                                     'n',
-                                     'e',
-                                     ' ',
-                                     'A',
-                                     'd',
-                                     'o',
-                                     'b',
-                                     'e',
-                                     ' ',
-                                     'F',
-                                     'l',
-                                     'a',
-                                     's',
-                                     'h',
-                                     ' ',
-                                     'M',
-                                     'e',
-                                     'd',
-                                     'i',
-                                     'a',
-                                     ' ',
-                                     'S',
-                                     'e',
-                                     'r',
-                                     'v',
-                                     'e',
-                                     'r',
-                                     ' ',
-                                     '0',
-                                     '0',
-                                     '1',
-                                     SUGARCAST_HANDSHAKE_KEY_TAIL};
+namespace {
+const char player_key[] = "Genuine Adobe Flash Player 001" SUGARCAST_HANDSHAKE_KEY_TAIL;
+const char server_key[] = "Genuine Adobe Flash Media Server 001" SUGARCAST_HANDSHAKE_KEY_TAIL;
+static_assert(sizeof player_key - 1 == kFlashPlayerKeySize);
+static_assert(sizeof server_key - 1 == kFlashServerKeySize);
+} // namespace
 
 #undef SUGARCAST_HANDSHAKE_KEY_TAIL
+
+const uint8_t *const kFlashPlayerKey = reinterpret_cast<const uint8_t *>(player_key);
+const uint8_t *const kFlashServerKey = reinterpret_cast<const uint8_t *>(server_key);
 
 } // namespace handshake_keys
 
@@ -97,30 +37,36 @@ size_t digest_offset(const uint8_t *block, int scheme)
   return sum % 728 + base + 4;
 }
 
-std::array<uint8_t, kDigestSize> hmac_sha256(const uint8_t *key, size_t key_size,
-                                             const uint8_t *data, size_t size)
+namespace {
+
+/* HMAC-SHA256 over up to two byte ranges. */
+std::array<uint8_t, kDigestSize> hmac_ranges(const uint8_t *key, size_t key_size, const uint8_t *a,
+                                             size_t a_size, const uint8_t *b, size_t b_size)
 {
   std::array<uint8_t, kDigestSize> digest{};
   GHmac *hmac = g_hmac_new(G_CHECKSUM_SHA256, key, key_size);
-  g_hmac_update(hmac, data, static_cast<gssize>(size));
+  g_hmac_update(hmac, a, static_cast<gssize>(a_size));
+  if (b_size)
+    g_hmac_update(hmac, b, static_cast<gssize>(b_size));
   gsize length = digest.size();
   g_hmac_get_digest(hmac, digest.data(), &length);
   g_hmac_unref(hmac);
   return digest;
 }
 
+} // namespace
+
+std::array<uint8_t, kDigestSize> hmac_sha256(const uint8_t *key, size_t key_size,
+                                             const uint8_t *data, size_t size)
+{
+  return hmac_ranges(key, key_size, data, size, nullptr, 0);
+}
+
 std::array<uint8_t, kDigestSize> block_digest(const uint8_t *block, size_t offset,
                                               const uint8_t *key, size_t key_size)
 {
-  std::array<uint8_t, kDigestSize> digest{};
-  GHmac *hmac = g_hmac_new(G_CHECKSUM_SHA256, key, key_size);
-  g_hmac_update(hmac, block, static_cast<gssize>(offset));
-  g_hmac_update(hmac, block + offset + kDigestSize,
-                static_cast<gssize>(kHandshakeSize - offset - kDigestSize));
-  gsize length = digest.size();
-  g_hmac_get_digest(hmac, digest.data(), &length);
-  g_hmac_unref(hmac);
-  return digest;
+  return hmac_ranges(key, key_size, block, offset, block + offset + kDigestSize,
+                     kHandshakeSize - offset - kDigestSize);
 }
 
 namespace {
@@ -183,7 +129,7 @@ void ServerHandshake::answer(const uint8_t *c1, std::vector<uint8_t> &out)
 
   fill_random(s2, kHandshakeSize - kDigestSize);
   const auto key =
-      hmac_sha256(kFlashServerKey, sizeof kFlashServerKey, client_digest.data(), kDigestSize);
+      hmac_sha256(kFlashServerKey, kFlashServerKeySize, client_digest.data(), kDigestSize);
   const auto s2_digest = hmac_sha256(key.data(), key.size(), s2, kHandshakeSize - kDigestSize);
   std::memcpy(s2 + kHandshakeSize - kDigestSize, s2_digest.data(), kDigestSize);
 }

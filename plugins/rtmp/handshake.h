@@ -30,8 +30,10 @@ constexpr size_t kDigestSize = 32;
 /* The handshake's key material, public so that tests and tools can act as a
  * client. */
 namespace handshake_keys {
-extern const uint8_t kFlashPlayerKey[62]; /* the first 30 bytes sign C1 */
-extern const uint8_t kFlashServerKey[68]; /* the first 36 bytes sign S1 */
+constexpr size_t kFlashPlayerKeySize = 62;
+constexpr size_t kFlashServerKeySize = 68;
+extern const uint8_t *const kFlashPlayerKey; /* the first 30 bytes sign C1 */
+extern const uint8_t *const kFlashServerKey; /* the first 36 bytes sign S1 */
 constexpr size_t kFlashPlayerKeyShort = 30;
 constexpr size_t kFlashServerKeyShort = 36;
 } // namespace handshake_keys

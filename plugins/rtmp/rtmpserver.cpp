@@ -357,6 +357,7 @@ struct Connection : std::enable_shared_from_this<Connection>
   gint64 linger_deadline = 0;
   std::string linger_reason;
   bool reading_paused = false;
+  bool shut_after_flush = false;
 
   std::string publish_key; /* registered in server->publishing */
   std::shared_ptr<PublishRequest::Shared> request;
@@ -414,7 +415,9 @@ struct Connection : std::enable_shared_from_this<Connection>
   gboolean on_writable();
   gboolean on_timer();
   void flush();
-  void linger(const std::string &reason);
+  /* Sends what is queued, then waits (up to 2 s) for the client to hang up.
+   * answered: after a refusal or error, also shut our side down once sent. */
+  void linger(const std::string &reason, bool answered);
   void close(const std::string &reason);
   void end_session(const std::string &reason);
   void on_publish(const PublishInfo &info);
@@ -491,11 +494,28 @@ void Connection::attach_read()
 {
   if (read_source || phase == Phase::Closed)
     return;
-  read_source = g_pollable_input_stream_create_source(in, nullptr);
-  g_source_set_callback(read_source, G_SOURCE_FUNC(+[](GObject *, gpointer self) -> gboolean {
-                          return static_cast<Connection *>(self)->on_readable();
-                        }),
-                        this, nullptr);
+  /* Plain TCP watches the socket itself; TLS needs the pollable stream (it
+   * may hold decrypted bytes the socket no longer signals). */
+  if (server->certificate)
+    read_source = g_pollable_input_stream_create_source(in, nullptr);
+  else
+    read_source = g_socket_create_source(socket, G_IO_IN, nullptr);
+  /* GLib blocks a dispatched source by taking its fd out of the poll set and
+   * putting it back afterwards, which wakes the context (an eventfd write,
+   * a read and an extra poll) on every dispatch. We never iterate the
+   * context from inside a callback, so let it "recurse" and skip all that. */
+  g_source_set_can_recurse(read_source, TRUE);
+  if (server->certificate)
+    g_source_set_callback(read_source, G_SOURCE_FUNC(+[](GObject *, gpointer self) -> gboolean {
+                            return static_cast<Connection *>(self)->on_readable();
+                          }),
+                          this, nullptr);
+  else
+    g_source_set_callback(read_source,
+                          G_SOURCE_FUNC(+[](GSocket *, GIOCondition, gpointer self) -> gboolean {
+                            return static_cast<Connection *>(self)->on_readable();
+                          }),
+                          this, nullptr);
   g_source_attach(read_source, server->context);
 }
 
@@ -505,7 +525,10 @@ gboolean Connection::on_readable()
   uint8_t buf[65536];
   for (int round = 0; round < 8; ++round) {
     g_autoptr(GError) error = nullptr;
-    const gssize n = g_pollable_input_stream_read_nonblocking(in, buf, sizeof buf, nullptr, &error);
+    const gssize n =
+        server->certificate
+            ? g_pollable_input_stream_read_nonblocking(in, buf, sizeof buf, nullptr, &error)
+            : g_socket_receive(socket, reinterpret_cast<gchar *>(buf), sizeof buf, nullptr, &error);
     if (n < 0) {
       if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         return G_SOURCE_CONTINUE;
@@ -532,16 +555,20 @@ gboolean Connection::on_readable()
     if (phase == Phase::Closed)
       return G_SOURCE_REMOVE;
     if (!ok || protocol.ended()) {
-      const std::string reason =
-          protocol.error().empty() ? "the publisher stopped publishing" : protocol.error();
-      if (phase != Phase::Lingering)
-        linger(reason);
+      if (phase == Phase::Lingering)
+        return G_SOURCE_CONTINUE;
+      if (protocol.error().empty())
+        linger("the publisher stopped publishing", false); /* it hangs up itself */
+      else if (wpos < wbuf.size() || protocol.awaiting_answer() || !ok)
+        linger(protocol.error(), true); /* an answer (an error status) may be on its way */
       return phase == Phase::Closed ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
     }
     if (reading_paused) {
       destroy_source(read_source);
       return G_SOURCE_REMOVE;
     }
+    if (static_cast<size_t>(n) < sizeof buf)
+      break; /* drained: skip the read that would only say EAGAIN */
   }
   return G_SOURCE_CONTINUE;
 }
@@ -560,6 +587,7 @@ void Connection::flush()
         }
         if (!write_source) {
           write_source = g_pollable_output_stream_create_source(out, nullptr);
+          g_source_set_can_recurse(write_source, TRUE);
           g_source_set_callback(write_source,
                                 G_SOURCE_FUNC(+[](GObject *, gpointer self) -> gboolean {
                                   return static_cast<Connection *>(self)->on_writable();
@@ -578,6 +606,13 @@ void Connection::flush()
   wbuf.clear();
   wpos = 0;
   destroy_source(write_source);
+  if (phase == Phase::Lingering && shut_after_flush) {
+    shut_after_flush = false;
+    /* The client has the answer: EOF tells it there is nothing more. On TLS
+     * the raw socket cannot be shut without breaking the record layer. */
+    if (!server->certificate)
+      g_socket_shutdown(socket, FALSE, TRUE, nullptr);
+  }
 }
 
 gboolean Connection::on_writable()
@@ -609,13 +644,18 @@ gboolean Connection::on_timer()
   return phase == Phase::Closed ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
 }
 
-void Connection::linger(const std::string &reason)
+void Connection::linger(const std::string &reason, bool answered)
 {
   g_debug("rtmp: %s: ending: %s", who().c_str(), reason.c_str());
   end_session(reason);
+  if (answered && wbuf.size() == wpos && !protocol.handshake_done()) {
+    close(reason); /* nothing to tell a client that never spoke RTMP */
+    return;
+  }
   phase = Phase::Lingering;
   linger_reason = reason;
   linger_deadline = now_ms() + 2000;
+  shut_after_flush = answered;
   attach_read();
   flush();
 }
@@ -674,10 +714,11 @@ void Connection::on_publish(const PublishInfo &info)
   channel->max_bytes = server->config.limits.max_queued_bytes;
   session = SUGARCAST_RTMP_SESSION(g_object_new(SUGARCAST_TYPE_RTMP_SESSION, nullptr));
   *session->channel = channel;
-  GMainContext *context = server->context;
+  /* The consumer may call these after the server is gone: keep the context. */
+  std::shared_ptr<GMainContext> context(g_main_context_ref(server->context), g_main_context_unref);
   std::weak_ptr<Connection> weak = shared_from_this();
   channel->resume_reading = [context, weak] {
-    run_on(context, [weak] {
+    run_on(context.get(), [weak] {
       if (auto self = weak.lock()) {
         self->reading_paused = false;
         if (self->phase == Phase::Running)
@@ -686,14 +727,14 @@ void Connection::on_publish(const PublishInfo &info)
     });
   };
   channel->request_close = [context, weak] {
-    run_on(context, [weak] {
+    run_on(context.get(), [weak] {
       if (auto self = weak.lock())
         self->close("closed by the application");
     });
   };
 
   request = std::make_shared<PublishRequest::Shared>();
-  request->context = g_main_context_ref(context);
+  request->context = g_main_context_ref(server->context);
   request->connection = weak;
   request->session = SUGARCAST_RTMP_SESSION(g_object_ref(session));
   std::shared_ptr<PublishRequest> handle(new PublishRequest());
@@ -753,7 +794,7 @@ void Connection::send_refusal()
   if (phase != Phase::Running || !protocol.awaiting_answer())
     return;
   protocol.refuse_publish(pending_code, pending_refusal, wbuf);
-  linger("publish refused: " + pending_refusal);
+  linger("publish refused: " + pending_refusal, true);
 }
 
 PublishRequest::~PublishRequest()
@@ -880,6 +921,7 @@ bool Server::start(GError **error)
   }
   s.listener = G_SOCKET(g_steal_pointer(&sock));
   s.accept_source = g_socket_create_source(s.listener, G_IO_IN, nullptr);
+  g_source_set_can_recurse(s.accept_source, TRUE);
   g_source_set_callback(s.accept_source,
                         G_SOURCE_FUNC(+[](GSocket *, GIOCondition, gpointer data) -> gboolean {
                           static_cast<Impl *>(data)->accept_ready();

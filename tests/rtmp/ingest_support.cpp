@@ -196,6 +196,39 @@ std::vector<std::string> IngestPipeline::restart_streams()
   return restart_streams_;
 }
 
+bool IngestPipeline::wait_frames(size_t frames, std::chrono::seconds timeout)
+{
+  const gint64 end = g_get_monotonic_time() + timeout.count() * G_USEC_PER_SEC;
+  while (decoded_frames() < frames && g_get_monotonic_time() < end)
+    g_usleep(20000);
+  return decoded_frames() >= frames;
+}
+
+GSubprocess *spawn(const std::vector<std::string> &argv)
+{
+  std::vector<const char *> args;
+  for (const auto &a : argv)
+    args.push_back(a.c_str());
+  args.push_back(nullptr);
+  g_autoptr(GError) error = nullptr;
+  GSubprocess *proc =
+      g_subprocess_newv(args.data(),
+                        static_cast<GSubprocessFlags>(G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                                                      G_SUBPROCESS_FLAGS_STDERR_PIPE),
+                        &error);
+  if (!proc)
+    ADD_FAILURE() << "cannot start " << argv[0] << ": " << error->message;
+  return proc;
+}
+
+std::pair<int, std::string> finish(GSubprocess *proc)
+{
+  g_autofree gchar *err = nullptr;
+  g_subprocess_communicate_utf8(proc, nullptr, nullptr, nullptr, &err, nullptr);
+  return {g_subprocess_get_if_exited(proc) ? g_subprocess_get_exit_status(proc) : -1,
+          err ? err : ""};
+}
+
 std::string test_flv(double seconds, bool audio)
 {
   return make_clip(

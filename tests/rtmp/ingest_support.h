@@ -4,6 +4,7 @@
 
 #include "testenv.h"
 
+#include <gio/gio.h>
 #include <gst/gst.h>
 
 #include <chrono>
@@ -40,6 +41,8 @@ public:
 
   std::vector<GstClockTime> decoded_pts();
   size_t decoded_frames();
+  /* Waits until at least frames decoded frames have come out. */
+  bool wait_frames(size_t frames, std::chrono::seconds timeout = std::chrono::seconds(20));
   size_t encoded_video_buffers();
   /* How many encoded video buffers had passed when each restart event came. */
   std::vector<size_t> restarts();
@@ -71,6 +74,11 @@ ProcessResult ffmpeg_push_file(const std::string &file, const std::string &url,
 /* ffmpeg encoding live: testsrc2 + sine, libx264 + aac, for seconds. */
 ProcessResult ffmpeg_push_live(const std::string &url, double seconds);
 std::vector<std::string> ffmpeg_push_argv(const std::string &file, const std::string &url);
+
+/* Starts a process in the background (standard error piped, read by finish). */
+GSubprocess *spawn(const std::vector<std::string> &argv);
+/* Waits for it; returns its exit status (-1 when killed) and standard error. */
+std::pair<int, std::string> finish(GSubprocess *proc);
 
 /* Strictly increasing? */
 bool strictly_increasing(const std::vector<GstClockTime> &pts, std::string *why);

@@ -349,44 +349,15 @@ TEST(Ingest, PortInUseFailsToStart)
       << second.errors[0];
 }
 
-namespace {
-
-GSubprocess *start_ffmpeg(const std::vector<std::string> &argv)
-{
-  std::vector<const char *> args;
-  for (const auto &a : argv)
-    args.push_back(a.c_str());
-  args.push_back(nullptr);
-  g_autoptr(GError) error = nullptr;
-  GSubprocess *proc =
-      g_subprocess_newv(args.data(),
-                        static_cast<GSubprocessFlags>(G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
-                                                      G_SUBPROCESS_FLAGS_STDERR_SILENCE),
-                        &error);
-  if (!proc)
-    ADD_FAILURE() << error->message;
-  return proc;
-}
-
-bool wait_frames(IngestPipeline &p, size_t frames, std::chrono::seconds timeout)
-{
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (p.decoded_frames() < frames && std::chrono::steady_clock::now() < end)
-    std::this_thread::sleep_for(20ms);
-  return p.decoded_frames() >= frames;
-}
-
-} // namespace
-
 TEST(Ingest, KilledEncoderEndsTheStreamCleanly)
 {
   const int port = free_tcp_port();
   IngestPipeline p(props(port, "idle-timeout=2"));
   ASSERT_TRUE(p.play());
-  g_autoptr(GSubprocess) ffmpeg = start_ffmpeg(ffmpeg_push_argv(test_flv(4.0), url(port, "k")));
-  ASSERT_TRUE(wait_frames(p, 20, 20s));
+  g_autoptr(GSubprocess) ffmpeg = spawn(ffmpeg_push_argv(test_flv(4.0), url(port, "k")));
+  ASSERT_TRUE(p.wait_frames(20, 20s));
   g_subprocess_send_signal(ffmpeg, SIGKILL);
-  g_subprocess_wait(ffmpeg, nullptr, nullptr);
+  finish(ffmpeg);
   ASSERT_EQ(p.wait_end(), GST_MESSAGE_EOS) << "EOS after the publisher vanished";
   std::string why;
   EXPECT_TRUE(strictly_increasing(p.decoded_pts(), &why)) << why;
@@ -403,13 +374,13 @@ TEST(Ingest, FrozenEncoderEndsTheStreamAfterTheIdleTimeout)
   const int port = free_tcp_port();
   IngestPipeline p(props(port, "idle-timeout=1"));
   ASSERT_TRUE(p.play());
-  g_autoptr(GSubprocess) ffmpeg = start_ffmpeg(ffmpeg_push_argv(test_flv(4.0), url(port, "k")));
-  ASSERT_TRUE(wait_frames(p, 20, 20s));
+  g_autoptr(GSubprocess) ffmpeg = spawn(ffmpeg_push_argv(test_flv(4.0), url(port, "k")));
+  ASSERT_TRUE(p.wait_frames(20, 20s));
   g_subprocess_send_signal(ffmpeg, SIGSTOP);
   ASSERT_EQ(p.wait_end(), GST_MESSAGE_EOS);
   g_subprocess_send_signal(ffmpeg, SIGKILL);
   g_subprocess_send_signal(ffmpeg, SIGCONT);
-  g_subprocess_wait(ffmpeg, nullptr, nullptr);
+  finish(ffmpeg);
   const GstStructure *stop = find_message(p, "rtmp-publish-stop");
   ASSERT_NE(stop, nullptr);
   EXPECT_STREQ(gst_structure_get_string(stop, "reason"),
@@ -421,8 +392,8 @@ TEST(Ingest, GarbageAndStalledHandshakesDoNotDisturbAPublish)
   const int port = free_tcp_port();
   IngestPipeline p(props(port, "handshake-timeout=1"));
   ASSERT_TRUE(p.play());
-  g_autoptr(GSubprocess) ffmpeg = start_ffmpeg(ffmpeg_push_argv(test_flv(3.0), url(port, "k")));
-  ASSERT_TRUE(wait_frames(p, 10, 20s));
+  g_autoptr(GSubprocess) ffmpeg = spawn(ffmpeg_push_argv(test_flv(3.0), url(port, "k")));
+  ASSERT_TRUE(p.wait_frames(10, 20s));
 
   RawConnection http(port);
   ASSERT_TRUE(http.connected());
@@ -444,8 +415,8 @@ TEST(Ingest, GarbageAndStalledHandshakesDoNotDisturbAPublish)
   oversized.send({0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff});
   EXPECT_TRUE(oversized.closed_by_server(5000ms));
 
-  ASSERT_TRUE(g_subprocess_wait(ffmpeg, nullptr, nullptr));
-  EXPECT_EQ(g_subprocess_get_exit_status(ffmpeg), 0);
+  auto [status, err] = finish(ffmpeg);
+  EXPECT_EQ(status, 0) << err;
   ASSERT_EQ(p.wait_end(), GST_MESSAGE_EOS);
   expect_clean_frames(p, 90);
 }
@@ -455,13 +426,13 @@ TEST(Ingest, SecondPublisherIsRefusedWhileTheFirstStreams)
   const int port = free_tcp_port();
   IngestPipeline p(props(port));
   ASSERT_TRUE(p.play());
-  g_autoptr(GSubprocess) first = start_ffmpeg(ffmpeg_push_argv(test_flv(3.0), url(port, "a")));
-  ASSERT_TRUE(wait_frames(p, 10, 20s));
+  g_autoptr(GSubprocess) first = spawn(ffmpeg_push_argv(test_flv(3.0), url(port, "a")));
+  ASSERT_TRUE(p.wait_frames(10, 20s));
   ProcessResult second = ffmpeg_push_file(test_flv(1.0), url(port, "b"));
   EXPECT_NE(second.exit_status, 0);
   EXPECT_NE(second.err.find("Another publisher is streaming to this source"), std::string::npos)
       << second.err;
-  ASSERT_TRUE(g_subprocess_wait(first, nullptr, nullptr));
+  finish(first);
   ASSERT_EQ(p.wait_end(), GST_MESSAGE_EOS);
   expect_clean_frames(p, 90);
 }
@@ -473,10 +444,10 @@ TEST(Ingest, LoopModeJoinsPublishersIntoOneStream)
   ASSERT_TRUE(p.play());
   ProcessResult first = ffmpeg_push_file(test_flv(), url(port, "k"));
   EXPECT_TRUE(first.ok()) << first.err;
-  ASSERT_TRUE(wait_frames(p, 60, 20s));
+  ASSERT_TRUE(p.wait_frames(60, 20s));
   ProcessResult second = ffmpeg_push_live(url(port, "k"), 1.0);
   EXPECT_TRUE(second.ok()) << second.err;
-  ASSERT_TRUE(wait_frames(p, 90, 20s));
+  ASSERT_TRUE(p.wait_frames(90, 20s));
 
   /* Still waiting for a third publisher: EOS from the application ends it. */
   gst_element_send_event(p.pipeline(), gst_event_new_eos());
@@ -497,35 +468,35 @@ TEST(Ingest, DocumentedRemuxLineWritesAPlayableFile)
 {
   const int port = free_tcp_port();
   const std::string out = scratch_dir() + "/out.mp4";
-  g_autoptr(GSubprocess) gst = start_ffmpeg({"timeout",
-                                             "60",
-                                             "gst-launch-1.0",
-                                             "-e",
-                                             "rtmpserversrc",
-                                             "address=127.0.0.1",
-                                             "port=" + std::to_string(port),
-                                             "stream-keys=secret",
-                                             "!",
-                                             "flvdemux",
-                                             "name=d",
-                                             "d.video",
-                                             "!",
-                                             "queue",
-                                             "!",
-                                             "h264parse",
-                                             "!",
-                                             "mp4mux",
-                                             "name=mux",
-                                             "!",
-                                             "filesink",
-                                             "location=" + out,
-                                             "d.audio",
-                                             "!",
-                                             "queue",
-                                             "!",
-                                             "aacparse",
-                                             "!",
-                                             "mux."});
+  g_autoptr(GSubprocess) gst = spawn({"timeout",
+                                      "60",
+                                      "gst-launch-1.0",
+                                      "-e",
+                                      "rtmpserversrc",
+                                      "address=127.0.0.1",
+                                      "port=" + std::to_string(port),
+                                      "stream-keys=secret",
+                                      "!",
+                                      "flvdemux",
+                                      "name=d",
+                                      "d.video",
+                                      "!",
+                                      "queue",
+                                      "!",
+                                      "h264parse",
+                                      "!",
+                                      "mp4mux",
+                                      "name=mux",
+                                      "!",
+                                      "filesink",
+                                      "location=" + out,
+                                      "d.audio",
+                                      "!",
+                                      "queue",
+                                      "!",
+                                      "aacparse",
+                                      "!",
+                                      "mux."});
   ProcessResult push;
   for (int attempt = 0; attempt < 50; ++attempt) { /* until gst-launch listens */
     push = ffmpeg_push_file(test_flv(), url(port, "secret"));
@@ -534,8 +505,8 @@ TEST(Ingest, DocumentedRemuxLineWritesAPlayableFile)
     std::this_thread::sleep_for(100ms);
   }
   EXPECT_TRUE(push.ok()) << push.err;
-  ASSERT_TRUE(g_subprocess_wait(gst, nullptr, nullptr));
-  EXPECT_EQ(g_subprocess_get_exit_status(gst), 0);
+  auto [status, err] = finish(gst);
+  EXPECT_EQ(status, 0) << err;
   ProcessResult probe = run_process({"ffprobe", "-v", "error", "-count_frames", "-show_entries",
                                      "stream=codec_name,nb_read_frames", "-of", "csv=p=0", out});
   EXPECT_TRUE(probe.ok()) << probe.err;

@@ -5,11 +5,13 @@
 #include "rtmp_client.h"
 #include "rtmpserver.h"
 
+#include <gst/check/gstharness.h>
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
 #include <condition_variable>
 #include <csignal>
+#include <cstring>
 #include <deque>
 #include <thread>
 
@@ -106,36 +108,6 @@ std::string url(int port, const std::string &stream)
   return "rtmp://127.0.0.1:" + std::to_string(port) + "/live/" + stream;
 }
 
-GSubprocess *spawn(const std::vector<std::string> &argv)
-{
-  std::vector<const char *> args;
-  for (const auto &a : argv)
-    args.push_back(a.c_str());
-  args.push_back(nullptr);
-  g_autoptr(GError) error = nullptr;
-  GSubprocess *proc = g_subprocess_newv(args.data(), G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
-  if (!proc)
-    ADD_FAILURE() << error->message;
-  return proc;
-}
-
-/* Waits for the process and returns its exit status and standard error. */
-std::pair<int, std::string> finish(GSubprocess *proc)
-{
-  g_autofree gchar *err = nullptr;
-  g_subprocess_communicate_utf8(proc, nullptr, nullptr, nullptr, &err, nullptr);
-  return {g_subprocess_get_if_exited(proc) ? g_subprocess_get_exit_status(proc) : -1,
-          err ? err : ""};
-}
-
-bool wait_frames(IngestPipeline &p, size_t frames, std::chrono::seconds timeout = 20s)
-{
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (p.decoded_frames() < frames && std::chrono::steady_clock::now() < end)
-    std::this_thread::sleep_for(20ms);
-  return p.decoded_frames() >= frames;
-}
-
 } // namespace
 
 TEST(SessionMode, DaemonFlowWithReconnectAndEndByEos)
@@ -169,7 +141,7 @@ TEST(SessionMode, DaemonFlowWithReconnectAndEndByEos)
   ASSERT_TRUE(p.play());
   auto [status, err] = finish(first);
   EXPECT_EQ(status, 0) << err;
-  ASSERT_TRUE(wait_frames(p, 60));
+  ASSERT_TRUE(p.wait_frames(60));
   ASSERT_TRUE(server.wait_ended(1));
   EXPECT_EQ(server.ended()[0], "key1: the publisher stopped publishing");
   gboolean ended = FALSE;
@@ -186,7 +158,7 @@ TEST(SessionMode, DaemonFlowWithReconnectAndEndByEos)
   g_object_set(p.src(), "session", next, nullptr);
   auto [status2, err2] = finish(again);
   EXPECT_EQ(status2, 0) << err2;
-  ASSERT_TRUE(wait_frames(p, 90));
+  ASSERT_TRUE(p.wait_frames(90));
 
   /* The grace period is over: the daemon ends the stream with EOS while
    * rtmpserversrc waits for another session. */
@@ -233,12 +205,34 @@ TEST(SessionMode, ApplicationClosesASession)
   IngestPipeline p("");
   g_object_set(p.src(), "session", session, nullptr);
   ASSERT_TRUE(p.play());
-  ASSERT_TRUE(wait_frames(p, 15));
+  ASSERT_TRUE(p.wait_frames(15));
   sugarcast_rtmp_session_close(session); /* a ban */
   ASSERT_EQ(p.wait_end(), GST_MESSAGE_EOS);
   ASSERT_TRUE(server.wait_ended(1));
   EXPECT_EQ(server.ended()[0], "k: closed by the application");
   finish(push);
+}
+
+TEST(SessionMode, SlowConsumerPausesThePublisherWithoutLosingMedia)
+{
+  /* 64 KiB of queue, an idle timeout shorter than the consumer's delay: the
+   * server stops reading (TCP pushes back on ffmpeg) and does not take the
+   * stalled publisher for a gone one. */
+  ServerThread server(ServerLimits{.idle_timeout_ms = 1000, .max_queued_bytes = 64 * 1024});
+  g_autoptr(GSubprocess) push = spawn(ffmpeg_push_argv(test_flv(), url(server.port(), "slow")));
+  auto request = server.next_request();
+  ASSERT_TRUE(request);
+  g_autoptr(SugarcastRtmpSession) session = request->allow();
+  ASSERT_NE(session, nullptr);
+  std::this_thread::sleep_for(2500ms); /* nobody reads the session */
+  EXPECT_FALSE(sugarcast_rtmp_session_is_ended(session));
+  IngestPipeline p("");
+  g_object_set(p.src(), "session", session, nullptr);
+  ASSERT_TRUE(p.play());
+  ASSERT_EQ(p.wait_end(), GST_MESSAGE_EOS);
+  EXPECT_EQ(p.decoded_frames(), 60u);
+  auto [status, err] = finish(push);
+  EXPECT_EQ(status, 0) << err;
 }
 
 TEST(SessionMode, ConnectionsBeyondTheLimitAreClosed)
@@ -270,4 +264,148 @@ TEST(SessionMode, PlainHandshakeAndConnectOverASocket)
   for (int i = 0; i < 20 && !reader.find("_result"); ++i)
     reader.feed(c.read(4096, 250ms));
   EXPECT_NE(reader.find("_result", "NetConnection.Connect.Success"), nullptr);
+}
+
+namespace {
+
+/* A scripted publisher over a real socket: handshake, connect, createStream,
+ * publish; then media as the test says. */
+class ScriptedPublisher
+{
+public:
+  ScriptedPublisher(int port, const std::string &name) : conn_(port)
+  {
+    EXPECT_TRUE(conn_.send(plain_c0c1()));
+    Bytes s = conn_.read(3073, 5000ms);
+    EXPECT_EQ(s.size(), 3073u);
+    conn_.send(Bytes(s.begin() + 1, s.begin() + 1537));
+    conn_.send(script_.connect("live"));
+    conn_.send(script_.create_stream());
+    conn_.send(script_.publish(name));
+  }
+  bool wait_started()
+  {
+    for (int i = 0; i < 40 && !reader_.find("onStatus", "NetStream.Publish.Start"); ++i)
+      reader_.feed(conn_.read(65536, 100ms));
+    return reader_.find("onStatus", "NetStream.Publish.Start") != nullptr;
+  }
+  void send_media(uint8_t type, uint32_t ts, const Bytes &body)
+  {
+    conn_.send(script_.media(type, ts, body));
+  }
+  void send_metadata() { conn_.send(script_.metadata()); }
+  void unpublish() { conn_.send(script_.fc_unpublish("k")); }
+
+private:
+  RawConnection conn_;
+  PublisherScript script_;
+  ServerReader reader_;
+};
+
+struct FlvTag
+{
+  uint8_t type;
+  uint32_t timestamp;
+  size_t size;
+};
+
+/* Pulls one buffer and parses the FLV in it (an optional header, then one tag). */
+bool pull_tag(GstHarness *h, FlvTag &tag, bool *had_header = nullptr)
+{
+  GstBuffer *buf = gst_harness_pull(h);
+  if (!buf)
+    return false;
+  GstMapInfo map;
+  gst_buffer_map(buf, &map, GST_MAP_READ);
+  size_t at = 0;
+  const bool header = map.size >= 13 && memcmp(map.data, "FLV", 3) == 0;
+  if (header)
+    at = 13;
+  if (had_header)
+    *had_header = header;
+  const uint8_t *t = map.data + at;
+  tag.type = t[0];
+  tag.size = size_t(t[1]) << 16 | size_t(t[2]) << 8 | t[3];
+  tag.timestamp = uint32_t(t[7]) << 24 | uint32_t(t[4]) << 16 | uint32_t(t[5]) << 8 | t[6];
+  const bool whole = map.size == at + 11 + tag.size + 4;
+  gst_buffer_unmap(buf, &map);
+  gst_buffer_unref(buf);
+  return whole;
+}
+
+} // namespace
+
+TEST(SessionHarness, FlvBytesAcrossTwoPublishers)
+{
+  ServerThread server;
+  ScriptedPublisher first(server.port(), "k");
+  auto request = server.next_request();
+  ASSERT_TRUE(request);
+  g_autoptr(SugarcastRtmpSession) session = request->allow();
+  ASSERT_TRUE(first.wait_started());
+
+  GstHarness *h = gst_harness_new("rtmpserversrc");
+  g_object_set(h->element, "session", session, "loop", TRUE, nullptr);
+  gst_harness_play(h);
+
+  first.send_metadata();
+  first.send_media(kVideo, 0, avc_sequence_header());
+  first.send_media(kAudio, 0, aac_sequence_header());
+  first.send_media(kVideo, 0, avc_frame(true));
+  first.send_media(kAudio, 23, aac_frame());
+  first.send_media(kVideo, 1000, avc_frame(false));
+  FlvTag tag{};
+  bool header = false;
+  ASSERT_TRUE(pull_tag(h, tag, &header));
+  EXPECT_TRUE(header) << "the first buffer starts with the FLV header";
+  EXPECT_EQ(tag.type, kDataAmf0);
+  std::vector<uint32_t> ts;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(pull_tag(h, tag, &header));
+    EXPECT_FALSE(header);
+    ts.push_back(tag.timestamp);
+  }
+  EXPECT_EQ(ts, (std::vector<uint32_t>{0, 0, 0, 23, 1000}));
+  first.unpublish();
+  ASSERT_TRUE(server.wait_ended(1));
+
+  /* The encoder comes back with its clock at zero again. */
+  ScriptedPublisher second(server.port(), "k");
+  auto again = server.next_request();
+  ASSERT_TRUE(again);
+  g_autoptr(SugarcastRtmpSession) next = again->allow();
+  ASSERT_TRUE(second.wait_started());
+  g_object_set(h->element, "session", next, nullptr);
+  second.send_media(kVideo, 0, avc_sequence_header());
+  second.send_media(kVideo, 0, avc_frame(true));
+  second.send_media(kVideo, 40, avc_frame(false));
+
+  /* Before its first tag: the restart event, after the first's events. */
+  bool restart = false;
+  while (GstEvent *event = gst_harness_try_pull_event(h)) {
+    const GstStructure *s = gst_event_get_structure(event);
+    if (GST_EVENT_TYPE(event) == GST_EVENT_CUSTOM_DOWNSTREAM && s &&
+        gst_structure_has_name(s, "sugarcast-stream-restart")) {
+      restart = true;
+      EXPECT_STREQ(gst_structure_get_string(s, "app"), "live");
+      EXPECT_STREQ(gst_structure_get_string(s, "stream"), "k");
+    }
+    gst_event_unref(event);
+  }
+  ts.clear();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(pull_tag(h, tag, &header));
+    EXPECT_FALSE(header) << "no second FLV header";
+    ts.push_back(tag.timestamp);
+    if (i == 0) {
+      /* the event was queued before this buffer */
+      while (GstEvent *event = gst_harness_try_pull_event(h)) {
+        restart |= gst_event_has_name(event, "sugarcast-stream-restart");
+        gst_event_unref(event);
+      }
+      EXPECT_TRUE(restart) << "sugarcast-stream-restart before the new publisher's first tag";
+    }
+  }
+  EXPECT_EQ(ts, (std::vector<uint32_t>{1001, 1001, 1041}));
+  gst_harness_teardown(h);
 }
