@@ -1,12 +1,18 @@
 /* sugarcastd — the daemon. See daemon.h. */
 #include "daemon.h"
 
+#include "api.h"
 #include "chat/chat_service.h"
+#include "clips.h"
 #include "elements.h"
+#include "events.h"
 #include "http.h"
+#include "media.h"
 #include "metrics.h"
 #include "pipelines.h"
+#include "secrets.h"
 #include "store.h"
+#include "streams.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -24,24 +30,37 @@ struct Daemon::Impl
   HttpServer http;
   PipelineCatalog pipelines;
   std::unique_ptr<Store> store;
+  Events events;
+  MediaFiles hls_files;
+  MediaFiles clip_files;
+  StreamManager streams;
+  StreamsApi streams_api;
+  ClipService clips;
   /* Where newly recorded gifts go: the streams module routes them to the
    * stream's live pipeline (giftoverlay, hlsabrsink's EXT-X-DATERANGE). */
   chat::GiftSink on_gift = [](const std::string &stream_id, const chat::GiftDelivered &gift) {
     g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_DEBUG, "gift %" G_GINT64_FORMAT " for stream %s: %d x %s",
           gift.ledger_id, stream_id.c_str(), gift.count, gift.gift_id.c_str());
   };
-  std::unique_ptr<chat::ChatService> chat;
+  chat::ChatService chat;
 
   explicit Impl(Config c)
       : config(std::move(c)), http(config.http, metrics),
-        store(make_store({config.store.sqlite_path, config.store.database_url})),
-        chat(std::make_unique<chat::ChatService>(
-            config, *store, http, metrics,
-            [this](const std::string &stream_id, const chat::GiftDelivered &gift) {
-              if (on_gift)
-                on_gift(stream_id, gift);
-            }))
-  {}
+        store(make_store({config.store.sqlite_path, config.store.database_url})), events(http),
+        hls_files(http, "/hls", config.hls.dir), clip_files(http, "/clips", config.clips.dir),
+        streams(config, *store, pipelines, events, metrics),
+        streams_api(config, http, *store, streams),
+        clips(config, http, *store, pipelines, events, metrics),
+        chat(config, *store, http, metrics,
+             [this](const std::string &stream_id, const chat::GiftDelivered &gift) {
+               if (on_gift)
+                 on_gift(stream_id, gift);
+             })
+  {
+    streams.on_live_changed = [this](const std::string &id, bool live) {
+      chat.set_stream_live(id, live);
+    };
+  }
 
   void add_routes()
   {
@@ -73,7 +92,7 @@ int Daemon::http_port() const
 
 int Daemon::rtmp_port() const
 {
-  return 0;
+  return impl_->streams.rtmp_port();
 }
 
 void Daemon::start(std::function<void(const std::string &error)> done)
@@ -109,32 +128,36 @@ void Daemon::start(std::function<void(const std::string &error)> done)
     }
     d.add_routes();
     std::string error;
-    if (!d.chat->start(error)) {
-      done("cannot start chat: " + error);
-      return;
-    }
-    if (!d.http.listen(error)) {
+    if (!d.streams.start(error) || !d.clips.start(error) || !d.chat.start(error) ||
+        !d.http.listen(error)) {
       done(error);
       return;
     }
-    g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_INFO, "HTTP on %s:%d, %s store, data in %s",
-          d.config.http.address.c_str(), d.http.port(), d.store->backend(),
-          d.config.data_dir.c_str());
+    g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_INFO, "RTMP on %s:%d, HTTP on %s:%d, %s store, data in %s",
+          d.config.rtmp.address.c_str(), d.streams.rtmp_port(), d.config.http.address.c_str(),
+          d.http.port(), d.store->backend(), d.config.data_dir.c_str());
     done("");
   });
 }
 
-void Daemon::shutdown(std::function<void()> done)
+void Daemon::shutdown(std::function<void(bool clean)> done)
 {
   Impl &d = *impl_;
+  /* Stop accepting, let every stream finish its outputs, then the store. */
   d.http.stop_listening();
-  /* Chat first: its last history batch goes to the store before it closes. */
-  d.chat->shutdown([this, done] {
-    impl_->store->close([done](StoreResult<Done> closed) {
-      if (!closed.ok())
-        g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_WARNING, "closing the store: %s",
-              closed.error().message.c_str());
-      done();
+  d.streams.shutdown([this, done](bool clean) {
+    impl_->clips.shutdown([this, done, clean] {
+      Impl &d = *impl_;
+      d.events.close_all();
+      /* Chat's last history batch goes to the store before it closes. */
+      d.chat.shutdown([this, done, clean] {
+        impl_->store->close([done, clean](StoreResult<Done> closed) {
+          if (!closed.ok())
+            g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_WARNING, "closing the store: %s",
+                  closed.error().message.c_str());
+          done(clean && closed.ok());
+        });
+      });
     });
   });
 }
@@ -150,17 +173,9 @@ std::string ensure_admin_token(const Config &config, std::string &error)
     if (!token.empty())
       return token;
   }
-  guint8 random[24];
-  for (auto &byte : random)
-    byte = static_cast<guint8>(g_random_int_range(0, 256));
-  g_autofree gchar *token = g_base64_encode(random, sizeof random);
-  for (gchar *p = token; *p; ++p) /* URL- and header-safe */
-    if (*p == '+')
-      *p = '-';
-    else if (*p == '/')
-      *p = '_';
+  const std::string token = random_token(24);
   g_autoptr(GError) err = nullptr;
-  if (!g_file_set_contents_full(path.c_str(), (std::string(token) + "\n").c_str(), -1,
+  if (!g_file_set_contents_full(path.c_str(), (token + "\n").c_str(), -1,
                                 G_FILE_SET_CONTENTS_CONSISTENT, 0600, &err)) {
     error = "cannot write the admin token to " + path + ": " + err->message;
     return "";

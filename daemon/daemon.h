@@ -19,8 +19,9 @@ public:
   /* Opens the store, loads pipeline descriptions, starts listening. Calls
    * `done` on the main context with "" or the reason start-up failed. */
   void start(std::function<void(const std::string &error)> done);
-  /* Stops accepting, ends pipelines with EOS, flushes the store; then `done`. */
-  void shutdown(std::function<void()> done);
+  /* Stops accepting, ends pipelines with EOS, flushes the store; then
+   * done(true), or done(false) when something could not finish in time. */
+  void shutdown(std::function<void(bool clean)> done);
 
   int http_port() const;
   int rtmp_port() const;

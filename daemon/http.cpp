@@ -2,10 +2,11 @@
 #include "http.h"
 
 #include <algorithm>
+#include <cerrno>
+
+#include <sys/socket.h>
 
 namespace sugarcast {
-
-namespace {
 
 std::vector<std::string> split_path(const std::string &path)
 {
@@ -21,6 +22,8 @@ std::vector<std::string> split_path(const std::string &path)
   }
   return out;
 }
+
+namespace {
 
 void set_no_store(SoupServerMessage *msg)
 {
@@ -118,6 +121,50 @@ JsonNode *read_json_object(SoupServerMessage *msg, int64_t max_bytes)
   return json_node_copy(root);
 }
 
+JsonNode *read_json_body(SoupServerMessage *msg, int64_t max_bytes, const char *definition)
+{
+  static std::unique_ptr<JsonSchema> schema = [] {
+    std::string error;
+    auto s = JsonSchema::load_resource("/sugarcast/schemas/api.schema.json", error);
+    if (!s)
+      g_error("%s", error.c_str());
+    return s;
+  }();
+  JsonNode *body = read_json_object(msg, max_bytes);
+  if (!body)
+    return nullptr;
+  std::vector<SchemaViolation> problems = schema->validate(body, 20, definition);
+  if (problems.empty())
+    return body;
+  json_node_unref(body);
+  std::string message;
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "error");
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "code");
+  json_builder_add_string_value(b, "bad_request");
+  json_builder_set_member_name(b, "fields");
+  json_builder_begin_array(b);
+  for (const auto &p : problems) {
+    const std::string path = p.path.empty() ? "/" : p.path;
+    message += (message.empty() ? "" : "; ") + path + ": " + p.message;
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "path");
+    json_builder_add_string_value(b, path.c_str());
+    json_builder_set_member_name(b, "message");
+    json_builder_add_string_value(b, p.message.c_str());
+    json_builder_end_object(b);
+  }
+  json_builder_end_array(b);
+  json_builder_set_member_name(b, "message");
+  json_builder_add_string_value(b, message.c_str());
+  json_builder_end_object(b);
+  json_builder_end_object(b);
+  respond_json_builder(msg, SOUP_STATUS_BAD_REQUEST, b);
+  return nullptr;
+}
+
 bool constant_time_equal(const std::string &a, const std::string &b)
 {
   /* Compare every byte of the longer string, whatever the first difference. */
@@ -205,6 +252,14 @@ void HttpServer::route(const char *method, const std::string &pattern, Handler h
     soup_server_add_handler(server_, prefix.c_str(), on_request, this, nullptr);
   }
   routes_.push_back(std::move(r));
+}
+
+void HttpServer::add_early_handler(const char *path, SoupServerCallback callback, gpointer data)
+{
+  /* libsoup matches early and normal handlers together: the path needs its
+   * own normal handler, or requests under it would only run the early one. */
+  soup_server_add_early_handler(server_, path, callback, data, nullptr);
+  soup_server_add_handler(server_, path, on_request, this, nullptr);
 }
 
 bool HttpServer::check_admin(SoupServerMessage *msg)
@@ -308,10 +363,37 @@ void HttpServer::dispatch(SoupServer *server, SoupServerMessage *msg, const char
                 "No such route: " + method + " " + std::string(path));
 }
 
+/* libsoup 3.2 (Debian 12) never notices a keep-alive client closing an idle
+ * connection (fixed upstream in 3.3.0, commit d20c6601): the socket stays in
+ * CLOSE_WAIT and its descriptor is never freed. Until the next request
+ * arrives, watch the socket ourselves and close it when the peer has gone.
+ * Closing the GSocket (not the bare descriptor) keeps libsoup's later
+ * operations on it harmless. Upgraded connections (WebSockets) are not ours
+ * to watch. */
+static gboolean on_idle_connection(GSocket *socket, GIOCondition condition, gpointer)
+{
+  if (g_socket_is_closed(socket))
+    return G_SOURCE_REMOVE;
+  char byte;
+  const ssize_t n = recv(g_socket_get_fd(socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ||
+      (condition & (G_IO_HUP | G_IO_ERR)))
+    g_socket_close(socket, nullptr);
+  return G_SOURCE_REMOVE; /* a request is coming, or the socket is closed */
+}
+
 void HttpServer::on_request_finished(SoupServer *, SoupServerMessage *msg, gpointer self)
 {
   auto *server = static_cast<HttpServer *>(self);
   const guint status = soup_server_message_get_status(msg);
+  GSocket *socket = soup_server_message_get_socket(msg);
+  if (status != SOUP_STATUS_SWITCHING_PROTOCOLS && socket && !g_socket_is_closed(socket)) {
+    GSource *watch = g_socket_create_source(
+        socket, static_cast<GIOCondition>(G_IO_IN | G_IO_HUP | G_IO_ERR), nullptr);
+    g_source_set_callback(watch, G_SOURCE_FUNC(on_idle_connection), nullptr, nullptr);
+    g_source_attach(watch, g_main_context_get_thread_default());
+    g_source_unref(watch);
+  }
   server->metrics_
       .counter("sugarcast_http_requests_total", "HTTP requests answered, by status",
                {{"status", std::to_string(status)}})

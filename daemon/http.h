@@ -6,6 +6,7 @@
 #pragma once
 
 #include "config.h"
+#include "jsonschema.h"
 #include "metrics.h"
 
 #include <json-glib/json-glib.h>
@@ -43,7 +44,15 @@ void respond_text(SoupServerMessage *msg, guint status, const char *content_type
  * and returns nullptr. The node is owned by the caller. */
 JsonNode *read_json_object(SoupServerMessage *msg, int64_t max_bytes);
 
+/* The body checked against "#/definitions/DEFINITION" of
+ * schemas/api.schema.json; on failure replies 400 naming every field that is
+ * wrong ({"error": {"code": "bad_request", "message", "fields": [...]}}). */
+JsonNode *read_json_body(SoupServerMessage *msg, int64_t max_bytes, const char *definition);
+
 bool constant_time_equal(const std::string &a, const std::string &b);
+
+/* "/a//b/c" → {"a", "b", "c"} */
+std::vector<std::string> split_path(const std::string &path);
 
 class HttpServer
 {
@@ -67,6 +76,9 @@ public:
   void set_admin_token(const std::string &token) { admin_token_ = token; }
   /* pattern: "/api/streams/{id}/key"; `admin` routes check the bearer token. */
   void route(const char *method, const std::string &pattern, Handler handler, bool admin);
+  /* An early handler (run when the headers are in, before the body) for the
+   * routes under `path`; the routes themselves still run after the body. */
+  void add_early_handler(const char *path, SoupServerCallback callback, gpointer data);
   /* Handlers outside /api (media, WebSockets) use this to check the token. */
   bool check_admin(SoupServerMessage *msg);
   /* CORS headers for the request's origin, when the configuration allows it. */

@@ -669,10 +669,17 @@ std::unique_ptr<JsonSchema> JsonSchema::load_resource(const char *path, std::str
   return schema;
 }
 
-std::vector<SchemaViolation> JsonSchema::validate(JsonNode *instance, size_t max) const
+std::vector<SchemaViolation> JsonSchema::validate(JsonNode *instance, size_t max,
+                                                  const std::string &definition) const
 {
   Validator v{root_, max, {}};
-  v.check(root_, instance, "");
+  JsonNode *schema = root_;
+  if (!definition.empty()) {
+    schema = v.resolve_pointer(("#/definitions/" + definition).c_str());
+    if (!schema)
+      return {{"", "the schema has no definition \"" + definition + "\""}};
+  }
+  v.check(schema, instance, "");
   return v.out;
 }
 

@@ -42,8 +42,10 @@ public:
   static std::unique_ptr<JsonSchema> load_resource(const char *path, std::string &error);
   ~JsonSchema();
 
-  /* All violations (at most `max` of them), shallowest first. */
-  std::vector<SchemaViolation> validate(JsonNode *instance, size_t max = 20) const;
+  /* All violations (at most `max` of them). `definition` checks against
+   * "#/definitions/NAME" instead of the whole schema. */
+  std::vector<SchemaViolation> validate(JsonNode *instance, size_t max = 20,
+                                        const std::string &definition = "") const;
 
   /* Writes each "default" of the schema's object properties into `instance`
    * where the property is missing (recursively, through properties only). */

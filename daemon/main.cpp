@@ -5,7 +5,8 @@
  *     prints a chat token (HS256 JWT) signed with chat.jwt_secret, for development
  *
  * Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when start-up
- * fails, 2 when the command line or the configuration is wrong. */
+ * fails or a pipeline would not stop at shutdown, 2 when the command line or the configuration is
+ * wrong. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -127,14 +128,19 @@ int main(int argc, char **argv)
   {
     sugarcast::Daemon *daemon;
     GMainLoop *loop;
+    int *status;
     bool stopping = false;
-  } stop{&daemon, loop};
+  } stop{&daemon, loop, &status};
   auto on_signal = [](gpointer data) -> gboolean {
     auto *s = static_cast<Stop *>(data);
     if (!s->stopping) {
       s->stopping = true;
       g_message("shutting down: ending streams, finishing outputs, flushing the store");
-      s->daemon->shutdown([s] { g_main_loop_quit(s->loop); });
+      s->daemon->shutdown([s](bool clean) {
+        if (!clean)
+          *s->status = 1;
+        g_main_loop_quit(s->loop);
+      });
     }
     return G_SOURCE_CONTINUE;
   };

@@ -803,6 +803,43 @@ GstElement *PipelineDescription::instantiate(const std::string &pipeline_name,
   return pipeline;
 }
 
+void stop_pipeline(GstElement *pipeline, std::function<void()> stopped)
+{
+  struct Ctx
+  {
+    std::function<void()> stopped;
+    GMainContext *context;
+  };
+  gst_element_call_async(
+      pipeline,
+      [](GstElement *e, gpointer data) {
+        auto *ctx = static_cast<Ctx *>(data);
+        gst_element_set_state(e, GST_STATE_NULL);
+        auto *done = new std::function<void()>(std::move(ctx->stopped));
+        g_main_context_invoke_full(
+            ctx->context, G_PRIORITY_DEFAULT,
+            [](gpointer d) -> gboolean {
+              (*static_cast<std::function<void()> *>(d))();
+              return G_SOURCE_REMOVE;
+            },
+            done, [](gpointer d) { delete static_cast<std::function<void()> *>(d); });
+      },
+      new Ctx{std::move(stopped), g_main_context_ref_thread_default()},
+      [](gpointer data) {
+        auto *ctx = static_cast<Ctx *>(data);
+        g_main_context_unref(ctx->context);
+        delete ctx;
+      });
+  gst_object_unref(pipeline); /* the call holds its own reference until it has run */
+}
+
+void send_eos(GstElement *pipeline)
+{
+  gst_element_call_async(
+      pipeline, [](GstElement *e, gpointer) { gst_element_send_event(e, gst_event_new_eos()); },
+      nullptr, nullptr);
+}
+
 bool PipelineCatalog::load(const std::string &dir, std::string &error)
 {
   std::vector<std::pair<std::string, std::string>> sources; /* label, text */

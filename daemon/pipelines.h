@@ -12,6 +12,7 @@
 
 #include <gst/gst.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -71,6 +72,13 @@ private:
   std::vector<PipelineNode> nodes_;
   std::vector<PipelineLink> links_;
 };
+
+/* Stopping a pipeline, or sending it EOS, can wait for its streaming
+ * threads; these do it on a GStreamer thread instead of the caller's.
+ * stop_pipeline takes the caller's reference; `stopped` then runs on the
+ * caller's thread-default main context. */
+void stop_pipeline(GstElement *pipeline, std::function<void()> stopped);
+void send_eos(GstElement *pipeline);
 
 class PipelineCatalog
 {

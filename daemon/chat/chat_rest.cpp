@@ -2,41 +2,15 @@
  * docs/api.md "Chat and gifts" documents each with a curl example. */
 #include "chat_impl.h"
 
+#include "../api.h"
+
 #include <cinttypes>
 
 namespace sugarcast::chat {
 
 namespace {
 
-/* Holds the message paused while the store answers. */
-struct Pending
-{
-  explicit Pending(SoupServerMessage *m) : msg(m)
-  {
-    g_object_ref(msg);
-    soup_server_message_pause(msg);
-  }
-  ~Pending()
-  {
-    soup_server_message_unpause(msg);
-    g_object_unref(msg);
-  }
-  Pending(const Pending &) = delete;
-  Pending &operator=(const Pending &) = delete;
-  SoupServerMessage *msg;
-};
-using PendingPtr = std::shared_ptr<Pending>;
-
-void store_unavailable(SoupServerMessage *msg, const StoreError &e)
-{
-  if (e.retryable) {
-    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Retry-After", "1");
-    respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "unavailable",
-                  "the store is unavailable; retry");
-  } else {
-    respond_error(msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "store_error", e.message);
-  }
-}
+using PendingPtr = std::shared_ptr<Deferred>;
 
 bool valid_id(const std::string &s, size_t max = 64)
 {
@@ -210,19 +184,19 @@ void ChatService::Impl::add_routes()
         g.count = static_cast<int>(count);
         g.coins = item->coins * count;
         g.created_at = now_ms();
-        auto pending = std::make_shared<Pending>(r.msg);
+        auto pending = std::make_shared<Deferred>(r.msg);
         store.get_stream(
             g.stream_id, [this, pending, g](StoreResult<std::optional<StreamRecord>> s) {
-              SoupServerMessage *msg = pending->msg;
+              SoupServerMessage *msg = pending->msg();
               if (!s.ok())
-                return store_unavailable(msg, s.error());
+                return respond_store_error(msg, s.error());
               if (!s.value())
                 return respond_error(msg, SOUP_STATUS_NOT_FOUND, "not_found",
                                      "/stream_id: no stream \"" + g.stream_id + "\"");
               record_gift(g, [pending, g](const StoreResult<GiftOutcome> &out) {
-                SoupServerMessage *msg = pending->msg;
+                SoupServerMessage *msg = pending->msg();
                 if (!out.ok())
-                  return store_unavailable(msg, out.error());
+                  return respond_store_error(msg, out.error());
                 const GiftRecord &row = out.value().gift;
                 const std::string other = gift_mismatch(g, row);
                 if (!other.empty())
@@ -253,15 +227,15 @@ void ChatService::Impl::add_routes()
         if (limit < 1 || limit > 100)
           return respond_error(r.msg, SOUP_STATUS_BAD_REQUEST, "bad_request",
                                "limit: expected 1 to 100");
-        auto pending = std::make_shared<Pending>(r.msg);
+        auto pending = std::make_shared<Deferred>(r.msg);
         store.leaderboard(stream, static_cast<int>(limit),
                           [pending, stream](StoreResult<std::vector<LeaderboardEntry>> got) {
                             if (!got.ok())
-                              return store_unavailable(pending->msg, got.error());
+                              return respond_store_error(pending->msg(), got.error());
                             JsonWriter w;
                             w.begin_object().string("stream", stream);
                             w.raw("entries", encode_leaderboard_entries(got.value()));
-                            respond_raw_json(pending->msg, SOUP_STATUS_OK, w.end_object().take());
+                            respond_raw_json(pending->msg(), SOUP_STATUS_OK, w.end_object().take());
                           });
       },
       false);
@@ -280,18 +254,18 @@ void ChatService::Impl::add_routes()
         if (limit < 1 || limit > 200)
           return respond_error(r.msg, SOUP_STATUS_BAD_REQUEST, "bad_request",
                                "limit: expected 1 to 200");
-        auto pending = std::make_shared<Pending>(r.msg);
+        auto pending = std::make_shared<Deferred>(r.msg);
         store.get_stream(stream, [this, pending, stream, before,
                                   limit](StoreResult<std::optional<StreamRecord>> s) {
           if (!s.ok())
-            return store_unavailable(pending->msg, s.error());
+            return respond_store_error(pending->msg(), s.error());
           if (!s.value())
-            return respond_error(pending->msg, SOUP_STATUS_NOT_FOUND, "not_found",
+            return respond_error(pending->msg(), SOUP_STATUS_NOT_FOUND, "not_found",
                                  "no stream \"" + stream + "\"");
           store.list_chat(stream, before, static_cast<int>(limit),
                           [pending, stream, limit](StoreResult<std::vector<ChatRecord>> got) {
                             if (!got.ok())
-                              return store_unavailable(pending->msg, got.error());
+                              return respond_store_error(pending->msg(), got.error());
                             JsonWriter w;
                             w.begin_object().string("stream", stream).begin_array("messages");
                             for (const auto &m : got.value())
@@ -299,7 +273,7 @@ void ChatService::Impl::add_routes()
                             w.end_array();
                             if (static_cast<int64_t>(got.value().size()) == limit)
                               w.string("next_before", got.value().back().id);
-                            respond_raw_json(pending->msg, SOUP_STATUS_OK, w.end_object().take());
+                            respond_raw_json(pending->msg(), SOUP_STATUS_OK, w.end_object().take());
                           });
         });
       },
@@ -318,18 +292,18 @@ void ChatService::Impl::add_routes()
             local |= h.record.id == id;
         for (const auto &p : pending_history)
           local |= p.id == id && p.stream_id == stream;
-        auto pending = std::make_shared<Pending>(r.msg);
+        auto pending = std::make_shared<Deferred>(r.msg);
         store.delete_chat(stream, id, [this, pending, stream, id, local](StoreResult<bool> got) {
           if (!got.ok())
-            return store_unavailable(pending->msg, got.error());
+            return respond_store_error(pending->msg(), got.error());
           if (!got.value() && !local)
-            return respond_error(pending->msg, SOUP_STATUS_NOT_FOUND, "not_found",
+            return respond_error(pending->msg(), SOUP_STATUS_NOT_FOUND, "not_found",
                                  "no message " + id + " in stream " + stream);
           apply_delete(stream, id, "admin");
           JsonWriter f;
           f.string("id", id).string("by", "admin");
           tell_cluster("deleted", stream, f);
-          soup_server_message_set_status(pending->msg, SOUP_STATUS_NO_CONTENT, nullptr);
+          soup_server_message_set_status(pending->msg(), SOUP_STATUS_NO_CONTENT, nullptr);
         });
       },
       true);
@@ -366,10 +340,10 @@ void ChatService::Impl::add_routes()
           if (seconds > 0)
             ban.expires_at = ban.created_at + seconds * 1000;
         }
-        auto pending = std::make_shared<Pending>(r.msg);
+        auto pending = std::make_shared<Deferred>(r.msg);
         store.ban_user(ban, [this, pending, ban, stream](StoreResult<Done> got) {
           if (!got.ok())
-            return store_unavailable(pending->msg, got.error());
+            return respond_store_error(pending->msg(), got.error());
           apply_ban(ban, stream);
           JsonWriter f;
           f.string("user", ban.user_id).string("scope", ban.scope).string("by", ban.banned_by);
@@ -381,7 +355,7 @@ void ChatService::Impl::add_routes()
           w.string("stream", stream).string("reason", ban.reason);
           w.integer("created_at", ban.created_at).integer("expires_at", ban.expires_at);
           w.end_object().end_object();
-          respond_raw_json(pending->msg, SOUP_STATUS_CREATED, w.take());
+          respond_raw_json(pending->msg(), SOUP_STATUS_CREATED, w.take());
         });
       },
       true);
@@ -402,19 +376,19 @@ void ChatService::Impl::add_routes()
         else if (!scope_param.empty())
           return respond_error(r.msg, SOUP_STATUS_BAD_REQUEST, "bad_request",
                                "scope: expected stream or global");
-        auto pending = std::make_shared<Pending>(r.msg);
+        auto pending = std::make_shared<Deferred>(r.msg);
         const std::string u = user;
         store.unban_user(u, scope, [this, pending, u, stream](StoreResult<bool> got) {
           if (!got.ok())
-            return store_unavailable(pending->msg, got.error());
+            return respond_store_error(pending->msg(), got.error());
           if (!got.value())
-            return respond_error(pending->msg, SOUP_STATUS_NOT_FOUND, "not_found",
+            return respond_error(pending->msg(), SOUP_STATUS_NOT_FOUND, "not_found",
                                  u + " is not banned there");
           broadcast(stream, encode_moderation({"unban", u, "admin"}));
           JsonWriter f;
           f.string("user", u).string("by", "admin");
           tell_cluster("unban", stream, f);
-          soup_server_message_set_status(pending->msg, SOUP_STATUS_NO_CONTENT, nullptr);
+          soup_server_message_set_status(pending->msg(), SOUP_STATUS_NO_CONTENT, nullptr);
         });
       },
       true);
@@ -457,16 +431,16 @@ void ChatService::Impl::add_routes()
         const std::string stream = r.params["id"];
         if (!valid_id(stream))
           return respond_error(r.msg, SOUP_STATUS_NOT_FOUND, "not_found", "no such stream");
-        auto pending = std::make_shared<Pending>(r.msg);
+        auto pending = std::make_shared<Deferred>(r.msg);
         store.list_moderators(stream, [pending, stream](StoreResult<std::vector<std::string>> got) {
           if (!got.ok())
-            return store_unavailable(pending->msg, got.error());
+            return respond_store_error(pending->msg(), got.error());
           JsonWriter w;
           w.begin_object().string("stream", stream).begin_array("moderators");
           for (const auto &m : got.value())
             w.string(nullptr, m);
           w.end_array();
-          respond_raw_json(pending->msg, SOUP_STATUS_OK, w.end_object().take());
+          respond_raw_json(pending->msg(), SOUP_STATUS_OK, w.end_object().take());
         });
       },
       true);
@@ -479,11 +453,11 @@ void ChatService::Impl::add_routes()
           g_autofree gchar *user = g_uri_unescape_string(r.params["user"].c_str(), nullptr);
           if (!valid_id(stream) || !user || !valid_user(user))
             return respond_error(r.msg, SOUP_STATUS_NOT_FOUND, "not_found", "no such user");
-          auto pending = std::make_shared<Pending>(r.msg);
+          auto pending = std::make_shared<Deferred>(r.msg);
           const std::string u = user;
           store.set_moderator(stream, u, on, [this, pending, stream, u, on](StoreResult<Done> got) {
             if (!got.ok())
-              return store_unavailable(pending->msg, got.error());
+              return respond_store_error(pending->msg(), got.error());
             if (auto it = rooms.find(stream); it != rooms.end()) {
               if (on)
                 it->second->moderators.insert(u);
@@ -493,7 +467,7 @@ void ChatService::Impl::add_routes()
             JsonWriter f;
             f.string("user", u).boolean("on", on);
             tell_cluster("moderator", stream, f);
-            soup_server_message_set_status(pending->msg, SOUP_STATUS_NO_CONTENT, nullptr);
+            soup_server_message_set_status(pending->msg(), SOUP_STATUS_NO_CONTENT, nullptr);
           });
         },
         true);

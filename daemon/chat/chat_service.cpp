@@ -206,7 +206,7 @@ void ChatService::Impl::on_upgrade(HttpRequest &r)
                             close](StoreResult<std::optional<StreamRecord>> found) {
     if (!found.ok() || !found.value()) {
       if (!found.ok())
-        respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "unavailable",
+        respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "store_unavailable",
                       "cannot look the stream up now; try again");
       else
         respond_error(msg, SOUP_STATUS_NOT_FOUND, "not_found", "no stream \"" + stream + "\"");
@@ -221,7 +221,7 @@ void ChatService::Impl::on_upgrade(HttpRequest &r)
     store.find_ban(user.id, ban_scopes(stream), now_ms(),
                    [this, msg, stream, user](StoreResult<std::optional<BanRecord>> ban) {
                      if (!ban.ok()) {
-                       respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "unavailable",
+                       respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "store_unavailable",
                                      "cannot check bans now; try again");
                        soup_server_message_unpause(msg);
                        g_object_unref(msg);

@@ -56,7 +56,7 @@ TEST_F(ChatCluster, TheStoreGoesDownAndComesBackWithoutLosingAMessage)
                                  R"({"stream_id":"s1","user_id":"payer","gift":"rose",)"
                                  R"("idempotency_key":"outage-gift-2"})");
   EXPECT_EQ(posted.status, 503) << posted.body;
-  EXPECT_EQ(posted.header("retry-after"), "1");
+  EXPECT_FALSE(posted.header("retry-after").empty());
 
   /* The daemon tried to store them, failed, and keeps them. */
   ASSERT_TRUE(wait_for_log(*d, "cannot store chat history")) << d->log();

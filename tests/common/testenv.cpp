@@ -187,6 +187,56 @@ ProcessResult run_process(const std::vector<std::string> &argv, std::chrono::sec
   return result;
 }
 
+Background::Background(const std::vector<std::string> &argv)
+{
+  std::vector<const gchar *> args;
+  for (const auto &a : argv)
+    args.push_back(a.c_str());
+  args.push_back(nullptr);
+  g_autoptr(GError) error = nullptr;
+  proc_ = reinterpret_cast<struct _GSubprocess *>(
+      g_subprocess_newv(args.data(),
+                        static_cast<GSubprocessFlags>(G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                                                      G_SUBPROCESS_FLAGS_STDERR_SILENCE),
+                        &error));
+  if (!proc_)
+    ADD_FAILURE() << "cannot start " << argv[0] << ": " << error->message;
+}
+
+Background::~Background()
+{
+  if (!proc_)
+    return;
+  if (running())
+    kill(9);
+  g_subprocess_wait(G_SUBPROCESS(proc_), nullptr, nullptr);
+  g_object_unref(proc_);
+}
+
+void Background::kill(int signal)
+{
+  if (proc_ && running())
+    g_subprocess_send_signal(G_SUBPROCESS(proc_), signal);
+}
+
+bool Background::running() const
+{
+  return proc_ && g_subprocess_get_identifier(G_SUBPROCESS(proc_)) != nullptr;
+}
+
+int Background::wait(std::chrono::seconds timeout)
+{
+  const gint64 deadline = g_get_monotonic_time() + timeout.count() * G_USEC_PER_SEC;
+  while (running() && g_get_monotonic_time() < deadline)
+    g_usleep(10000);
+  if (!proc_ || running())
+    return -1;
+  g_subprocess_wait(G_SUBPROCESS(proc_), nullptr, nullptr);
+  return g_subprocess_get_if_exited(G_SUBPROCESS(proc_))
+             ? g_subprocess_get_exit_status(G_SUBPROCESS(proc_))
+             : -1;
+}
+
 int free_tcp_port()
 {
   int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -34,6 +34,25 @@ struct ProcessResult
 ProcessResult run_process(const std::vector<std::string> &argv,
                           std::chrono::seconds timeout = std::chrono::seconds(120));
 
+/* A program running beside the test (an encoder to kill mid-stream); its
+ * outputs are discarded. Killed with SIGKILL when destroyed. */
+class Background
+{
+public:
+  explicit Background(const std::vector<std::string> &argv);
+  ~Background();
+  Background(const Background &) = delete;
+  Background &operator=(const Background &) = delete;
+  void kill(int signal = 9);
+  /* The exit status once it ended within `timeout`, -1 otherwise (or when
+   * a signal ended it). */
+  int wait(std::chrono::seconds timeout);
+  bool running() const;
+
+private:
+  struct _GSubprocess *proc_ = nullptr;
+};
+
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int free_tcp_port();
 

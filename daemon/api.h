@@ -1,0 +1,64 @@
+/* sugarcastd — the control API for streams and their keys (JSON under
+ * /api/, admin bearer token). See docs/api.md.
+ *
+ *   POST   /api/streams              {"title"} → {"id", "key", "rtmp_url", "hls_url", ...}
+ *   GET    /api/streams              every stream, newest first
+ *   GET    /api/streams/{id}         one stream, its live state and recent sessions
+ *   DELETE /api/streams/{id}         ends it if live, deletes it and its HLS folder
+ *   POST   /api/streams/{id}/key     a new key (shown once); the old one stops working
+ *   DELETE /api/streams/{id}/key     revokes the key and ends a live stream
+ *   GET    /api/live                 the streams live now
+ */
+#pragma once
+
+#include "config.h"
+#include "http.h"
+#include "store.h"
+#include "streams.h"
+
+namespace sugarcast {
+
+class StreamsApi
+{
+public:
+  StreamsApi(const Config &config, HttpServer &http, Store &store, StreamManager &streams);
+
+private:
+  void create(HttpRequest &r);
+  void list(HttpRequest &r);
+  void show(HttpRequest &r);
+  void remove(HttpRequest &r);
+  void rotate_key(HttpRequest &r);
+  void revoke_key(HttpRequest &r);
+  void live(HttpRequest &r);
+
+  /* {"id", "title", "state", "hls_url", ...} for one stream. */
+  JsonObject *describe(SoupServerMessage *msg, const StreamRecord &s) const;
+  std::string rtmp_base(SoupServerMessage *msg) const;
+  std::string hls_url(SoupServerMessage *msg, const std::string &id) const;
+
+  const Config &config_;
+  HttpServer &http_;
+  Store &store_;
+  StreamManager &streams_;
+};
+
+/* Replies from a store callback: pauses `msg` now and unpauses it when the
+ * reply is set (the message stays alive in between). */
+class Deferred
+{
+public:
+  explicit Deferred(SoupServerMessage *msg);
+  ~Deferred();
+  Deferred(const Deferred &) = delete;
+  Deferred &operator=(const Deferred &) = delete;
+  SoupServerMessage *msg() const { return msg_; }
+
+private:
+  SoupServerMessage *msg_;
+};
+
+/* A store error as an HTTP reply: 503 (retry) or 500. */
+void respond_store_error(SoupServerMessage *msg, const StoreError &error);
+
+} // namespace sugarcast

@@ -1,0 +1,568 @@
+/* sugarcastd — uploaded clips. See clips.h. */
+#include "clips.h"
+
+#include "api.h"
+#include "secrets.h"
+
+#include <glib/gstdio.h>
+
+#include <cmath>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <utility>
+
+#define LOG_DOMAIN "sugarcastd-clips"
+
+namespace sugarcast {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+/* One upload being received, attached to its request. */
+struct Upload
+{
+  std::string id;
+  std::string dir;
+  std::string path;
+  FILE *file = nullptr;
+  int64_t expected = 0;
+  int64_t received = 0;
+  bool complete = false;
+  ~Upload()
+  {
+    if (file)
+      std::fclose(file);
+    if (!complete) { /* the client went away, or the upload was refused */
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  }
+};
+
+/* A name a creator gave their file, safe to show and store. */
+std::string display_name(const std::string &name)
+{
+  std::string out;
+  for (char c : name.substr(0, 200))
+    out += (static_cast<unsigned char>(c) < 0x20 || c == '/' || c == '\\') ? '_' : c;
+  g_autofree gchar *valid = g_utf8_make_valid(out.c_str(), -1);
+  return valid;
+}
+
+} // namespace
+
+struct ClipService::Impl
+{
+  const Config &config;
+  HttpServer &http;
+  Store &store;
+  const PipelineCatalog &pipelines;
+  Events &events;
+  Metrics &metrics;
+  const PipelineDescription *description = nullptr;
+
+  struct Running
+  {
+    ClipRecord record;
+    GstElement *pipeline = nullptr;
+    guint bus_watch = 0;
+    guint progress_timer = 0;
+    bool verdict_valid = false;
+  };
+  std::deque<std::string> queue;
+  std::map<std::string, std::unique_ptr<Running>> running;
+  bool shutting_down = false;
+  int stopping = 0;
+  std::function<void()> shutdown_done;
+
+  Impl(const Config &c, HttpServer &h, Store &s, const PipelineCatalog &p, Events &e, Metrics &m)
+      : config(c), http(h), store(s), pipelines(p), events(e), metrics(m)
+  {}
+
+  std::string dir_of(const std::string &id) const { return config.clips.dir + "/" + id; }
+
+  JsonObject *describe(SoupServerMessage *msg, const ClipRecord &c) const
+  {
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "id", c.id.c_str());
+    json_object_set_string_member(o, "filename", c.filename.c_str());
+    json_object_set_int_member(o, "size", c.size);
+    json_object_set_string_member(o, "state", c.state.c_str());
+    json_object_set_int_member(o, "progress", c.progress);
+    if (!c.reason.empty())
+      json_object_set_string_member(o, "reason", c.reason.c_str());
+    if (!c.message.empty())
+      json_object_set_string_member(o, "message", c.message.c_str());
+    if (c.duration > 0) {
+      json_object_set_int_member(o, "duration_ms", std::llround(c.duration * 1000));
+      json_object_set_int_member(o, "width", c.width);
+      json_object_set_int_member(o, "height", c.height);
+      json_object_set_string_member(o, "codec", c.codec.c_str());
+    }
+    json_object_set_int_member(o, "created_at", c.created_at);
+    json_object_set_int_member(o, "updated_at", c.updated_at);
+    if (c.state == "ready" && msg) {
+      const std::string base = http.base_url(msg) + "/clips/" + c.id + "/";
+      JsonObject *outputs = json_object_new();
+      json_object_set_string_member(outputs, "mp4", (base + "clip.mp4").c_str());
+      json_object_set_string_member(outputs, "webm", (base + "clip.webm").c_str());
+      json_object_set_string_member(outputs, "thumbnail", (base + "thumbnail-01.jpg").c_str());
+      json_object_set_object_member(o, "outputs", outputs);
+    }
+    return o;
+  }
+
+  void announce(const ClipRecord &c) { events.publish("clip", describe(nullptr, c)); }
+
+  void save(const ClipRecord &c)
+  {
+    store.save_clip(c, [id = c.id](StoreResult<Done> saved) {
+      if (!saved.ok())
+        g_log(LOG_DOMAIN, G_LOG_LEVEL_WARNING, "clip %s: its state was not recorded: %s",
+              id.c_str(), saved.error().message.c_str());
+    });
+  }
+
+  /* ---- the upload ---- */
+
+  static void on_early(SoupServer *, SoupServerMessage *msg, const char *path, GHashTable *query,
+                       gpointer data)
+  {
+    auto *self = static_cast<Impl *>(data);
+    if (g_strcmp0(soup_server_message_get_method(msg), "POST") != 0 ||
+        g_strcmp0(path, "/api/clips") != 0)
+      return;
+    if (!self->http.check_admin(msg))
+      return; /* refused before a byte of the body is read */
+    SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+    const goffset length = soup_message_headers_get_content_length(headers);
+    if (soup_message_headers_get_encoding(headers) != SOUP_ENCODING_CONTENT_LENGTH) {
+      respond_error(msg, SOUP_STATUS_LENGTH_REQUIRED, "length_required",
+                    "Send the clip with a Content-Length header");
+      return;
+    }
+    if (length > self->config.clips.max_upload_bytes) {
+      respond_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "too_large",
+                    "The upload is " + std::to_string(length) + " bytes; the limit is " +
+                        std::to_string(self->config.clips.max_upload_bytes));
+      return;
+    }
+    if (length == 0) {
+      respond_error(msg, SOUP_STATUS_BAD_REQUEST, "empty_upload", "The upload is empty");
+      return;
+    }
+    if (self->shutting_down) {
+      respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "shutting_down",
+                    "The server is shutting down; upload again shortly");
+      return;
+    }
+    auto *upload = new Upload;
+    upload->id = random_id();
+    upload->dir = self->dir_of(upload->id);
+    upload->path = upload->dir + "/upload";
+    upload->expected = length;
+    std::error_code ec;
+    fs::create_directories(upload->dir, ec);
+    upload->file = ec ? nullptr : std::fopen(upload->path.c_str(), "wb");
+    if (!upload->file) {
+      g_log(LOG_DOMAIN, G_LOG_LEVEL_WARNING, "cannot write uploads to %s: %s", upload->dir.c_str(),
+            ec ? ec.message().c_str() : g_strerror(errno));
+      delete upload;
+      respond_error(msg, SOUP_STATUS_INSUFFICIENT_STORAGE, "storage",
+                    "The server cannot store uploads right now");
+      return;
+    }
+    (void)query;
+    g_object_set_data_full(G_OBJECT(msg), "sugarcast-upload", upload,
+                           [](gpointer u) { delete static_cast<Upload *>(u); });
+    /* Write the body as it comes instead of holding it in memory. */
+    soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
+    g_signal_connect(msg, "got-chunk", G_CALLBACK(on_chunk), upload);
+  }
+
+  static void on_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer data)
+  {
+    auto *upload = static_cast<Upload *>(data);
+    gsize size = 0;
+    const void *bytes = g_bytes_get_data(chunk, &size);
+    upload->received += static_cast<int64_t>(size);
+    if (upload->file && std::fwrite(bytes, 1, size, upload->file) != size) {
+      g_log(LOG_DOMAIN, G_LOG_LEVEL_WARNING, "clip %s: writing %s failed: %s", upload->id.c_str(),
+            upload->path.c_str(), g_strerror(errno));
+      std::fclose(upload->file);
+      upload->file = nullptr;
+    }
+    (void)msg;
+  }
+
+  void on_upload(HttpRequest &r)
+  {
+    auto *upload = static_cast<Upload *>(g_object_get_data(G_OBJECT(r.msg), "sugarcast-upload"));
+    if (!upload) {
+      respond_error(r.msg, SOUP_STATUS_BAD_REQUEST, "bad_upload", "The upload was not received");
+      return;
+    }
+    if (!upload->file || std::fclose(upload->file) != 0 || upload->received != upload->expected) {
+      upload->file = nullptr;
+      respond_error(r.msg, SOUP_STATUS_INSUFFICIENT_STORAGE, "storage",
+                    "The upload could not be stored");
+      return;
+    }
+    upload->file = nullptr;
+    upload->complete = true;
+    ClipRecord c;
+    c.id = upload->id;
+    c.filename = display_name(r.query_param("filename", "upload"));
+    c.size = upload->received;
+    c.state = "queued";
+    c.created_at = c.updated_at = now_ms();
+    metrics.counter("sugarcast_clips_uploaded_total", "Clips uploaded").fetch_add(1);
+    g_log(LOG_DOMAIN, G_LOG_LEVEL_INFO, "clip %s uploaded: \"%s\", %" G_GINT64_FORMAT " bytes",
+          c.id.c_str(), c.filename.c_str(), c.size);
+    auto reply = std::make_shared<Deferred>(r.msg);
+    store.save_clip(c, [this, reply, c](StoreResult<Done> saved) {
+      if (!saved.ok()) {
+        std::error_code ec;
+        fs::remove_all(dir_of(c.id), ec);
+        respond_store_error(reply->msg(), saved.error());
+        return;
+      }
+      JsonObject *o = describe(reply->msg(), c);
+      json_object_set_string_member(o, "status_url",
+                                    (http.base_url(reply->msg()) + "/api/clips/" + c.id).c_str());
+      g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), o);
+      json_object_unref(o);
+      respond_json(reply->msg(), SOUP_STATUS_ACCEPTED, node);
+      announce(c);
+      queue.push_back(c.id);
+      run_next();
+    });
+  }
+
+  /* ---- the pipeline ---- */
+
+  void run_next()
+  {
+    while (!shutting_down && !queue.empty() &&
+           static_cast<int>(running.size()) < config.clips.max_concurrent) {
+      const std::string id = queue.front();
+      queue.pop_front();
+      store.get_clip(id, [this, id](StoreResult<std::optional<ClipRecord>> found) {
+        if (!found.ok() || !found.value()) {
+          g_log(LOG_DOMAIN, G_LOG_LEVEL_WARNING, "clip %s: its record is gone; skipped",
+                id.c_str());
+          return;
+        }
+        begin(*found.value());
+      });
+      /* begin() fills `running` later: reserve the slot now. */
+      running[id] = nullptr;
+    }
+  }
+
+  void begin(ClipRecord c)
+  {
+    auto run = std::make_unique<Running>();
+    run->record = std::move(c);
+    ClipRecord &rec = run->record;
+    const std::string dir = dir_of(rec.id);
+    PipelineParams params = {
+        {"clip.id", rec.id},
+        {"data_dir", config.data_dir},
+        {"upload.path", dir + "/upload"},
+        {"clip.dir", dir},
+        {"clip.min_duration",
+         std::to_string(static_cast<int64_t>(config.clips.min_duration * 1e9))},
+        {"clip.max_duration",
+         std::to_string(static_cast<int64_t>(config.clips.max_duration * 1e9))},
+    };
+    std::string error;
+    run->pipeline = description->instantiate("clip-" + rec.id, params, error);
+    if (!run->pipeline) {
+      running.erase(rec.id);
+      conclude(rec, "failed", "pipeline", "The clip could not be processed: " + error);
+      run_next();
+      return;
+    }
+    g_autoptr(GstBus) bus = gst_element_get_bus(run->pipeline);
+    struct Ctx
+    {
+      Impl *self;
+      std::string id;
+    };
+    run->bus_watch = gst_bus_add_watch_full(
+        bus, G_PRIORITY_DEFAULT,
+        [](GstBus *, GstMessage *msg, gpointer data) -> gboolean {
+          auto *ctx = static_cast<Ctx *>(data);
+          return ctx->self->on_bus(ctx->id, msg);
+        },
+        new Ctx{this, rec.id}, [](gpointer d) { delete static_cast<Ctx *>(d); });
+    run->progress_timer = g_timeout_add_full(
+        G_PRIORITY_DEFAULT, 500,
+        [](gpointer data) -> gboolean {
+          auto *ctx = static_cast<Ctx *>(data);
+          ctx->self->update_progress(ctx->id);
+          return G_SOURCE_CONTINUE;
+        },
+        new Ctx{this, rec.id}, [](gpointer d) { delete static_cast<Ctx *>(d); });
+    rec.state = "processing";
+    rec.updated_at = now_ms();
+    save(rec);
+    announce(rec);
+    GstElement *pipeline = run->pipeline;
+    running[rec.id] = std::move(run);
+    g_log(LOG_DOMAIN, G_LOG_LEVEL_INFO, "clip %s: processing", running[rec.id]->record.id.c_str());
+    gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  }
+
+  void update_progress(const std::string &id)
+  {
+    auto it = running.find(id);
+    if (it == running.end() || !it->second)
+      return;
+    Running &r = *it->second;
+    gint64 position = 0, duration = 0;
+    if (!gst_element_query_position(r.pipeline, GST_FORMAT_TIME, &position) ||
+        !gst_element_query_duration(r.pipeline, GST_FORMAT_TIME, &duration) || duration <= 0)
+      return;
+    const int percent = static_cast<int>(std::min<gint64>(99, position * 100 / duration));
+    if (percent / 10 != r.record.progress / 10) { /* a record and an event every 10% */
+      r.record.progress = percent;
+      r.record.updated_at = now_ms();
+      save(r.record);
+      announce(r.record);
+    }
+  }
+
+  gboolean on_bus(const std::string &id, GstMessage *msg)
+  {
+    auto it = running.find(id);
+    if (it == running.end() || !it->second)
+      return G_SOURCE_REMOVE;
+    Running &r = *it->second;
+    switch (GST_MESSAGE_TYPE(msg)) {
+    case GST_MESSAGE_ELEMENT: {
+      const GstStructure *s = gst_message_get_structure(msg);
+      if (gst_structure_has_name(s, "clip-validation")) {
+        gboolean valid = FALSE;
+        guint64 duration = GST_CLOCK_TIME_NONE;
+        gst_structure_get_boolean(s, "valid", &valid);
+        gst_structure_get_uint64(s, "duration", &duration);
+        gst_structure_get_int(s, "width", &r.record.width);
+        gst_structure_get_int(s, "height", &r.record.height);
+        if (const char *codec = gst_structure_get_string(s, "codec"))
+          r.record.codec = codec;
+        if (GST_CLOCK_TIME_IS_VALID(duration))
+          r.record.duration = static_cast<double>(duration) / GST_SECOND;
+        r.verdict_valid = valid;
+        if (!valid) {
+          const char *reason = gst_structure_get_string(s, "reason");
+          const char *message = gst_structure_get_string(s, "message");
+          finish(id, "rejected", reason ? reason : "rejected", message ? message : "");
+          return G_SOURCE_REMOVE;
+        }
+      }
+      break;
+    }
+    case GST_MESSAGE_EOS:
+      if (r.verdict_valid)
+        finish(id, "ready", "", "");
+      else
+        finish(id, "failed", "no-verdict", "The clip ended before it could be validated");
+      return G_SOURCE_REMOVE;
+    case GST_MESSAGE_ERROR: {
+      g_autoptr(GError) err = nullptr;
+      g_autofree gchar *debug = nullptr;
+      gst_message_parse_error(msg, &err, &debug);
+      g_log(LOG_DOMAIN, G_LOG_LEVEL_INFO, "clip %s: %s: %s (%s)", id.c_str(),
+            GST_OBJECT_NAME(GST_MESSAGE_SRC(msg)), err->message, debug ? debug : "");
+      finish(id, "failed", "unreadable",
+             std::string("The file could not be read as a video: ") + err->message);
+      return G_SOURCE_REMOVE;
+    }
+    default:
+      break;
+    }
+    return G_SOURCE_CONTINUE;
+  }
+
+  void finish(const std::string &id, const std::string &state, const std::string &reason,
+              const std::string &message)
+  {
+    auto it = running.find(id);
+    std::unique_ptr<Running> r = std::move(it->second);
+    running.erase(it);
+    if (r->progress_timer)
+      g_source_remove(r->progress_timer);
+    if (r->bus_watch)
+      g_source_remove(r->bus_watch);
+    ++stopping;
+    const std::string dir = dir_of(id);
+    stop_pipeline(r->pipeline, [this, dir, state] {
+      --stopping;
+      std::error_code ec;
+      if (state == "ready")
+        fs::remove(dir + "/upload", ec);
+      else if (!shutting_down)
+        fs::remove_all(dir, ec); /* nothing of a refused clip is kept */
+      maybe_done();
+    });
+    if (state == "ready")
+      r->record.progress = 100;
+    conclude(r->record, state, reason, message);
+    run_next();
+  }
+
+  void conclude(ClipRecord &c, const std::string &state, const std::string &reason,
+                const std::string &message)
+  {
+    c.state = state;
+    c.reason = reason;
+    c.message = message;
+    c.updated_at = now_ms();
+    metrics
+        .counter("sugarcast_clips_finished_total", "Clips processed, by outcome",
+                 {{"state", state}})
+        .fetch_add(1);
+    g_log(LOG_DOMAIN, G_LOG_LEVEL_INFO, "clip %s %s%s%s", c.id.c_str(), state.c_str(),
+          message.empty() ? "" : ": ", message.c_str());
+    save(c);
+    announce(c);
+  }
+
+  void maybe_done()
+  {
+    if (shutting_down && stopping == 0 && shutdown_done)
+      std::exchange(shutdown_done, nullptr)();
+  }
+
+  /* ---- the API ---- */
+
+  void show(HttpRequest &r)
+  {
+    auto reply = std::make_shared<Deferred>(r.msg);
+    const std::string id = r.params["id"];
+    store.get_clip(id, [this, reply, id](StoreResult<std::optional<ClipRecord>> found) {
+      if (!found.ok()) {
+        respond_store_error(reply->msg(), found.error());
+        return;
+      }
+      if (!found.value()) {
+        respond_error(reply->msg(), SOUP_STATUS_NOT_FOUND, "not_found",
+                      "No clip with id \"" + id + "\"");
+        return;
+      }
+      g_autoptr(JsonNode) node =
+          json_node_init_object(json_node_alloc(), describe(reply->msg(), *found.value()));
+      json_object_unref(json_node_get_object(node));
+      respond_json(reply->msg(), SOUP_STATUS_OK, node);
+    });
+  }
+
+  void list(HttpRequest &r)
+  {
+    auto reply = std::make_shared<Deferred>(r.msg);
+    store.list_clips(100, [this, reply](StoreResult<std::vector<ClipRecord>> all) {
+      if (!all.ok()) {
+        respond_store_error(reply->msg(), all.error());
+        return;
+      }
+      JsonArray *a = json_array_new();
+      for (const auto &c : all.value())
+        json_array_add_object_element(a, describe(reply->msg(), c));
+      JsonObject *o = json_object_new();
+      json_object_set_array_member(o, "clips", a);
+      g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), o);
+      json_object_unref(o);
+      respond_json(reply->msg(), SOUP_STATUS_OK, node);
+    });
+  }
+};
+
+ClipService::ClipService(const Config &config, HttpServer &http, Store &store,
+                         const PipelineCatalog &pipelines, Events &events, Metrics &metrics)
+    : impl_(std::make_unique<Impl>(config, http, store, pipelines, events, metrics))
+{
+  Impl *d = impl_.get();
+  http.add_early_handler("/api/clips", Impl::on_early, d);
+  http.route(
+      "POST", "/api/clips", [d](HttpRequest &r) { d->on_upload(r); }, true);
+  http.route(
+      "GET", "/api/clips", [d](HttpRequest &r) { d->list(r); }, true);
+  http.route(
+      "GET", "/api/clips/{id}", [d](HttpRequest &r) { d->show(r); }, true);
+}
+
+ClipService::~ClipService()
+{
+  for (auto &[id, r] : impl_->running) {
+    if (!r)
+      continue;
+    if (r->progress_timer)
+      g_source_remove(r->progress_timer);
+    if (r->bus_watch)
+      g_source_remove(r->bus_watch);
+    gst_element_set_state(r->pipeline, GST_STATE_NULL);
+    gst_object_unref(r->pipeline);
+  }
+}
+
+bool ClipService::start(std::string &error)
+{
+  Impl &d = *impl_;
+  d.description = d.pipelines.find(d.config.clips.pipeline);
+  if (!d.description || d.description->kind() != "clip") {
+    error = "clips.pipeline names \"" + d.config.clips.pipeline +
+            "\", which is not a clip pipeline description";
+    return false;
+  }
+  /* Clips a shutdown cut short run again. */
+  d.store.list_clips(1000, [&d](StoreResult<std::vector<ClipRecord>> all) {
+    if (!all.ok())
+      return;
+    for (auto it = all.value().rbegin(); it != all.value().rend(); ++it)
+      if ((it->state == "queued" || it->state == "processing") &&
+          fs::exists(d.dir_of(it->id) + "/upload")) {
+        g_log(LOG_DOMAIN, G_LOG_LEVEL_INFO, "clip %s: processing it again after a restart",
+              it->id.c_str());
+        d.queue.push_back(it->id);
+      }
+    d.run_next();
+  });
+  return true;
+}
+
+void ClipService::shutdown(std::function<void()> done)
+{
+  Impl &d = *impl_;
+  d.shutting_down = true;
+  d.queue.clear();
+  d.shutdown_done = std::move(done);
+  std::vector<std::string> ids;
+  for (auto &[id, r] : d.running)
+    if (r)
+      ids.push_back(id);
+  for (const auto &id : ids) {
+    Impl::Running &r = *d.running[id];
+    if (r.progress_timer)
+      g_source_remove(r.progress_timer);
+    if (r.bus_watch)
+      g_source_remove(r.bus_watch);
+    ++d.stopping;
+    g_log(LOG_DOMAIN, G_LOG_LEVEL_INFO,
+          "clip %s: stopped by the shutdown; it runs again at the "
+          "next start",
+          id.c_str());
+    stop_pipeline(r.pipeline, [&d] {
+      --d.stopping;
+      d.maybe_done();
+    });
+  }
+  d.running.clear();
+  d.maybe_done();
+}
+
+} // namespace sugarcast

@@ -1,0 +1,45 @@
+/* sugarcastd — uploaded clips: the upload, the `clip` pipeline, progress.
+ *
+ *   POST /api/clips?filename=NAME   the file as the body (admin); streamed to
+ *                                   disk, refused past clips.max_upload_bytes
+ *   GET  /api/clips                 newest first (admin)
+ *   GET  /api/clips/{id}            state, verdict, progress, output URLs (admin)
+ *
+ * States: queued → validating → transcoding → ready, or rejected (the
+ * validator's reason and message) or failed. Progress goes to the control
+ * WebSocket as {"type": "clip", ...}. Clips cut short by a shutdown are run
+ * again at the next start. */
+#pragma once
+
+#include "config.h"
+#include "events.h"
+#include "http.h"
+#include "metrics.h"
+#include "pipelines.h"
+#include "store.h"
+
+#include <functional>
+#include <memory>
+
+namespace sugarcast {
+
+class ClipService
+{
+public:
+  ClipService(const Config &config, HttpServer &http, Store &store,
+              const PipelineCatalog &pipelines, Events &events, Metrics &metrics);
+  ~ClipService();
+  ClipService(const ClipService &) = delete;
+  ClipService &operator=(const ClipService &) = delete;
+
+  /* Checks the description; queues clips a shutdown interrupted. */
+  bool start(std::string &error);
+  /* Stops running pipelines (their clips run again at the next start). */
+  void shutdown(std::function<void()> done);
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace sugarcast

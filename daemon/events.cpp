@@ -1,0 +1,88 @@
+/* sugarcastd — the control WebSocket. See events.h. */
+#include "events.h"
+
+#include <algorithm>
+
+namespace sugarcast {
+
+int64_t now_ms()
+{
+  return g_get_real_time() / 1000;
+}
+
+Events::Events(HttpServer &http) : http_(http)
+{
+  /* The plain handler runs first and refuses; the WebSocket handler then
+   * only upgrades requests left without a status. */
+  soup_server_add_handler(http_.soup(), "/ws/control", on_check, this, nullptr);
+  soup_server_add_websocket_handler(http_.soup(), "/ws/control", nullptr, nullptr, on_connect, this,
+                                    nullptr);
+}
+
+Events::~Events()
+{
+  soup_server_remove_handler(http_.soup(), "/ws/control");
+  close_all();
+}
+
+void Events::on_check(SoupServer *, SoupServerMessage *msg, const char *, GHashTable *query,
+                      gpointer self)
+{
+  auto *events = static_cast<Events *>(self);
+  const char *token =
+      query ? static_cast<const char *>(g_hash_table_lookup(query, "token")) : nullptr;
+  if (token) {
+    /* A browser's way of presenting the token; same check as the header. */
+    std::string bearer = std::string("Bearer ") + token;
+    soup_message_headers_replace(soup_server_message_get_request_headers(msg), "Authorization",
+                                 bearer.c_str());
+  }
+  events->http_.check_admin(msg); /* sets 401 when the token is wrong */
+}
+
+void Events::on_connect(SoupServer *, SoupServerMessage *, const char *,
+                        SoupWebsocketConnection *connection, gpointer self)
+{
+  auto *events = static_cast<Events *>(self);
+  events->clients_.push_back(SOUP_WEBSOCKET_CONNECTION(g_object_ref(connection)));
+  g_signal_connect(connection, "closed", G_CALLBACK(on_closed), self);
+  /* Operators tolerate nothing between them and the daemon dropping idle
+   * connections: keep them alive. */
+  soup_websocket_connection_set_keepalive_interval(connection, 20);
+}
+
+void Events::on_closed(SoupWebsocketConnection *connection, gpointer self)
+{
+  auto *events = static_cast<Events *>(self);
+  auto it = std::find(events->clients_.begin(), events->clients_.end(), connection);
+  if (it != events->clients_.end()) {
+    events->clients_.erase(it);
+    g_signal_handlers_disconnect_by_data(connection, self);
+    g_object_unref(connection);
+  }
+}
+
+void Events::publish(const std::string &type, JsonObject *fields)
+{
+  JsonObject *event = fields ? fields : json_object_new();
+  json_object_set_string_member(event, "type", type.c_str());
+  json_object_set_int_member(event, "at", now_ms());
+  g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), event);
+  json_object_unref(event);
+  g_autoptr(JsonGenerator) gen = json_generator_new();
+  json_generator_set_root(gen, node);
+  g_autofree gchar *text = json_generator_to_data(gen, nullptr);
+  for (SoupWebsocketConnection *c : clients_)
+    if (soup_websocket_connection_get_state(c) == SOUP_WEBSOCKET_STATE_OPEN)
+      soup_websocket_connection_send_text(c, text);
+}
+
+void Events::close_all()
+{
+  std::vector<SoupWebsocketConnection *> open = clients_;
+  for (SoupWebsocketConnection *c : open)
+    if (soup_websocket_connection_get_state(c) == SOUP_WEBSOCKET_STATE_OPEN)
+      soup_websocket_connection_close(c, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, "sugarcastd is stopping");
+}
+
+} // namespace sugarcast
