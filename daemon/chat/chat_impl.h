@@ -139,6 +139,10 @@ struct ChatService::Impl
   int flush_backoff_ms = 0;
   std::function<void()> after_flush; /* shutdown waits for the last write */
 
+  uint64_t accepted_messages = 0;
+  uint64_t accept_wait_us = 0;
+  uint64_t accept_wait_max_us = 0;
+
   guint tick_source = 0;
   uint32_t message_seq = 0;
   uint32_t instance_tag = 0;

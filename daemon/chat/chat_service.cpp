@@ -88,7 +88,16 @@ bool ChatService::Impl::start(std::string &error)
     auto &m = std::get<ClientMessage>(parsed);
     if (m.type == ClientMessage::Type::Ping)
       return make_text_frame(encode_pong(m.ref, g_get_real_time() / 1000));
-    main_queue.post([this, conn, m = std::move(m)]() mutable { handle(conn, std::move(m)); });
+    const int64_t received = g_get_monotonic_time();
+    main_queue.post([this, conn, received, m = std::move(m)]() mutable {
+      /* How long accepted messages wait for the main context (a store
+       * write or an HTTP request in the way shows here). */
+      const auto waited = static_cast<uint64_t>(g_get_monotonic_time() - received);
+      accept_wait_us += waited;
+      accept_wait_max_us = std::max(accept_wait_max_us, waited);
+      ++accepted_messages;
+      handle(conn, std::move(m));
+    });
     return nullptr;
   };
   handlers.on_refused = [this](ConnId, Refusal why, std::string_view detail) -> FramePtr {
@@ -153,6 +162,14 @@ bool ChatService::Impl::start(std::string &error)
   metrics.gauge("sugarcast_chat_fanout_max_seconds",
                 "The longest one worker took from a broadcast to its last member's socket",
                 [f] { return static_cast<double>(f->stats().fanout_max_us) / 1e6; });
+  metrics.gauge("sugarcast_chat_client_messages", "Client messages handed to the main context",
+                [this] { return static_cast<double>(accepted_messages); });
+  metrics.gauge("sugarcast_chat_accept_wait_seconds",
+                "Time client messages waited for the main context, summed",
+                [this] { return static_cast<double>(accept_wait_us) / 1e6; });
+  metrics.gauge("sugarcast_chat_accept_wait_max_seconds",
+                "The longest a client message waited for the main context",
+                [this] { return static_cast<double>(accept_wait_max_us) / 1e6; });
   metrics.gauge("sugarcast_chat_history_pending", "Chat messages waiting to be stored",
                 [this] { return static_cast<double>(pending_history.size()); });
   started = true;
