@@ -5,6 +5,7 @@
  * database going away, several daemons) is in cluster_test.cpp. */
 #include "chat_test.h"
 
+#include "ingest_support.h"
 #include "raw_client.h"
 
 #include <csignal>
@@ -203,6 +204,84 @@ TEST_P(Chat, AMuteRefusesMessagesUntilItExpires)
   auto said = mod->next("chat");
   ASSERT_TRUE(said);
   EXPECT_EQ(said->str("text"), "back again");
+}
+
+TEST_P(Chat, SlowModeSpacesOutViewersButNotModerators)
+{
+  auto d = start_daemon();
+  auto mod = join(*d, "s1", token("mod", "moderator"));
+  auto alice = join(*d, "s1", token("alice"));
+  ASSERT_TRUE(mod && alice);
+  alice->send(R"({"v":1,"type":"slow","seconds":60})");
+  EXPECT_EQ(alice->next("error")->str("code"), "forbidden");
+  mod->send(R"({"v":1,"type":"slow","seconds":60})");
+  auto told = alice->next("moderation");
+  ASSERT_TRUE(told);
+  EXPECT_EQ(told->str("action"), "slow");
+  EXPECT_EQ(told->num("seconds"), 60);
+  alice->send(R"({"v":1,"type":"chat","text":"one"})");
+  EXPECT_EQ(alice->next("chat")->str("text"), "one");
+  alice->send(R"({"v":1,"type":"chat","text":"two","ref":"t"})");
+  auto slow = alice->next("error");
+  ASSERT_TRUE(slow);
+  EXPECT_EQ(slow->str("code"), "slow_mode");
+  EXPECT_GT(slow->num("retry_after_ms"), 50000);
+  for (const char *text : {"mod one", "mod two"})
+    mod->send(std::string(R"({"v":1,"type":"chat","text":")") + text + R"("})");
+  EXPECT_EQ(alice->next("chat")->str("text"), "mod one");
+  EXPECT_EQ(alice->next("chat")->str("text"), "mod two");
+  /* A joiner learns the room is slow. */
+  auto joiner = join(*d, "s1", "");
+  EXPECT_EQ(joiner->next("welcome")->num("slow"), 60);
+}
+
+TEST_P(Chat, TheWordFilterMasksOrRejectsWhateverTheCaseOrWidth)
+{
+  {
+    auto d = start_daemon(R"("sensitive_words": ["badword", "spam"])");
+    auto alice = join(*d, "s1", token("alice"));
+    ASSERT_TRUE(alice);
+    alice->send(R"({"v":1,"type":"chat","text":"no BadWord here, ｓｐａｍ!"})");
+    EXPECT_EQ(alice->next("chat")->str("text"), "no ******* here, ****!");
+  }
+  auto d = start_daemon(R"("sensitive_words": ["badword"], "filter_mode": "reject")");
+  auto alice = join(*d, "s1", token("alice"));
+  ASSERT_TRUE(alice);
+  alice->send(R"({"v":1,"type":"chat","text":"ＢＡＤＷＯＲＤ","ref":"f"})");
+  auto refused = alice->next("error");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->str("code"), "filtered");
+  alice->send(R"({"v":1,"type":"chat","text":"fine words"})");
+  EXPECT_EQ(alice->next("chat")->str("text"), "fine words");
+}
+
+TEST_P(Chat, AModeratorNamedThroughTheApiMayModerateThatStreamOnly)
+{
+  auto d = start_daemon();
+  EXPECT_EQ(d->admin("PUT", "/api/streams/s1/moderators/carol").status, 204);
+  EXPECT_EQ(d->admin("GET", "/api/streams/s1/moderators").body,
+            "{\"stream\":\"s1\",\"moderators\":[\"carol\"]}\n");
+  auto carol = join(*d, "s1", token("carol"));
+  auto carol_elsewhere = join(*d, "s2", token("carol"));
+  auto dave = join(*d, "s1", token("dave"));
+  ASSERT_TRUE(carol && carol_elsewhere && dave);
+  EXPECT_TRUE(carol->next("welcome")->flag("you.moderator"));
+  EXPECT_FALSE(carol_elsewhere->next("welcome")->flag("you.moderator"));
+  carol->send(R"({"v":1,"type":"mute","user":"dave","seconds":600})");
+  ASSERT_TRUE(dave->next("moderation"));
+  dave->send(R"({"v":1,"type":"chat","text":"hello?"})");
+  EXPECT_EQ(dave->next("error")->str("code"), "muted");
+  carol_elsewhere->send(R"({"v":1,"type":"slow","seconds":5})");
+  EXPECT_EQ(carol_elsewhere->next("error")->str("code"), "forbidden");
+  /* A moderator may not mute another: only the streamer or an admin. */
+  dave.reset();
+  auto mod2 = join(*d, "s1", token("mod2", "moderator"));
+  ASSERT_TRUE(mod2);
+  mod2->send(R"({"v":1,"type":"mute","user":"carol"})");
+  EXPECT_EQ(mod2->next("error")->str("code"), "forbidden");
+  EXPECT_EQ(d->admin("DELETE", "/api/streams/s1/moderators/carol").status, 204);
+  auto again = join(*d, "s1", token("carol"));
+  EXPECT_FALSE(again->next("welcome")->flag("you.moderator"));
 }
 
 TEST_P(Chat, ABannedUserIsClosedAndRefusedOnEveryReconnectAlsoAfterARestart)
@@ -628,6 +707,33 @@ TEST_P(Chat, AReaderThatStopsIsClosedWhileTheOthersKeepReceiving)
   EXPECT_EQ(code, 4000);
   EXPECT_TRUE(stalled.wait_eof());
   EXPECT_TRUE(d->running());
+}
+
+class ChatLive : public ChatTest
+{
+protected:
+  Backend backend() const override { return Backend::sqlite; }
+};
+
+TEST_F(ChatLive, TheRoomHearsWhenItsStreamGoesLiveAndWhenItEnds)
+{
+  auto d = start_daemon("", R"("streams": {"grace_period_ms": 0}, "hls": {"segment_duration": 1})");
+  HttpResponse created = d->admin("POST", "/api/streams", R"({"title": "live chat"})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  ChatMessage stream(created.body);
+  auto viewer = join(*d, stream.str("id"), "");
+  ASSERT_TRUE(viewer);
+  auto welcome = viewer->next("welcome");
+  ASSERT_TRUE(welcome);
+  EXPECT_FALSE(welcome->flag("live"));
+  ProcessResult pushed = ffmpeg_push_file(test_flv(1.0), stream.str("rtmp_url"));
+  EXPECT_EQ(pushed.exit_status, 0) << pushed.err;
+  auto live = viewer->next("stream");
+  ASSERT_TRUE(live);
+  EXPECT_EQ(live->str("state"), "live");
+  auto ended = viewer->next("stream", 20s);
+  ASSERT_TRUE(ended);
+  EXPECT_EQ(ended->str("state"), "offline");
 }
 
 } // namespace
