@@ -43,11 +43,18 @@ std::unique_ptr<SugarcastdProcess> ChatTest::start_daemon(const std::string &cha
                      R"(", "rate_per_second": 1000, "rate_burst": 1000)" +
                      (chat.empty() ? "" : ", " + chat) + "}" + (extra.empty() ? "" : ", " + extra) +
                      "}";
-  auto d = std::make_unique<SugarcastdProcess>(SugarcastdProcess::Options{.config = json});
-  logs_.push_back(d->data_dir() + "/sugarcastd.log");
-  if (!d->wait_ready())
+  /* The free ports SugarcastdProcess picks may be taken by someone else's
+   * connection before the daemon binds them: then it tries new ones. */
+  for (int attempt = 0;; ++attempt) {
+    auto d = std::make_unique<SugarcastdProcess>(SugarcastdProcess::Options{.config = json});
+    logs_.push_back(d->data_dir() + "/sugarcastd.log");
+    if (d->wait_ready())
+      return d;
+    d->stop();
+    if (attempt < 2 && d->log().find("Address already in use") != std::string::npos)
+      continue;
     throw std::runtime_error("sugarcastd did not start:\n" + d->log());
-  return d;
+  }
 }
 
 bool ChatTest::wait_stored(SugarcastdProcess &d, const std::string &stream, int n)
