@@ -141,8 +141,11 @@ std::string number_text(double d)
 
 GRegex *cached_regex(const std::string &pattern, std::string &error)
 {
+  /* For the life of the process, never destroyed: the chat's worker threads
+   * may still check a message while static destructors run, and leak
+   * checkers see the patterns as reachable rather than lost at exit. */
   static std::mutex lock;
-  static std::map<std::string, GRegex *> cache;
+  static auto &cache = *new std::map<std::string, GRegex *>;
   std::lock_guard<std::mutex> guard(lock);
   auto it = cache.find(pattern);
   if (it != cache.end())
