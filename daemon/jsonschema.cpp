@@ -141,9 +141,9 @@ std::string number_text(double d)
 
 GRegex *cached_regex(const std::string &pattern, std::string &error)
 {
-  /* For the life of the process, never destroyed: the chat's worker threads
-   * may still check a message while static destructors run, and leak
-   * checkers see the patterns as reachable rather than lost at exit. */
+  /* For the life of the process, never destroyed: a thread still checking
+   * a message at exit never meets a destroyed cache, and leak checkers see
+   * the patterns as reachable rather than lost. */
   static std::mutex lock;
   static auto &cache = *new std::map<std::string, GRegex *>;
   std::lock_guard<std::mutex> guard(lock);
