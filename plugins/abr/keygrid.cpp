@@ -76,18 +76,20 @@ bool SourceTimeline::ended() const
 SourceTimeline::Answer SourceTimeline::keyframe_at(int64_t pts, int64_t tolerance, int64_t wait_ns)
 {
   std::unique_lock<std::mutex> guard(lock_);
-  const int64_t needed = pts + tolerance;
-  if (!covers(needed) && !ended_)
-    changed_.wait_for(guard, std::chrono::nanoseconds(wait_ns),
-                      [&] { return covers(needed) || ended_; });
-
   /* Keyframes before this frame will never be asked about again. */
-  while (!keyframes_.empty() && keyframes_.front() < pts - tolerance)
-    keyframes_.pop_front();
-  const bool found = !keyframes_.empty() && keyframes_.front() <= pts + tolerance;
-  if (found)
+  auto near = [&] {
+    while (!keyframes_.empty() && keyframes_.front() < pts - tolerance)
+      keyframes_.pop_front();
+    return !keyframes_.empty() && keyframes_.front() <= pts + tolerance;
+  };
+  /* Decode order: once the publisher's stream has passed `pts`, every
+   * keyframe shown at `pts` has been seen. */
+  if (!near() && !covers(pts) && !ended_)
+    changed_.wait_for(guard, std::chrono::nanoseconds(wait_ns),
+                      [&] { return near() || covers(pts) || ended_; });
+  if (near())
     return Answer::Keyframe;
-  return covers(needed) ? Answer::NotKeyframe : Answer::Unknown;
+  return covers(pts) ? Answer::NotKeyframe : Answer::Unknown;
 }
 
 } // namespace sugarcast::abr
