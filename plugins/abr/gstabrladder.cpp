@@ -702,7 +702,10 @@ static void gst_abr_ladder_release_pad(GstElement *element, GstPad *pad)
   gst_element_remove_pad(element, pad);
   if (src)
     gst_element_remove_pad(element, src);
+  /* At dispose the bin has let go of its children already. */
   for (GstElement *e : elements) {
+    if (GST_OBJECT_PARENT(e) != GST_OBJECT(self))
+      continue;
     gst_element_set_state(e, GST_STATE_NULL);
     gst_bin_remove(GST_BIN(self), e);
   }
@@ -821,7 +824,9 @@ static void gst_abr_ladder_get_property(GObject *object, guint prop_id, GValue *
 
 static void gst_abr_ladder_finalize(GObject *object)
 {
-  delete GST_ABR_LADDER(object)->priv;
+  auto *self = GST_ABR_LADDER(object);
+  gst_object_unref(self->priv->grid);
+  delete self->priv;
   G_OBJECT_CLASS(gst_abr_ladder_parent_class)->finalize(object);
 }
 
@@ -906,7 +911,10 @@ static void gst_abr_ladder_init(GstAbrLadder *self)
   self->priv = p;
   gst_segment_init(&p->passthrough_segment, GST_FORMAT_TIME);
 
-  p->grid = GST_ELEMENT(g_object_new(SUGARCAST_TYPE_ABR_GRID, "name", "grid", nullptr));
+  /* Kept until finalize: request pads are released after the bin's
+   * children are gone, and releasing passthrough_sink talks to the grid. */
+  p->grid = GST_ELEMENT(
+      gst_object_ref_sink(g_object_new(SUGARCAST_TYPE_ABR_GRID, "name", "grid", nullptr)));
   p->convert = gst_element_factory_make("videoconvert", "convert");
   p->convert_caps = gst_element_factory_make("capsfilter", "i420");
   p->tee = gst_element_factory_make("tee", "source-tee");

@@ -162,6 +162,7 @@ struct PadState
   AudioFormat audio_format;
   uint64_t declared_bitrate = 0;
   bool eos = false;
+  bool asked_live = false;
 };
 
 } // namespace
@@ -405,6 +406,17 @@ static GstFlowReturn writer_chain(GstPad *pad, GstObject *parent, GstBuffer *buf
   if (!ps || !writer) {
     gst_buffer_unref(buf);
     return GST_FLOW_FLUSHING;
+  }
+  if (!ps->asked_live) {
+    /* Live inputs cannot wait for late audio; files can. */
+    ps->asked_live = true;
+    GstQuery *query = gst_query_new_latency();
+    gboolean live = FALSE;
+    if (gst_pad_peer_query(ps->pad, query))
+      gst_query_parse_latency(query, &live, nullptr, nullptr);
+    gst_query_unref(query);
+    if (live)
+      writer->set_live(true);
   }
   MediaSample sample;
   GstMapInfo map;
@@ -658,7 +670,8 @@ static void gst_hls_abr_sink_release_pad(GstElement *element, GstPad *ghost)
   }
   gst_element_remove_pad(element, ghost);
   gst_pad_set_active(pad, FALSE);
-  gst_element_remove_pad(GST_ELEMENT(p->inner), pad);
+  if (GST_OBJECT_PARENT(pad) == GST_OBJECT(p->inner))
+    gst_element_remove_pad(GST_ELEMENT(p->inner), pad);
   std::lock_guard<std::mutex> guard(p->lock);
   p->pads.erase(pad);
 }
@@ -738,6 +751,7 @@ static bool start_writer(GstHlsAbrSink *self)
     ps->stream_id.clear();
     ps->position = kUnknown;
     ps->eos = false;
+    ps->asked_live = false;
   }
   p->writer = writer;
   p->eos_posted = false;

@@ -22,10 +22,13 @@ constexpr int64_t kSecond = 1000000000;
 /* Timestamps in the files are running time plus this, so B-frame decode
  * times before the first frame stay positive. */
 constexpr int64_t kTimeOffset = 10 * kSecond;
-/* How long a segment waits for audio to reach its end, in video time. */
-constexpr int64_t kAudioWait = kSecond;
-/* Audio kept for a rendition whose video has not started, at most. */
-constexpr int64_t kAudioBacklog = 30 * kSecond;
+/* How long, in wall-clock time, a segment of a live stream waits for audio
+ * to reach its end. Streams that are not live wait as long as it takes. */
+constexpr int64_t kAudioWaitUs = 1000000;
+/* Audio kept waiting for a rendition's video, at most. Separate sources in
+ * a pipeline that is not live run audio far ahead of video (nothing slows
+ * it down); audio is small, so it is kept rather than held back. */
+constexpr int64_t kAudioBacklog = 600 * kSecond;
 /* Matching cut times of different renditions. */
 constexpr int64_t kCutTolerance = 5 * 1000000;
 
@@ -99,6 +102,7 @@ struct Segment
   int64_t start = kUnknown;
   int64_t end = kUnknown;
   int64_t next_dts = kUnknown; /* decode time of the sample after the segment */
+  int64_t closed_us = 0;       /* wall clock when its end became known */
   int generation = 0;
   bool discontinuity = false;
   std::vector<MediaSample> video;
@@ -189,6 +193,7 @@ struct HlsWriter::Impl
   AudioFormat audio_format;
   std::string audio_codec_string;
   bool audio_ended = false;
+  bool live = false;
   int64_t audio_end = kUnknown; /* max pts + duration */
   int audio_pad_generation = 0;
   std::unique_ptr<Rendition> audio_group;
@@ -590,9 +595,11 @@ struct HlsWriter::Impl
     v.force_cut = false;
     v.format_change = false;
     note_cut(v.r.generation, k);
-    /* Audio from before the segment has nowhere to go. */
-    while (!v.pending_audio.empty() && v.pending_audio.front().pts < k - kCutTolerance)
-      v.pending_audio.pop_front();
+    /* Audio from before the first segment has nowhere to go; later, the
+     * segments being closed still want theirs. */
+    if (v.r.closing.empty())
+      while (!v.pending_audio.empty() && v.pending_audio.front().pts < k - kCutTolerance)
+        v.pending_audio.pop_front();
   }
 
   bool due(Video &v, int64_t k)
@@ -624,6 +631,7 @@ struct HlsWriter::Impl
       return true;
     Segment done = std::move(*v.r.current);
     done.end = k;
+    done.closed_us = hooks.now_us ? hooks.now_us() : 0;
     done.next_dts = s.dts != kUnknown ? s.dts : s.pts;
     v.r.closing.push_back(std::move(done));
     start_video_segment(v, k);
@@ -646,8 +654,9 @@ struct HlsWriter::Impl
       Segment &seg = v.r.closing.front();
       if (muxed_audio() && !audio_ended) {
         const bool audio_there = audio_end != kUnknown && audio_end >= seg.end;
-        const bool gave_up = v.end_time != kUnknown && v.end_time > seg.end + kAudioWait;
-        if (!audio_there && !gave_up && !v.ended)
+        const bool gave_up =
+            live && hooks.now_us && hooks.now_us() - seg.closed_us > kAudioWaitUs;
+        if (!audio_there && !gave_up)
           break;
       }
       if (muxed_audio())
@@ -1086,7 +1095,9 @@ bool HlsWriter::push_audio(MediaSample sample)
     return d.drain_group();
   }
   for (auto &v : d.videos) {
-    if (v->ended || !v->have_format)
+    /* Even before its caps (audio often gets here first) and after its
+     * video ended, while segments still wait for audio. */
+    if (v->ended && v->r.closing.empty())
       continue;
     v->pending_audio.push_back(sample);
     while (v->pending_audio.size() > 1 &&
@@ -1110,6 +1121,7 @@ bool HlsWriter::end_video(int id)
     Segment seg = std::move(*v.r.current);
     v.r.current.reset();
     seg.end = v.end_time;
+    seg.closed_us = d.hooks.now_us ? d.hooks.now_us() : 0;
     v.r.closing.push_back(std::move(seg));
   }
   if (!d.failed && !d.drain(v))
@@ -1150,6 +1162,12 @@ void HlsWriter::restart(int pad)
   pad_generation = d.generation;
   if (pad != kAudioPad)
     d.videos.at(static_cast<size_t>(pad))->force_cut = true;
+}
+
+void HlsWriter::set_live(bool live)
+{
+  std::lock_guard<std::mutex> guard(impl_->lock);
+  impl_->live = live;
 }
 
 void HlsWriter::add_daterange(DateRange range)

@@ -16,7 +16,7 @@
  *
  * Audio, muxed into each rendition (default) or as an audio group, is held
  * until the segment it belongs to is cut; a segment is written once the
- * audio has reached its end (or a second of video later, if audio stalls).
+ * audio has reached its end (in a live stream, at most a second later).
  *
  * Thread-safe: every call may come from another streaming thread.
  */
@@ -150,6 +150,9 @@ public:
   /* The input restarted on this pad (a video id or kAudioPad): every
    * rendition's next segment from that point on carries EXT-X-DISCONTINUITY. */
   void restart(int pad);
+  /* A live stream does not wait more than a second of wall-clock time for
+   * late audio before writing a segment without it. */
+  void set_live(bool live);
   /* Timed metadata for every rendition. */
   void add_daterange(DateRange range);
 
