@@ -654,8 +654,7 @@ struct HlsWriter::Impl
       Segment &seg = v.r.closing.front();
       if (muxed_audio() && !audio_ended) {
         const bool audio_there = audio_end != kUnknown && audio_end >= seg.end;
-        const bool gave_up =
-            live && hooks.now_us && hooks.now_us() - seg.closed_us > kAudioWaitUs;
+        const bool gave_up = live && hooks.now_us && hooks.now_us() - seg.closed_us > kAudioWaitUs;
         if (!audio_there && !gave_up)
           break;
       }
