@@ -5,12 +5,15 @@
 
 #include "abrinternal.h"
 
+#include "downscale.h"
+
 #include "streamrestart.h"
 
 #include <gst/video/video.h>
 
 #include <mutex>
 #include <string>
+#include <vector>
 
 using namespace sugarcast::abr;
 
@@ -270,6 +273,129 @@ static void sugarcast_abr_grid_init(SugarcastAbrGrid *self)
   GST_PAD_SET_PROXY_CAPS(self->srcpad);
   GST_PAD_SET_PROXY_SCHEDULING(self->srcpad);
   gst_element_add_pad(GST_ELEMENT(self), self->srcpad);
+}
+
+/* ---- SugarcastAbrScale ------------------------------------------------- */
+
+struct _SugarcastAbrScale
+{
+  GstVideoFilter parent;
+  int width; /* what to produce; set before negotiation */
+  int height;
+  std::vector<uint8_t> *scratch;
+  GstVideoConverter *converter; /* for ratios the fast path does not do */
+};
+
+G_DEFINE_TYPE(SugarcastAbrScale, sugarcast_abr_scale, GST_TYPE_VIDEO_FILTER);
+
+static GstStaticPadTemplate i420_sink_template = GST_STATIC_PAD_TEMPLATE(
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS("video/x-raw, format=(string)I420"));
+static GstStaticPadTemplate i420_src_template = GST_STATIC_PAD_TEMPLATE(
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS("video/x-raw, format=(string)I420"));
+
+void sugarcast::abr::scale_set_size(SugarcastAbrScale *scale, int width, int height)
+{
+  GST_OBJECT_LOCK(scale);
+  scale->width = width;
+  scale->height = height;
+  GST_OBJECT_UNLOCK(scale);
+}
+
+static GstCaps *scale_transform_caps(GstBaseTransform *trans, GstPadDirection direction,
+                                     GstCaps *caps, GstCaps *filter)
+{
+  auto *self = SUGARCAST_ABR_SCALE(trans);
+  GST_OBJECT_LOCK(self);
+  const int width = self->width, height = self->height;
+  GST_OBJECT_UNLOCK(self);
+  GstCaps *out = gst_caps_copy(caps);
+  for (guint i = 0; i < gst_caps_get_size(out); ++i) {
+    GstStructure *s = gst_caps_get_structure(out, i);
+    if (direction == GST_PAD_SINK) {
+      gst_structure_set(s, "width", G_TYPE_INT, width, "height", G_TYPE_INT, height,
+                        "pixel-aspect-ratio", GST_TYPE_FRACTION, 1, 1, nullptr);
+    } else {
+      gst_structure_remove_fields(s, "width", "height", "pixel-aspect-ratio", nullptr);
+    }
+  }
+  if (filter) {
+    GstCaps *both = gst_caps_intersect_full(filter, out, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref(out);
+    out = both;
+  }
+  return out;
+}
+
+static gboolean scale_set_info(GstVideoFilter *filter, GstCaps *, GstVideoInfo *in_info, GstCaps *,
+                               GstVideoInfo *out_info)
+{
+  auto *self = SUGARCAST_ABR_SCALE(filter);
+  if (self->converter) {
+    gst_video_converter_free(self->converter);
+    self->converter = nullptr;
+  }
+  const int iw = GST_VIDEO_INFO_WIDTH(in_info), ih = GST_VIDEO_INFO_HEIGHT(in_info);
+  const int ow = GST_VIDEO_INFO_WIDTH(out_info), oh = GST_VIDEO_INFO_HEIGHT(out_info);
+  if (fast_scalable(iw, ih, ow, oh))
+    return TRUE;
+  GST_INFO_OBJECT(self, "%dx%d to %dx%d is not 2:1 or 3:2: using GstVideoConverter", iw, ih, ow,
+                  oh);
+  self->converter = gst_video_converter_new(
+      in_info, out_info,
+      gst_structure_new("options", GST_VIDEO_CONVERTER_OPT_RESAMPLER_METHOD,
+                        GST_TYPE_VIDEO_RESAMPLER_METHOD, GST_VIDEO_RESAMPLER_METHOD_LINEAR,
+                        GST_VIDEO_CONVERTER_OPT_DITHER_METHOD, GST_TYPE_VIDEO_DITHER_METHOD,
+                        GST_VIDEO_DITHER_NONE, nullptr));
+  return self->converter != nullptr;
+}
+
+static GstFlowReturn scale_transform_frame(GstVideoFilter *filter, GstVideoFrame *in,
+                                           GstVideoFrame *out)
+{
+  auto *self = SUGARCAST_ABR_SCALE(filter);
+  if (self->converter) {
+    gst_video_converter_frame(self->converter, in, out);
+    return GST_FLOW_OK;
+  }
+  for (guint plane = 0; plane < 3; ++plane) {
+    downscale_plane(static_cast<const uint8_t *>(GST_VIDEO_FRAME_PLANE_DATA(in, plane)),
+                    GST_VIDEO_FRAME_PLANE_STRIDE(in, plane), GST_VIDEO_FRAME_COMP_WIDTH(in, plane),
+                    GST_VIDEO_FRAME_COMP_HEIGHT(in, plane),
+                    static_cast<uint8_t *>(GST_VIDEO_FRAME_PLANE_DATA(out, plane)),
+                    GST_VIDEO_FRAME_PLANE_STRIDE(out, plane),
+                    GST_VIDEO_FRAME_COMP_WIDTH(out, plane), GST_VIDEO_FRAME_COMP_HEIGHT(out, plane),
+                    *self->scratch);
+  }
+  return GST_FLOW_OK;
+}
+
+static void scale_finalize(GObject *object)
+{
+  auto *self = SUGARCAST_ABR_SCALE(object);
+  if (self->converter)
+    gst_video_converter_free(self->converter);
+  delete self->scratch;
+  G_OBJECT_CLASS(sugarcast_abr_scale_parent_class)->finalize(object);
+}
+
+static void sugarcast_abr_scale_class_init(SugarcastAbrScaleClass *klass)
+{
+  ensure_debug_category();
+  G_OBJECT_CLASS(klass)->finalize = scale_finalize;
+  auto *element_class = GST_ELEMENT_CLASS(klass);
+  gst_element_class_add_static_pad_template(element_class, &i420_sink_template);
+  gst_element_class_add_static_pad_template(element_class, &i420_src_template);
+  gst_element_class_set_static_metadata(element_class, "ABR downscaler", "Filter/Video",
+                                        "Downscales I420 by 2:1 or 3:2 with an area filter",
+                                        "Sugarcast developers");
+  GST_BASE_TRANSFORM_CLASS(klass)->transform_caps = scale_transform_caps;
+  GST_VIDEO_FILTER_CLASS(klass)->transform_frame = scale_transform_frame;
+  GST_VIDEO_FILTER_CLASS(klass)->set_info = scale_set_info;
+}
+
+static void sugarcast_abr_scale_init(SugarcastAbrScale *self)
+{
+  self->scratch = new std::vector<uint8_t>();
 }
 
 /* ---- SugarcastAbrDecimate ---------------------------------------------- */

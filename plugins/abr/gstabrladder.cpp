@@ -45,6 +45,7 @@
 #include "gstabrladder.h"
 
 #include "abrinternal.h"
+#include "downscale.h"
 #include "keygrid.h"
 #include "ladder.h"
 
@@ -107,7 +108,8 @@ struct Settings
 struct Rung
 {
   PlannedRung plan;
-  GstElement *scale_caps = nullptr; /* null when fed unscaled */
+  GstElement *scale = nullptr; /* null when fed unscaled */
+  GstElement *scale_caps = nullptr;
   GstElement *encoder = nullptr;
   GstPad *ghost = nullptr;
   guint threads = 1;
@@ -396,6 +398,7 @@ static bool build_rungs(GstAbrLadder *self, GstCaps *caps)
         changed = true;
         r.plan = fresh;
         if (r.scale_caps) {
+          scale_set_size(SUGARCAST_ABR_SCALE(r.scale), r.plan.width, r.plan.height);
           GstCaps *c = scaled_caps(r.plan);
           g_object_set(r.scale_caps, "caps", c, nullptr);
           gst_caps_unref(c);
@@ -423,9 +426,15 @@ static bool build_rungs(GstAbrLadder *self, GstCaps *caps)
 
   /* The passthrough rung exists already (made when its pad was requested). */
   guint pad_index = with_source ? 1 : 0;
-  GstElement *feed = p->tee;
-  int feed_w = pic.width, feed_h = pic.height;
-  bool feed_square = pic.par_n == pic.par_d;
+  /* Pictures a rung can be scaled from: the (converted) source, then each
+   * rung as it is made. */
+  struct Feed
+  {
+    GstElement *tee;
+    int width, height;
+    bool square;
+  };
+  std::vector<Feed> feeds = {{p->tee, pic.width, pic.height, pic.par_n == pic.par_d}};
   std::vector<GstElement *> added;
   auto fail = [&]() {
     for (GstElement *e : added) {
@@ -440,19 +449,31 @@ static bool build_rungs(GstAbrLadder *self, GstCaps *caps)
       r.ghost = p->passthrough_src;
       continue;
     }
-    /* Scale from the previous (next larger) rung when the size differs. */
-    if (r.plan.width != feed_w || r.plan.height != feed_h || !feed_square) {
+    /* The same picture already made; else the smallest picture it is an
+     * exact 2:1 or 3:2 of (the cheap scale); else the next larger one. */
+    const Feed *from = nullptr;
+    for (auto it = feeds.rbegin(); it != feeds.rend() && !from; ++it)
+      if (it->square && it->width == r.plan.width && it->height == r.plan.height)
+        from = &*it;
+    for (auto it = feeds.rbegin(); it != feeds.rend() && !from; ++it)
+      if (it->square && fast_scalable(it->width, it->height, r.plan.width, r.plan.height))
+        from = &*it;
+    if (!from)
+      from = &feeds.back();
+    GstElement *feed = from->tee;
+    if (from->width != r.plan.width || from->height != r.plan.height || !from->square) {
       GstElement *q = make_queue(self, 4);
-      GstElement *scale = make_element(self, "videoscale", "(gstreamer1.0-plugins-base)");
+      GstElement *scale = GST_ELEMENT(g_object_new(SUGARCAST_TYPE_ABR_SCALE, nullptr));
       GstElement *caps_filter = make_element(self, "capsfilter", "(GStreamer core)");
       GstElement *tee = make_element(self, "tee", "(GStreamer core)");
-      if (!q || !scale || !caps_filter || !tee) {
+      if (!q || !caps_filter || !tee) {
         for (GstElement *e : {q, scale, caps_filter, tee})
           if (e)
             gst_object_unref(e);
         guard.unlock();
         return fail();
       }
+      scale_set_size(SUGARCAST_ABR_SCALE(scale), r.plan.width, r.plan.height);
       GstCaps *c = scaled_caps(r.plan);
       g_object_set(caps_filter, "caps", c, nullptr);
       gst_caps_unref(c);
@@ -466,12 +487,13 @@ static bool build_rungs(GstAbrLadder *self, GstCaps *caps)
             (nullptr));
         return fail();
       }
+      GST_INFO_OBJECT(self, "rung %s: %dx%d scaled from %dx%d", r.plan.spec.text.c_str(),
+                      r.plan.width, r.plan.height, from->width, from->height);
+      r.scale = scale;
       r.scale_caps = caps_filter;
       r.elements.insert(r.elements.end(), {q, scale, caps_filter, tee});
+      feeds.push_back({tee, r.plan.width, r.plan.height, true});
       feed = tee;
-      feed_w = r.plan.width;
-      feed_h = r.plan.height;
-      feed_square = true;
     }
 
     GstElement *q = make_queue(self, 4);

@@ -1,6 +1,7 @@
 /* The plain C++ parts of the abr plugin, without GStreamer: ladder, keyframe
  * grid, bitstreams, playlists. */
 #include "bitstream.h"
+#include "downscale.h"
 #include "keygrid.h"
 #include "ladder.h"
 #include "mpegts.h"
@@ -8,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <thread>
 
 using namespace sugarcast::abr;
@@ -444,4 +446,78 @@ TEST(Dates, FormatAndParseAgree)
   EXPECT_EQ(parse_date("2025-05-01T14:00:00+02:00"), 1746100800000000);
   EXPECT_EQ(parse_date("2025-05-01 12:00:00"), -1);
   EXPECT_EQ(parse_date("yesterday"), -1);
+}
+
+/* ---- downscaling ---- */
+
+TEST(Downscale, RatiosAllowOneInputSampleOfSlack)
+{
+  EXPECT_EQ(fast_ratio(1920, 1280), Ratio::TwoThirds);
+  EXPECT_EQ(fast_ratio(1280, 854), Ratio::TwoThirds);
+  EXPECT_EQ(fast_ratio(640, 427), Ratio::TwoThirds);
+  EXPECT_EQ(fast_ratio(1280, 640), Ratio::Half);
+  EXPECT_EQ(fast_ratio(427, 214), Ratio::Half);
+  EXPECT_EQ(fast_ratio(854, 640), Ratio::None);
+  EXPECT_EQ(fast_ratio(1366, 1280), Ratio::None);
+  EXPECT_TRUE(fast_scalable(1920, 1080, 1280, 720));
+  EXPECT_TRUE(fast_scalable(1280, 720, 854, 480));
+  EXPECT_TRUE(fast_scalable(1280, 720, 640, 360));
+  EXPECT_TRUE(fast_scalable(720, 1280, 480, 854));
+  EXPECT_FALSE(fast_scalable(854, 480, 640, 360)) << "4:3 is not one of them";
+  EXPECT_FALSE(fast_scalable(1920, 1080, 1280, 540)) << "different ratios";
+}
+
+namespace {
+
+/* The area filter written the slow, obvious way: each output sample is the
+ * mean of the input it covers (the last input sample repeated). */
+std::vector<uint8_t> area_reference(const std::vector<uint8_t> &in, int iw, int ih, int ow, int oh,
+                                    double step)
+{
+  auto at = [&](int x, int y) {
+    return static_cast<double>(
+        in[static_cast<size_t>(std::min(y, ih - 1)) * iw + std::min(x, iw - 1)]);
+  };
+  auto weights = [&](int o) {
+    std::vector<std::pair<int, double>> w;
+    const double from = o * step, to = (o + 1) * step;
+    for (int i = static_cast<int>(from); i < to; ++i)
+      w.push_back({i, (std::min<double>(i + 1, to) - std::max<double>(i, from)) / step});
+    return w;
+  };
+  std::vector<uint8_t> out(static_cast<size_t>(ow) * oh);
+  for (int y = 0; y < oh; ++y)
+    for (int x = 0; x < ow; ++x) {
+      double v = 0;
+      for (auto [yi, wy] : weights(y))
+        for (auto [xi, wx] : weights(x))
+          v += wy * wx * at(xi, yi);
+      out[static_cast<size_t>(y) * ow + x] = static_cast<uint8_t>(std::lround(v));
+    }
+  return out;
+}
+
+void expect_area(int iw, int ih, int ow, int oh, double step)
+{
+  std::vector<uint8_t> in(static_cast<size_t>(iw) * ih);
+  for (size_t i = 0; i < in.size(); ++i)
+    in[i] = static_cast<uint8_t>((i * 37 + i / iw * 11) & 0xff);
+  std::vector<uint8_t> out(static_cast<size_t>(ow) * oh), scratch;
+  downscale_plane(in.data(), iw, iw, ih, out.data(), ow, ow, oh, scratch);
+  auto expected = area_reference(in, iw, ih, ow, oh, step);
+  int worst = 0;
+  for (size_t i = 0; i < out.size(); ++i)
+    worst = std::max(worst, std::abs(static_cast<int>(out[i]) - expected[i]));
+  EXPECT_LE(worst, 1) << iw << "x" << ih << " to " << ow << "x" << oh;
+}
+
+} // namespace
+
+TEST(Downscale, MatchesTheAreaFilterWithinRounding)
+{
+  expect_area(96, 54, 64, 36, 1.5);
+  expect_area(64, 36, 32, 18, 2.0);
+  expect_area(65, 35, 33, 18, 2.0); /* odd sizes: the last sample repeated */
+  expect_area(64, 36, 43, 24, 1.5); /* 43 columns where 42.7 would be exact */
+  expect_area(200, 120, 100, 60, 2.0);
 }
