@@ -13,7 +13,7 @@ For every segment: latency = the wall time its playlist was renamed into place
 variant) minus the time its first frame was captured. Ours also reports the
 time from that frame entering abrladder.
 
-Usage: bench/abr/latency.py SOURCE.mp4 [--seconds 30] [--preset superfast] [--tune ""]
+Usage: bench/abr/latency.py SOURCE.mp4 [--seconds 30] [--preset superfast] [--tune zerolatency]
 """
 import argparse
 import json
@@ -138,7 +138,7 @@ def main():
     ap.add_argument("source")
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--preset", default="superfast")
-    ap.add_argument("--tune", default="")
+    ap.add_argument("--tune", default=None, help="x264 tune (default: abrladder's, zerolatency)")
     ap.add_argument("--skip", type=int, default=2, help="segments ignored at the start")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
@@ -154,7 +154,8 @@ def main():
         ours = Gst.parse_launch(
             f"rtmp2src location={url} ! flvdemux name=d "
             "d.video ! queue ! h264parse ! avdec_h264 ! identity name=enter ! "
-            f"abrladder name=l preset={args.preset} tune=\"{args.tune}\" "
+            f"abrladder name=l preset={args.preset} "
+            + (f"tune=\"{args.tune}\" " if args.tune is not None else "") +
             "l.src_0 ! queue ! hls.video_0 l.src_1 ! queue ! hls.video_1 "
             "l.src_2 ! queue ! hls.video_2 l.src_3 ! queue ! hls.video_3 "
             "d.audio ! queue ! aacparse ! hls.audio "
@@ -236,7 +237,7 @@ def main():
             ours_from_entry.append(last_listed - wall_in)
 
         print(f"push: {args.source}, {args.seconds:.0f} s; nginx-rtmp hls_fragment 1s; "
-              f"ours: abrladder preset={args.preset} tune={args.tune or 'none'} 4 rungs, hlsabrsink target-duration=1")
+              f"ours: abrladder preset={args.preset} tune={'zerolatency (default)' if args.tune is None else args.tune or 'none'} 4 rungs, hlsabrsink target-duration=1")
         print(f"nginx-rtmp (no transcode), capture -> listed:        {summary(nginx_latency)}")
         print(f"sugarcast (decode + 4-rung ladder), capture -> listed in every variant: {summary(ours_latency)}")
         print(f"sugarcast, capture -> listed in video_0 (1080p):     {summary(ours_top)}")

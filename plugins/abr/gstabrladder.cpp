@@ -757,6 +757,12 @@ static GstStateChangeReturn gst_abr_ladder_change_state(GstElement *element,
     guard.unlock();
     grid_set_gop(SUGARCAST_ABR_GRID(p->grid), gop);
   }
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
+    /* Wake the decoded video if it waits for the publisher's stream. */
+    p->timeline.end();
+  } else if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+    p->timeline.reset();
+  }
   GstStateChangeReturn ret =
       GST_ELEMENT_CLASS(gst_abr_ladder_parent_class)->change_state(element, transition);
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)

@@ -566,6 +566,23 @@ static gboolean writer_event(GstPad *pad, GstObject *parent, GstEvent *event)
       writer->end_audio();
     else
       writer->end_video(ps->id);
+    /* A requested pad nothing was linked to will never end: it does not
+     * hold the others back. */
+    std::vector<PadState *> idle;
+    {
+      std::lock_guard<std::mutex> guard(self->priv->lock);
+      for (auto &[pad, state] : self->priv->pads)
+        if (!state->eos && !gst_pad_is_linked(state->ghost))
+          idle.push_back(state.get());
+    }
+    for (PadState *other : idle) {
+      GST_INFO_OBJECT(self, "%s is not linked: treating it as ended", GST_PAD_NAME(other->ghost));
+      other->eos = true;
+      if (other->audio)
+        writer->end_audio();
+      else
+        writer->end_video(other->id);
+    }
     maybe_post_eos(self, *writer);
     break;
   }

@@ -507,3 +507,24 @@ TEST(HlsAbrSink, ThePublishersStreamIsTheTopVariantAndTheLadderFollowsIt)
   }
   expect_ffmpeg_plays(folder + "/master.m3u8");
 }
+
+TEST(HlsAbrSink, AnUnlinkedPadDoesNotHoldBackTheEnd)
+{
+  const std::string folder = fresh_folder("unlinked");
+  PipelineRun run;
+  run_pipeline("videotestsrc num-buffers=60 ! video/x-raw,width=320,height=180,framerate=30/1 ! "
+               "x264enc key-int-max=30 speed-preset=ultrafast ! hlsabrsink name=hls location=" +
+                   folder + " playlist-type=vod",
+               run, std::chrono::seconds(60), [](GstElement *pipeline) {
+                 GstElement *hls = gst_bin_get_by_name(GST_BIN(pipeline), "hls");
+                 GstPad *idle = gst_element_request_pad_simple(hls, "video_%u");
+                 EXPECT_NE(idle, nullptr);
+                 gst_object_unref(idle);
+                 gst_object_unref(hls);
+               });
+  ASSERT_TRUE(run.error.empty()) << run.error;
+  EXPECT_TRUE(run.eos);
+  auto p = media(folder, "video_0");
+  EXPECT_TRUE(p.endlist);
+  EXPECT_EQ(parse_master_playlist(read_text(folder + "/master.m3u8")).variants.size(), 1u);
+}
