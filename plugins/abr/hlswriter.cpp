@@ -886,7 +886,7 @@ void HlsWriter::add_audio()
   }
 }
 
-bool HlsWriter::set_video_format(int id, const VideoFormat &format, std::string &error)
+bool HlsWriter::set_video_format(int id, const VideoFormat &format, std::string &)
 {
   std::lock_guard<std::mutex> guard(impl_->lock);
   Video &v = *impl_->videos.at(static_cast<size_t>(id));
@@ -910,23 +910,13 @@ bool HlsWriter::set_video_format(int id, const VideoFormat &format, std::string 
   if (format.codec == VideoCodec::H264 && !v.avc.sps.empty())
     v.codec_string = avc_codec_string(v.avc.sps[0]);
   v.r.container = impl_->container_for(v);
-  (void)error;
   return true;
 }
 
-bool HlsWriter::set_audio_format(const AudioFormat &format, std::string &error)
+bool HlsWriter::set_audio_format(const AudioFormat &format, std::string &)
 {
   std::lock_guard<std::mutex> guard(impl_->lock);
   Impl &d = *impl_;
-  if (format.codec == AudioCodec::Opus && d.settings.container == Container::MpegTs) {
-    bool any_ts = d.settings.audio_mode == AudioMode::Group;
-    for (auto &v : d.videos)
-      any_ts |= v->have_format && v->format.codec == VideoCodec::H264;
-    if (any_ts && d.settings.audio_mode == AudioMode::Group) {
-      error = "Opus audio cannot go into MPEG-TS segments: use segment-format=fmp4 or AAC audio";
-      return false;
-    }
-  }
   if (d.have_audio_format) {
     const bool changed =
         format.codec != d.audio_format.codec || (format.have_config && d.audio_format.have_config &&

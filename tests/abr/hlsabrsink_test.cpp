@@ -528,3 +528,25 @@ TEST(HlsAbrSink, AnUnlinkedPadDoesNotHoldBackTheEnd)
   EXPECT_TRUE(p.endlist);
   EXPECT_EQ(parse_master_playlist(read_text(folder + "/master.m3u8")).variants.size(), 1u);
 }
+
+TEST(HlsAbrSink, OpusAudioMakesTheVariantsFragmentedMp4)
+{
+  const std::string folder = fresh_folder("opus");
+  PipelineRun run;
+  run_pipeline("videotestsrc num-buffers=60 ! video/x-raw,width=320,height=180,framerate=30/1 ! "
+               "x264enc key-int-max=30 speed-preset=ultrafast ! hls.video_0 "
+               "audiotestsrc num-buffers=100 samplesperbuffer=960 ! audio/x-raw,rate=48000 ! "
+               "opusenc ! hls.audio hlsabrsink name=hls location=" +
+                   folder + " playlist-type=vod target-duration=1",
+               run);
+  ASSERT_TRUE(run.error.empty()) << run.error;
+  auto p = media(folder, "video_0");
+  ASSERT_EQ(p.segments.size(), 2u);
+  EXPECT_EQ(p.segments[0].map, "video_0-init-1.mp4");
+  EXPECT_EQ(sorted(probe_codecs(folder + "/video_0.m3u8")),
+            (std::vector<std::string>{"h264", "opus"}));
+  auto master = parse_master_playlist(read_text(folder + "/master.m3u8"));
+  ASSERT_EQ(master.variants.size(), 1u);
+  EXPECT_NE(master.variants[0].attributes["CODECS"].find(",opus"), std::string::npos);
+  expect_ffmpeg_plays(folder + "/master.m3u8");
+}
