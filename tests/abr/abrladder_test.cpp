@@ -226,6 +226,21 @@ protected:
     return std::to_string(w) + "x" + std::to_string(hgt);
   }
 
+  /* Pushes a few frames of a w x h source through the default ladder and
+   * returns the size of every rung made, src_0 first. */
+  std::vector<std::string> rung_sizes(int w, int hgt, size_t rungs)
+  {
+    GstHarness *h = harness("sink");
+    gst_util_set_object_arg(G_OBJECT(element), "preset", "ultrafast");
+    raw_caps(h, w, hgt);
+    push_frames(h, w, hgt, 0, 2);
+    finish(h, rungs);
+    std::vector<std::string> sizes;
+    for (size_t i = 0; i < collectors.size(); ++i)
+      sizes.push_back(size_of("src_" + std::to_string(i)));
+    return sizes;
+  }
+
   /* The abrladder-rungs message, or nullptr. */
   GstStructure *rungs_message()
   {
@@ -289,15 +304,7 @@ TEST_F(Ladder, KeyframesOfAllRungsAtIdenticalRunningTimesOver300Frames)
 
 TEST_F(Ladder, A720pSourceYields720And480And360Only)
 {
-  GstHarness *h = harness("sink");
-  gst_util_set_object_arg(G_OBJECT(element), "preset", "ultrafast");
-  raw_caps(h, 1280, 720);
-  push_frames(h, 1280, 720, 0, 3);
-  finish(h, 3);
-  EXPECT_EQ(collectors.size(), 3u);
-  EXPECT_EQ(size_of("src_0"), "1280x720");
-  EXPECT_EQ(size_of("src_1"), "854x480");
-  EXPECT_EQ(size_of("src_2"), "640x360");
+  EXPECT_EQ(rung_sizes(1280, 720, 3), (std::vector<std::string>{"1280x720", "854x480", "640x360"}));
 
   GstStructure *s = rungs_message();
   ASSERT_NE(s, nullptr) << "no abrladder-rungs message";
@@ -320,27 +327,13 @@ TEST_F(Ladder, A720pSourceYields720And480And360Only)
 
 TEST_F(Ladder, OddSourceSizesGiveEvenAspectCorrectRungs)
 {
-  GstHarness *h = harness("sink");
-  gst_util_set_object_arg(G_OBJECT(element), "preset", "ultrafast");
-  raw_caps(h, 1366, 768);
-  push_frames(h, 1366, 768, 0, 2);
-  finish(h, 3);
-  EXPECT_EQ(size_of("src_0"), "1280x720");
-  EXPECT_EQ(size_of("src_1"), "854x480");
-  EXPECT_EQ(size_of("src_2"), "640x360");
+  EXPECT_EQ(rung_sizes(1366, 768, 3), (std::vector<std::string>{"1280x720", "854x480", "640x360"}));
 }
 
 TEST_F(Ladder, PortraitSourcesAreLadderedByTheirShortSide)
 {
-  GstHarness *h = harness("sink");
-  gst_util_set_object_arg(G_OBJECT(element), "preset", "ultrafast");
-  raw_caps(h, 1080, 1920);
-  push_frames(h, 1080, 1920, 0, 2);
-  finish(h, 4);
-  EXPECT_EQ(size_of("src_0"), "1080x1920");
-  EXPECT_EQ(size_of("src_1"), "720x1280");
-  EXPECT_EQ(size_of("src_2"), "480x854");
-  EXPECT_EQ(size_of("src_3"), "360x640");
+  EXPECT_EQ(rung_sizes(1080, 1920, 4),
+            (std::vector<std::string>{"1080x1920", "720x1280", "480x854", "360x640"}));
 }
 
 TEST_F(Ladder, AFrameRateCapKeepsTheKeyframeGrid)
