@@ -104,9 +104,11 @@ protected:
     return json_string(d->admin("GET", "/api/streams/" + id).body, "state");
   }
 
+  /* The top rendition's media playlist (hlsabrsink writes master.m3u8 and
+   * one video_N.m3u8 per rung). */
   std::string playlist(const std::string &id)
   {
-    return read_file(d->data_dir() + "/hls/" + id + "/master.m3u8");
+    return read_file(d->data_dir() + "/hls/" + id + "/video_0.m3u8");
   }
 
   /* A push that goes on until killed: the test FLV looped. */
@@ -190,8 +192,9 @@ TEST_F(Streams, AnEncoderThatReconnectsInTimeContinuesTheSamePlaylist)
   ASSERT_TRUE(eventually([&] { return count(playlist(s.id), "#EXTINF") >= before + 2; }))
       << d->log();
   const std::string text = playlist(s.id);
-  EXPECT_NE(text.find("segment00000.ts"), std::string::npos) << "the same playlist goes on:\n"
-                                                             << text;
+  EXPECT_NE(text.find("video_0-00000.ts"), std::string::npos) << "the same playlist goes on:\n"
+                                                              << text;
+  EXPECT_EQ(count(text, "#EXT-X-DISCONTINUITY\n"), 1u) << "the reconnect is marked:\n" << text;
   HttpResponse shown = d->admin("GET", "/api/streams/" + s.id);
   EXPECT_NE(shown.body.find("\"reconnects\":1"), std::string::npos) << shown.body;
   EXPECT_EQ(count(shown.body, "\"started_at\""), 2u) << "one live block, one session:\n"
@@ -210,7 +213,7 @@ TEST_F(Streams, SigtermMidStreamLeavesCompletePlaylists)
   EXPECT_NE(text.find("#EXT-X-ENDLIST"), std::string::npos) << text;
   ProcessResult probe = run_process({"ffprobe", "-v", "error", "-count_packets", "-show_entries",
                                      "stream=codec_name,nb_read_packets", "-of", "csv=p=0",
-                                     d->data_dir() + "/hls/" + s.id + "/master.m3u8"});
+                                     d->data_dir() + "/hls/" + s.id + "/video_0.m3u8"});
   EXPECT_EQ(probe.exit_status, 0) << probe.err;
   EXPECT_NE(probe.out.find("h264"), std::string::npos) << probe.out;
 }
