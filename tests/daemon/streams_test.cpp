@@ -227,7 +227,9 @@ TEST_F(Streams, FiftyPublishCyclesLeaveNoDescriptorsOrMemoryBehind)
     EXPECT_EQ(ffmpeg_push_file(flv, s.rtmp_url).exit_status, 0);
     EXPECT_TRUE(eventually([&] { return state(s.id) == "idle"; })) << d->log();
   };
-  for (int i = 0; i < 5; ++i) /* warm up: caches, the registry, the first pipeline */
+  /* Warm up: caches, the registry, and the allocator's arenas for the
+   * pipelines' threads, which fill over the first ten or so publishes. */
+  for (int i = 0; i < 10; ++i)
     cycle();
   const int fds = open_descriptors(d->pid());
   const long rss = rss_kib(d->pid());
