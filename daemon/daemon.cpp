@@ -12,6 +12,7 @@
 #include "secrets.h"
 #include "store.h"
 #include "streams.h"
+#include "web.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -35,6 +36,7 @@ struct Daemon::Impl
   StreamManager streams;
   StreamsApi streams_api;
   ClipService clips;
+  WebPages pages;
 
   explicit Impl(Config c)
       : config(std::move(c)), http(config.http, metrics),
@@ -42,7 +44,7 @@ struct Daemon::Impl
         hls_files(http, "/hls", config.hls.dir), clip_files(http, "/clips", config.clips.dir),
         streams(config, *store, pipelines, events, metrics),
         streams_api(config, http, *store, streams),
-        clips(config, http, *store, pipelines, events, metrics)
+        clips(config, http, *store, pipelines, events, metrics), pages(http)
   {}
 
   void add_routes()
