@@ -324,3 +324,23 @@ TEST_F(Streams, TheControlWebSocketAnnouncesEachState)
   g_object_unref(st.ws);
   g_main_context_pop_thread_default(context);
 }
+
+TEST_F(Streams, RtmpsOnItsOwnPortWithTheSameKeys)
+{
+  const std::string dir = scratch_dir();
+  const std::string cert = dir + "/daemon-cert.pem", key = dir + "/daemon-key.pem";
+  ProcessResult made =
+      run_process({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                   "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1"});
+  ASSERT_TRUE(made.ok()) << made.err;
+  const int tls_port = free_tcp_port();
+  start(R"({"rtmp": {"tls_port": )" + std::to_string(tls_port) + R"(, "tls_certificate": ")" +
+        cert + R"(", "tls_key": ")" + key + R"("}, "hls": {"segment_duration": 1}})");
+  Created s = create();
+  const std::string rtmps = "rtmps://127.0.0.1:" + std::to_string(tls_port) + "/live/" + s.key;
+  ProcessResult pushed = ffmpeg_push_file(test_flv(2.0), rtmps);
+  EXPECT_EQ(pushed.exit_status, 0) << pushed.err << d->log();
+  EXPECT_TRUE(eventually([&] { return count(playlist(s.id), "#EXTINF") >= 1; })) << d->log();
+  const std::string wrong = "rtmps://127.0.0.1:" + std::to_string(tls_port) + "/live/sk_wrong";
+  EXPECT_NE(ffmpeg_push_file(test_flv(1.0), wrong).exit_status, 0);
+}
