@@ -95,6 +95,7 @@ StreamsApi::StreamsApi(const Config &config, HttpServer &http, Store &store, Str
   http.route("POST", "/api/streams/{id}/key", bind(&StreamsApi::rotate_key), true);
   http.route("DELETE", "/api/streams/{id}/key", bind(&StreamsApi::revoke_key), true);
   http.route("GET", "/api/live", bind(&StreamsApi::live), true);
+  http.route("GET", "/api/watch/{id}", bind(&StreamsApi::watch), false);
 }
 
 std::string StreamsApi::rtmp_base(SoupServerMessage *msg) const
@@ -252,6 +253,38 @@ void StreamsApi::revoke_key(HttpRequest &r)
     streams_.stop(id, "stream key revoked");
     g_log(LOG_DOMAIN, G_LOG_LEVEL_INFO, "stream %s: key revoked", id.c_str());
     soup_server_message_set_status(reply->msg(), SOUP_STATUS_NO_CONTENT, nullptr);
+  });
+}
+
+/* What a viewer's page may know: no key, no sessions, no addresses. */
+void StreamsApi::watch(HttpRequest &r)
+{
+  auto reply = std::make_shared<Deferred>(r.msg);
+  const std::string id = r.params["id"];
+  store_.get_stream(id, [this, reply, id](StoreResult<std::optional<StreamRecord>> found) {
+    if (!found_stream(reply->msg(), found, id))
+      return;
+    const StreamRecord &s = *found.value();
+    auto live = streams_.live(id);
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "id", s.id.c_str());
+    json_object_set_string_member(o, "title", s.title.c_str());
+    json_object_set_string_member(o, "state", live ? live->state.c_str() : "idle");
+    json_object_set_string_member(o, "hls_url", hls_url(reply->msg(), id).c_str());
+    std::string ws = http_.base_url(reply->msg());
+    ws.replace(0, ws.find(':'), ws.rfind("https", 0) == 0 ? "wss" : "ws");
+    json_object_set_string_member(o, "chat_url", (ws + "/ws/chat/" + id).c_str());
+    JsonArray *gifts = json_array_new();
+    for (const auto &g : config_.gifts.catalogue) {
+      JsonObject *go = json_object_new();
+      json_object_set_string_member(go, "id", g.id.c_str());
+      json_object_set_string_member(go, "name", g.name.c_str());
+      json_object_set_int_member(go, "coins", g.coins);
+      json_object_set_string_member(go, "animation", g.animation.c_str());
+      json_array_add_object_element(gifts, go);
+    }
+    json_object_set_array_member(o, "gifts", gifts);
+    respond_object(reply->msg(), SOUP_STATUS_OK, o);
   });
 }
 

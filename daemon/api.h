@@ -8,6 +8,7 @@
  *   POST   /api/streams/{id}/key     a new key (shown once); the old one stops working
  *   DELETE /api/streams/{id}/key     revokes the key and ends a live stream
  *   GET    /api/live                 the streams live now
+ *   GET    /api/watch/{id}           public: title, state, HLS and chat URLs, gift catalogue
  */
 #pragma once
 
@@ -31,6 +32,7 @@ private:
   void rotate_key(HttpRequest &r);
   void revoke_key(HttpRequest &r);
   void live(HttpRequest &r);
+  void watch(HttpRequest &r);
 
   /* {"id", "title", "state", "hls_url", ...} for one stream. */
   JsonObject *describe(SoupServerMessage *msg, const StreamRecord &s) const;

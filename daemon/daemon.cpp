@@ -13,6 +13,7 @@
 #include "secrets.h"
 #include "store.h"
 #include "streams.h"
+#include "web.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -36,6 +37,7 @@ struct Daemon::Impl
   StreamManager streams;
   StreamsApi streams_api;
   ClipService clips;
+  WebPages pages;
   /* Where newly recorded gifts go: the streams module routes them to the
    * stream's live pipeline (giftoverlay, hlsabrsink's EXT-X-DATERANGE). */
   chat::GiftSink on_gift = [](const std::string &stream_id, const chat::GiftDelivered &gift) {
@@ -50,7 +52,7 @@ struct Daemon::Impl
         hls_files(http, "/hls", config.hls.dir), clip_files(http, "/clips", config.clips.dir),
         streams(config, *store, pipelines, events, metrics),
         streams_api(config, http, *store, streams),
-        clips(config, http, *store, pipelines, events, metrics),
+        clips(config, http, *store, pipelines, events, metrics), pages(http),
         chat(config, *store, http, metrics,
              [this](const std::string &stream_id, const chat::GiftDelivered &gift) {
                if (on_gift)

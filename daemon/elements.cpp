@@ -1,7 +1,9 @@
 /* sugarcastd — built-in elements. See elements.h. */
 #include "elements.h"
 
+#include "gstabrladder.h"
 #include "gstclipvalidate.h"
+#include "gsthlsabrsink.h"
 #include "gstrtmpserversrc.h"
 
 namespace sugarcast {
@@ -10,6 +12,8 @@ void register_builtin_elements()
 {
   GST_ELEMENT_REGISTER(clipvalidate, nullptr);
   GST_ELEMENT_REGISTER(rtmpserversrc, nullptr);
+  GST_ELEMENT_REGISTER(abrladder, nullptr);
+  GST_ELEMENT_REGISTER(hlsabrsink, nullptr);
 }
 
 } // namespace sugarcast

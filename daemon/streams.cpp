@@ -548,10 +548,23 @@ void StreamManager::stop(const std::string &stream_id, const std::string &reason
     impl_->end(*it->second, reason);
 }
 
-GstElement *StreamManager::pipeline(const std::string &stream_id) const
+bool StreamManager::add_daterange(const std::string &stream_id, const std::string &id,
+                                  const std::string &cls, GstClockTime duration,
+                                  const GstStructure *attributes)
 {
   auto it = impl_->streams.find(stream_id);
-  return it == impl_->streams.end() ? nullptr : it->second->pipeline;
+  if (it == impl_->streams.end() || it->second->state == State::Ending)
+    return false;
+  const auto sinks = impl_->description->nodes_made_by("hlsabrsink");
+  if (sinks.empty())
+    return false;
+  g_autoptr(GstElement) hls = gst_bin_get_by_name(GST_BIN(it->second->pipeline), sinks[0].c_str());
+  gboolean added = FALSE;
+  if (hls)
+    g_signal_emit_by_name(hls, "add-daterange", id.c_str(), cls.c_str(),
+                          static_cast<guint64>(GST_CLOCK_TIME_NONE), static_cast<guint64>(duration),
+                          attributes, &added);
+  return added;
 }
 
 void StreamManager::shutdown(std::function<void(bool clean)> done)

@@ -64,9 +64,12 @@ public:
    * when it has ended; the chat module announces it to the room. */
   std::function<void(const std::string &, bool)> on_live_changed;
 
-  /* The pipeline of a live stream, for modules that feed it (gifts as timed
-   * metadata); nullptr when the stream is not live here. */
-  GstElement *pipeline(const std::string &stream_id) const;
+  /* Timed metadata for a live stream's playlists (a gift, say): written by
+   * its hlsabrsink as an EXT-X-DATERANGE at the stream's current time, with
+   * `attributes` as X- attributes (may be nullptr). False when the stream is
+   * not live here or its description has no hlsabrsink. */
+  bool add_daterange(const std::string &stream_id, const std::string &id, const std::string &cls,
+                     GstClockTime duration, const GstStructure *attributes);
 
   /* Stops accepting publishers, ends every stream with EOS (outputs are
    * finalised), records the sessions' end, then calls done(true); done(false)

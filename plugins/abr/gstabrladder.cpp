@@ -1,0 +1,963 @@
+/* Sugarcast — abrladder
+ *
+ * SECTION:element-abrladder
+ * @title: abrladder
+ *
+ * A bin that encodes one raw video into an adaptive-bitrate ladder: one
+ * encoded rendition per rung on `src_%u` (H.264 byte-stream access units from
+ * x264enc, or VP9 from vp9enc), ready for hlsabrsink or any muxer.
+ *
+ * - #GstAbrLadder:ladder lists the rungs, e.g. `1080p:5000,720p:2800,480p:1400,360p:800`
+ *   (short side in pixels, kb/s, optional maximum frame rate `360p:800:30`).
+ *   Rungs taller than the source are dropped (never upscaled); the aspect
+ *   ratio is kept with even sizes; portrait sources are laddered by their
+ *   width. The source pads appear when the input caps are known, `src_0`
+ *   being the largest; an `abrladder-rungs` element message lists them.
+ * - One keyframe grid: every rung keyframes the same frames, every
+ *   #GstAbrLadder:gop-duration of running time and nowhere else (no
+ *   scene-cut keyframes, upstream key-unit requests are ignored), so segment
+ *   N of every variant covers the same time.
+ * - Work is done once: one colour conversion (to I420, none when the input is
+ *   I420), each rung scaled from the next larger one, encoder threads shared
+ *   over the machine's cores in proportion to each rung's pixel rate.
+ * - A `source` rung passes the publisher's own H.264 through: request the
+ *   `passthrough_sink` pad and feed it the encoded stream the raw video was
+ *   decoded from; it comes out on `src_0` untouched (parsed to byte-stream
+ *   access units with parameter sets at every keyframe), and the encoded
+ *   rungs keyframe exactly where the publisher did.
+ * - Custom downstream events (`sugarcast-stream-restart`, `sugarcast-daterange`,
+ *   any other) reach every rung in stream order. A restart (or a new
+ *   stream-start) makes the next frame a keyframe and the grid starts again
+ *   from it.
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 -e videotestsrc num-buffers=300 ! video/x-raw,width=1280,height=720,framerate=30/1
+ * ! abrladder name=l ladder=720p:2800,480p:1400,360p:800 preset=ultrafast l.src_0 ! queue !
+ * hls.video_0  l.src_1 ! queue ! hls.video_1  l.src_2 ! queue ! hls.video_2 hlsabrsink name=hls
+ * location=/tmp/hls playlist-type=vod
+ * ]|
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstabrladder.h"
+
+#include "abrinternal.h"
+#include "downscale.h"
+#include "keygrid.h"
+#include "ladder.h"
+
+#include <gst/video/video.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <string>
+#include <vector>
+
+using namespace sugarcast::abr;
+
+GST_DEBUG_CATEGORY_STATIC(gst_abr_ladder_debug);
+#define GST_CAT_DEFAULT gst_abr_ladder_debug
+
+#define DEFAULT_LADDER "1080p:5000,720p:2800,480p:1400,360p:800"
+#define DEFAULT_CODEC GST_ABR_LADDER_CODEC_H264
+#define DEFAULT_GOP GST_SECOND
+#define DEFAULT_PRESET GST_ABR_LADDER_PRESET_SUPERFAST
+#define DEFAULT_TUNE "zerolatency"
+#define DEFAULT_VBV_BUFFER 1000
+#define DEFAULT_THREADS 0
+
+enum {
+  PROP_0,
+  PROP_LADDER,
+  PROP_CODEC,
+  PROP_GOP_DURATION,
+  PROP_PRESET,
+  PROP_TUNE,
+  PROP_VBV_BUFFER,
+  PROP_THREADS,
+  PROP_ENCODER_OPTIONS,
+};
+
+static GstStaticPadTemplate sink_template =
+    GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS("video/x-raw"));
+static GstStaticPadTemplate passthrough_template = GST_STATIC_PAD_TEMPLATE(
+    "passthrough_sink", GST_PAD_SINK, GST_PAD_REQUEST, GST_STATIC_CAPS("video/x-h264"));
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+    "src_%u", GST_PAD_SRC, GST_PAD_SOMETIMES,
+    GST_STATIC_CAPS("video/x-h264, stream-format=(string)byte-stream, alignment=(string)au; "
+                    "video/x-vp9"));
+
+namespace {
+
+struct Settings
+{
+  std::string ladder_text = DEFAULT_LADDER;
+  GstAbrLadderCodec codec = DEFAULT_CODEC;
+  GstClockTime gop = DEFAULT_GOP;
+  GstAbrLadderPreset preset = DEFAULT_PRESET;
+  std::string tune = DEFAULT_TUNE;
+  guint vbv_buffer = DEFAULT_VBV_BUFFER;
+  guint threads = DEFAULT_THREADS;
+  std::string encoder_options;
+};
+
+struct Rung
+{
+  PlannedRung plan;
+  GstElement *scale = nullptr; /* null when fed unscaled */
+  GstElement *scale_caps = nullptr;
+  GstElement *encoder = nullptr;
+  GstPad *ghost = nullptr;
+  guint threads = 1;
+  std::vector<GstElement *> elements;
+};
+
+const char *preset_nick(GstAbrLadderPreset preset)
+{
+  static const char *nicks[] = {"ultrafast", "superfast", "veryfast", "faster",  "fast",
+                                "medium",    "slow",      "slower",   "veryslow"};
+  return nicks[preset];
+}
+
+} // namespace
+
+struct GstAbrLadderPrivate
+{
+  std::mutex lock; /* protects settings and the structure below */
+  Settings settings;
+
+  /* Fixed children: grid -> convert -> I420 caps -> tee. */
+  GstElement *grid = nullptr;
+  GstElement *convert = nullptr;
+  GstElement *convert_caps = nullptr;
+  GstElement *tee = nullptr;
+
+  /* Built at the first caps. */
+  bool built = false;
+  std::vector<RungSpec> specs;
+  std::vector<Rung> rungs;
+  SourcePicture source;
+
+  /* The publisher's stream, when passthrough_sink was requested. */
+  SourceTimeline timeline;
+  GstPad *passthrough_pad = nullptr;
+  GstPad *passthrough_src = nullptr;
+  std::vector<GstElement *> passthrough_elements;
+  GstSegment passthrough_segment;
+};
+
+struct _GstAbrLadder
+{
+  GstBin parent;
+  GstPad *sinkpad;
+  GstAbrLadderPrivate *priv;
+};
+
+G_DEFINE_TYPE(GstAbrLadder, gst_abr_ladder, GST_TYPE_BIN);
+GST_ELEMENT_REGISTER_DEFINE(abrladder, "abrladder", GST_RANK_NONE, GST_TYPE_ABR_LADDER);
+
+GType gst_abr_ladder_codec_get_type(void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {GST_ABR_LADDER_CODEC_H264, "H.264 with x264enc (MPEG-TS or fMP4 segments)", "h264"},
+      {GST_ABR_LADDER_CODEC_VP9, "VP9 with vp9enc (fMP4 segments)", "vp9"},
+      {0, nullptr, nullptr},
+  };
+  if (g_once_init_enter(&type))
+    g_once_init_leave(&type, g_enum_register_static("GstAbrLadderCodec", values));
+  return type;
+}
+
+GType gst_abr_ladder_preset_get_type(void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {GST_ABR_LADDER_PRESET_ULTRAFAST, "x264 ultrafast (VP9 cpu-used 8)", "ultrafast"},
+      {GST_ABR_LADDER_PRESET_SUPERFAST, "x264 superfast (VP9 cpu-used 7)", "superfast"},
+      {GST_ABR_LADDER_PRESET_VERYFAST, "x264 veryfast (VP9 cpu-used 6)", "veryfast"},
+      {GST_ABR_LADDER_PRESET_FASTER, "x264 faster (VP9 cpu-used 5)", "faster"},
+      {GST_ABR_LADDER_PRESET_FAST, "x264 fast (VP9 cpu-used 4)", "fast"},
+      {GST_ABR_LADDER_PRESET_MEDIUM, "x264 medium (VP9 cpu-used 3)", "medium"},
+      {GST_ABR_LADDER_PRESET_SLOW, "x264 slow (VP9 cpu-used 2)", "slow"},
+      {GST_ABR_LADDER_PRESET_SLOWER, "x264 slower (VP9 cpu-used 1)", "slower"},
+      {GST_ABR_LADDER_PRESET_VERYSLOW, "x264 veryslow (VP9 cpu-used 0)", "veryslow"},
+      {0, nullptr, nullptr},
+  };
+  if (g_once_init_enter(&type))
+    g_once_init_leave(&type, g_enum_register_static("GstAbrLadderPreset", values));
+  return type;
+}
+
+static GstElement *make_element(GstAbrLadder *self, const char *factory, const char *why)
+{
+  GstElement *e = gst_element_factory_make(factory, nullptr);
+  if (!e)
+    GST_ELEMENT_ERROR(self, CORE, MISSING_PLUGIN,
+                      ("abrladder needs the %s element %s; it is not installed.", factory, why),
+                      ("gst_element_factory_make(\"%s\") failed", factory));
+  return e;
+}
+
+static GstElement *make_queue(GstAbrLadder *self, guint buffers)
+{
+  GstElement *q = make_element(self, "queue", "(GStreamer core)");
+  if (q)
+    g_object_set(q, "max-size-buffers", buffers, "max-size-bytes", 0u, "max-size-time",
+                 G_GUINT64_CONSTANT(0), nullptr);
+  return q;
+}
+
+/* Encoder threads in proportion to each rung's pixel rate, over 1.5 threads a
+ * core (what x264 itself picks for one encoder), at least one each. */
+static void share_threads(std::vector<Rung> &rungs, guint fixed)
+{
+  double total = 0;
+  for (const auto &r : rungs)
+    if (!r.plan.spec.source)
+      total += static_cast<double>(r.plan.width) * r.plan.height / r.plan.decimation;
+  const double budget = std::max(1.0, std::round(g_get_num_processors() * 1.5));
+  for (auto &r : rungs) {
+    if (r.plan.spec.source)
+      continue;
+    if (fixed > 0) {
+      r.threads = fixed;
+      continue;
+    }
+    const double share =
+        total > 0 ? static_cast<double>(r.plan.width) * r.plan.height / r.plan.decimation / total
+                  : 1;
+    r.threads = static_cast<guint>(std::clamp(std::round(share * budget), 1.0, budget));
+  }
+}
+
+static bool configure_encoder(GstAbrLadder *self, Rung &rung, const Settings &s)
+{
+  GstElement *enc = rung.encoder;
+  const int kbps = rung.plan.spec.kbps;
+  if (s.codec == GST_ABR_LADDER_CODEC_H264) {
+    std::string options = "scenecut=0";
+    if (!s.encoder_options.empty())
+      options += ":" + s.encoder_options;
+    /* key-int-max 2^30 is x264's "infinite": the grid's forced keyframes
+     * are the only ones. */
+    g_object_set(enc, "bitrate", static_cast<guint>(kbps), "key-int-max", 1u << 30,
+                 "vbv-buf-capacity", s.vbv_buffer, "threads", rung.threads, "option-string",
+                 options.c_str(), nullptr);
+    gst_util_set_object_arg(G_OBJECT(enc), "speed-preset", preset_nick(s.preset));
+    if (!s.tune.empty()) {
+      std::string tune, psy;
+      for (const char *word : {"stillimage", "fastdecode", "zerolatency"})
+        if (s.tune.find(word) != std::string::npos)
+          tune += (tune.empty() ? "" : "+") + std::string(word);
+      for (const char *word : {"film", "animation", "grain", "psnr", "ssim"})
+        if (s.tune.find(word) != std::string::npos)
+          psy = word;
+      if (!tune.empty())
+        gst_util_set_object_arg(G_OBJECT(enc), "tune", tune.c_str());
+      if (!psy.empty())
+        gst_util_set_object_arg(G_OBJECT(enc), "psy-tune", psy.c_str());
+    }
+  } else {
+    static const int cpu_used[] = {8, 7, 6, 5, 4, 3, 2, 1, 0};
+    g_object_set(enc, "target-bitrate", kbps * 1000, "deadline", G_GINT64_CONSTANT(1), "cpu-used",
+                 cpu_used[s.preset], "lag-in-frames", 0, "threads", static_cast<gint>(rung.threads),
+                 "row-mt", TRUE, "buffer-size", static_cast<gint>(s.vbv_buffer),
+                 "buffer-initial-size", static_cast<gint>(s.vbv_buffer / 2), "buffer-optimal-size",
+                 static_cast<gint>(s.vbv_buffer * 3 / 4), nullptr);
+    gst_util_set_object_arg(G_OBJECT(enc), "end-usage", "cbr");
+    gst_util_set_object_arg(G_OBJECT(enc), "keyframe-mode", "disabled");
+  }
+  (void)self;
+  return true;
+}
+
+static GstCaps *scaled_caps(const PlannedRung &p)
+{
+  return gst_caps_new_simple("video/x-raw", "width", G_TYPE_INT, p.width, "height", G_TYPE_INT,
+                             p.height, "pixel-aspect-ratio", GST_TYPE_FRACTION, 1, 1, nullptr);
+}
+
+/* Upstream key-unit requests would put keyframes off the grid. */
+static GstPadProbeReturn drop_key_unit_requests(GstPad *, GstPadProbeInfo *info, gpointer)
+{
+  GstEvent *event = GST_PAD_PROBE_INFO_EVENT(info);
+  if (gst_video_event_is_force_key_unit(event)) {
+    GST_DEBUG("ignoring an upstream force-key-unit request: the keyframe grid is fixed");
+    return GST_PAD_PROBE_DROP;
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+static GstStructure *rungs_message(const GstAbrLadderPrivate *p)
+{
+  return gst_structure_new("abrladder-rungs", "source-width", G_TYPE_INT, p->source.width,
+                           "source-height", G_TYPE_INT, p->source.height, "source-framerate",
+                           GST_TYPE_FRACTION, p->source.fps_n, std::max(1, p->source.fps_d),
+                           nullptr);
+}
+
+static void post_rungs(GstAbrLadder *self, const std::vector<RungSpec> &dropped, bool portrait)
+{
+  GstAbrLadderPrivate *p = self->priv;
+  GstStructure *s = rungs_message(p);
+  GValue rungs = G_VALUE_INIT;
+  gst_value_array_init(&rungs, p->rungs.size());
+  for (const auto &r : p->rungs) {
+    GValue v = G_VALUE_INIT;
+    g_value_init(&v, GST_TYPE_STRUCTURE);
+    const bool source = r.plan.spec.source;
+    g_value_take_boxed(
+        &v, gst_structure_new("rung", "pad", G_TYPE_STRING, GST_PAD_NAME(r.ghost), "ladder",
+                              G_TYPE_STRING, r.plan.spec.text.c_str(), "source", G_TYPE_BOOLEAN,
+                              source, "width", G_TYPE_INT, source ? p->source.width : r.plan.width,
+                              "height", G_TYPE_INT, source ? p->source.height : r.plan.height,
+                              "bitrate", G_TYPE_INT, r.plan.spec.kbps, "framerate",
+                              GST_TYPE_FRACTION, r.plan.fps_n > 0 ? r.plan.fps_n : p->source.fps_n,
+                              r.plan.fps_n > 0 ? r.plan.fps_d : std::max(1, p->source.fps_d),
+                              "threads", G_TYPE_UINT, source ? 0u : r.threads, "clamped",
+                              G_TYPE_BOOLEAN, r.plan.clamped, nullptr));
+    gst_value_array_append_and_take_value(&rungs, &v);
+  }
+  gst_structure_take_value(s, "rungs", &rungs);
+  GValue gone = G_VALUE_INIT;
+  gst_value_array_init(&gone, dropped.size());
+  for (const auto &d : dropped) {
+    GValue v = G_VALUE_INIT;
+    g_value_init(&v, G_TYPE_STRING);
+    g_value_set_string(&v, d.text.c_str());
+    gst_value_array_append_and_take_value(&gone, &v);
+  }
+  gst_structure_take_value(s, "dropped", &gone);
+  gst_structure_set(s, "portrait", G_TYPE_BOOLEAN, portrait, nullptr);
+  gchar *text = gst_structure_to_string(s);
+  GST_INFO_OBJECT(self, "%s", text);
+  g_free(text);
+  gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
+}
+
+static SourcePicture picture_from_caps(GstCaps *caps)
+{
+  SourcePicture pic;
+  const GstStructure *s = gst_caps_get_structure(caps, 0);
+  gst_structure_get_int(s, "width", &pic.width);
+  gst_structure_get_int(s, "height", &pic.height);
+  if (!gst_structure_get_fraction(s, "pixel-aspect-ratio", &pic.par_n, &pic.par_d)) {
+    pic.par_n = 1;
+    pic.par_d = 1;
+  }
+  if (!gst_structure_get_fraction(s, "framerate", &pic.fps_n, &pic.fps_d)) {
+    pic.fps_n = 0;
+    pic.fps_d = 1;
+  }
+  return pic;
+}
+
+/* Builds the rungs for the first caps; later caps only resize them. Runs in
+ * the streaming thread, before the caps go downstream. */
+static bool build_rungs(GstAbrLadder *self, GstCaps *caps)
+{
+  GstAbrLadderPrivate *p = self->priv;
+  std::unique_lock<std::mutex> guard(p->lock);
+  const Settings s = p->settings;
+  const SourcePicture pic = picture_from_caps(caps);
+  if (pic.width <= 0 || pic.height <= 0) {
+    guard.unlock();
+    GST_ELEMENT_ERROR(self, STREAM, FORMAT,
+                      ("abrladder got video without a size: %" GST_PTR_FORMAT, caps), (nullptr));
+    return false;
+  }
+  p->source = pic;
+  const bool with_source = p->passthrough_pad != nullptr;
+  LadderPlan plan = plan_rungs(p->specs, pic, with_source);
+
+  if (p->built) {
+    /* Same rungs, new source size: resize without upscaling. */
+    bool changed = false;
+    size_t next = 0;
+    for (auto &r : p->rungs) {
+      if (r.plan.spec.source)
+        continue;
+      PlannedRung fresh = r.plan;
+      for (; next < plan.active.size(); ++next)
+        if (!plan.active[next].spec.source)
+          break;
+      if (next < plan.active.size() && plan.active[next].spec.text == r.plan.spec.text) {
+        fresh = plan.active[next++];
+      } else {
+        /* This rung is now taller than the source: the source's size. */
+        fresh.width = std::max(2, pic.width / 2 * 2);
+        fresh.height = std::max(2, pic.height / 2 * 2);
+        fresh.clamped = true;
+      }
+      if (fresh.width != r.plan.width || fresh.height != r.plan.height) {
+        changed = true;
+        r.plan = fresh;
+        if (r.scale_caps) {
+          scale_set_size(SUGARCAST_ABR_SCALE(r.scale), r.plan.width, r.plan.height);
+          GstCaps *c = scaled_caps(r.plan);
+          g_object_set(r.scale_caps, "caps", c, nullptr);
+          gst_caps_unref(c);
+        }
+      }
+    }
+    guard.unlock();
+    if (changed)
+      post_rungs(self, plan.dropped, plan.portrait);
+    return true;
+  }
+
+  const char *encoder_factory = s.codec == GST_ABR_LADDER_CODEC_H264 ? "x264enc" : "vp9enc";
+  const char *encoder_package = s.codec == GST_ABR_LADDER_CODEC_H264
+                                    ? "(gstreamer1.0-plugins-ugly) for codec=h264"
+                                    : "(gstreamer1.0-plugins-good) for codec=vp9";
+
+  std::vector<Rung> rungs;
+  for (const auto &a : plan.active) {
+    Rung r;
+    r.plan = a;
+    rungs.push_back(r);
+  }
+  share_threads(rungs, s.threads);
+
+  /* The passthrough rung exists already (made when its pad was requested). */
+  guint pad_index = with_source ? 1 : 0;
+  /* Pictures a rung can be scaled from: the (converted) source, then each
+   * rung as it is made. */
+  struct Feed
+  {
+    GstElement *tee;
+    int width, height;
+    bool square;
+  };
+  std::vector<Feed> feeds = {{p->tee, pic.width, pic.height, pic.par_n == pic.par_d}};
+  std::vector<GstElement *> added;
+  auto fail = [&]() {
+    for (GstElement *e : added) {
+      gst_element_set_state(e, GST_STATE_NULL);
+      gst_bin_remove(GST_BIN(self), e);
+    }
+    return false;
+  };
+
+  for (auto &r : rungs) {
+    if (r.plan.spec.source) {
+      r.ghost = p->passthrough_src;
+      continue;
+    }
+    /* The same picture already made; else the smallest picture it is an
+     * exact 2:1 or 3:2 of (the cheap scale); else the next larger one. */
+    const Feed *from = nullptr;
+    for (auto it = feeds.rbegin(); it != feeds.rend() && !from; ++it)
+      if (it->square && it->width == r.plan.width && it->height == r.plan.height)
+        from = &*it;
+    for (auto it = feeds.rbegin(); it != feeds.rend() && !from; ++it)
+      if (it->square && fast_scalable(it->width, it->height, r.plan.width, r.plan.height))
+        from = &*it;
+    if (!from)
+      from = &feeds.back();
+    GstElement *feed = from->tee;
+    if (from->width != r.plan.width || from->height != r.plan.height || !from->square) {
+      GstElement *q = make_queue(self, 4);
+      GstElement *scale = GST_ELEMENT(g_object_new(SUGARCAST_TYPE_ABR_SCALE, nullptr));
+      GstElement *caps_filter = make_element(self, "capsfilter", "(GStreamer core)");
+      GstElement *tee = make_element(self, "tee", "(GStreamer core)");
+      if (!q || !caps_filter || !tee) {
+        for (GstElement *e : {q, scale, caps_filter, tee})
+          if (e)
+            gst_object_unref(e);
+        guard.unlock();
+        return fail();
+      }
+      scale_set_size(SUGARCAST_ABR_SCALE(scale), r.plan.width, r.plan.height);
+      GstCaps *c = scaled_caps(r.plan);
+      g_object_set(caps_filter, "caps", c, nullptr);
+      gst_caps_unref(c);
+      gst_bin_add_many(GST_BIN(self), q, scale, caps_filter, tee, nullptr);
+      added.insert(added.end(), {q, scale, caps_filter, tee});
+      if (!gst_element_link_many(feed, q, scale, caps_filter, tee, nullptr)) {
+        guard.unlock();
+        GST_ELEMENT_ERROR(
+            self, CORE, NEGOTIATION,
+            ("abrladder could not link the scaler for rung %s", r.plan.spec.text.c_str()),
+            (nullptr));
+        return fail();
+      }
+      GST_INFO_OBJECT(self, "rung %s: %dx%d scaled from %dx%d", r.plan.spec.text.c_str(),
+                      r.plan.width, r.plan.height, from->width, from->height);
+      r.scale = scale;
+      r.scale_caps = caps_filter;
+      r.elements.insert(r.elements.end(), {q, scale, caps_filter, tee});
+      feeds.push_back({tee, r.plan.width, r.plan.height, true});
+      feed = tee;
+    }
+
+    GstElement *q = make_queue(self, 4);
+    GstElement *decimate = nullptr;
+    if (r.plan.decimation > 1 || (r.plan.spec.max_fps > 0 && r.plan.fps_n <= 0)) {
+      decimate = GST_ELEMENT(g_object_new(SUGARCAST_TYPE_ABR_DECIMATE, nullptr));
+      decimate_configure(SUGARCAST_ABR_DECIMATE(decimate), r.plan.decimation, r.plan.spec.max_fps);
+    }
+    GstElement *enc = make_element(self, encoder_factory, encoder_package);
+    GstElement *out_caps = make_element(self, "capsfilter", "(GStreamer core)");
+    if (!q || !enc || !out_caps) {
+      for (GstElement *e : {q, decimate, enc, out_caps})
+        if (e)
+          gst_object_unref(e);
+      guard.unlock();
+      return fail();
+    }
+    r.encoder = enc;
+    configure_encoder(self, r, s);
+    if (s.codec == GST_ABR_LADDER_CODEC_H264) {
+      GstCaps *c = gst_caps_from_string("video/x-h264,stream-format=byte-stream,alignment=au");
+      g_object_set(out_caps, "caps", c, nullptr);
+      gst_caps_unref(c);
+    }
+    gst_bin_add_many(GST_BIN(self), q, enc, out_caps, nullptr);
+    added.insert(added.end(), {q, enc, out_caps});
+    bool linked;
+    if (decimate) {
+      gst_bin_add(GST_BIN(self), decimate);
+      added.push_back(decimate);
+      linked = gst_element_link_many(feed, q, decimate, enc, out_caps, nullptr);
+    } else {
+      linked = gst_element_link_many(feed, q, enc, out_caps, nullptr);
+    }
+    if (!linked) {
+      guard.unlock();
+      GST_ELEMENT_ERROR(
+          self, CORE, NEGOTIATION,
+          ("abrladder could not link the encoder for rung %s", r.plan.spec.text.c_str()),
+          (nullptr));
+      return fail();
+    }
+    r.elements.insert(r.elements.end(), {q, enc, out_caps});
+    if (decimate)
+      r.elements.push_back(decimate);
+
+    GstPad *target = gst_element_get_static_pad(out_caps, "src");
+    gst_pad_add_probe(target, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, drop_key_unit_requests, nullptr,
+                      nullptr);
+    gchar *name = g_strdup_printf("src_%u", pad_index++);
+    r.ghost = gst_ghost_pad_new_from_template(
+        name, target, gst_element_class_get_pad_template(GST_ELEMENT_GET_CLASS(self), "src_%u"));
+    g_free(name);
+    gst_object_unref(target);
+  }
+
+  /* Start everything downstream first, so data never meets a stopped element. */
+  for (auto it = added.rbegin(); it != added.rend(); ++it)
+    gst_element_sync_state_with_parent(*it);
+  p->rungs = rungs;
+  p->built = true;
+  guard.unlock();
+
+  for (auto &r : rungs) {
+    if (r.plan.spec.source)
+      continue;
+    gst_pad_set_active(r.ghost, TRUE);
+    gst_element_add_pad(GST_ELEMENT(self), r.ghost);
+  }
+  post_rungs(self, plan.dropped, plan.portrait);
+  gst_element_no_more_pads(GST_ELEMENT(self));
+  return true;
+}
+
+/* Removes the rungs built for the caps (not the passthrough branch). */
+static void teardown_rungs(GstAbrLadder *self)
+{
+  GstAbrLadderPrivate *p = self->priv;
+  std::vector<Rung> rungs;
+  {
+    std::lock_guard<std::mutex> guard(p->lock);
+    rungs.swap(p->rungs);
+    p->built = false;
+  }
+  for (auto &r : rungs) {
+    if (r.plan.spec.source)
+      continue;
+    gst_element_remove_pad(GST_ELEMENT(self), r.ghost);
+    for (GstElement *e : r.elements) {
+      gst_element_set_state(e, GST_STATE_NULL);
+      gst_bin_remove(GST_BIN(self), e);
+    }
+  }
+}
+
+/* ---- the publisher's stream -------------------------------------------- */
+
+static GstPadProbeReturn watch_passthrough(GstPad *, GstPadProbeInfo *info, gpointer user_data)
+{
+  auto *self = GST_ABR_LADDER(user_data);
+  GstAbrLadderPrivate *p = self->priv;
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+    GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+    p->timeline.add(signed_running_time(p->passthrough_segment, GST_BUFFER_PTS(buf)),
+                    signed_running_time(p->passthrough_segment, GST_BUFFER_DTS(buf)),
+                    !GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT));
+    return GST_PAD_PROBE_OK;
+  }
+  GstEvent *event = GST_PAD_PROBE_INFO_EVENT(info);
+  switch (GST_EVENT_TYPE(event)) {
+  case GST_EVENT_SEGMENT:
+    gst_event_copy_segment(event, &p->passthrough_segment);
+    break;
+  case GST_EVENT_EOS:
+    p->timeline.end();
+    break;
+  case GST_EVENT_FLUSH_STOP:
+    p->timeline.reset();
+    break;
+  case GST_EVENT_CUSTOM_DOWNSTREAM:
+    if (is_restart_event(event))
+      p->timeline.reset();
+    break;
+  default:
+    break;
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+static GstPad *gst_abr_ladder_request_new_pad(GstElement *element, GstPadTemplate *templ,
+                                              const gchar *, const GstCaps *)
+{
+  auto *self = GST_ABR_LADDER(element);
+  GstAbrLadderPrivate *p = self->priv;
+  if (templ !=
+      gst_element_class_get_pad_template(GST_ELEMENT_GET_CLASS(element), "passthrough_sink"))
+    return nullptr;
+  std::unique_lock<std::mutex> guard(p->lock);
+  if (p->passthrough_pad) {
+    GST_WARNING_OBJECT(self, "passthrough_sink was already requested");
+    return nullptr;
+  }
+  if (p->built) {
+    GST_WARNING_OBJECT(self, "passthrough_sink must be requested before the video starts");
+    return nullptr;
+  }
+  std::string error;
+  auto specs = parse_ladder(p->settings.ladder_text, error);
+  if (!specs || std::none_of(specs->begin(), specs->end(), [](auto &r) { return r.source; })) {
+    guard.unlock();
+    GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS,
+                        ("abrladder's passthrough_sink needs a 'source' rung in its ladder "
+                         "(for example ladder=source,720p:2800,360p:800); ladder is \"%s\"",
+                         p->settings.ladder_text.c_str()),
+                        (nullptr));
+    return nullptr;
+  }
+  guard.unlock();
+
+  GstElement *parse =
+      make_element(self, "h264parse", "(gstreamer1.0-plugins-bad) for a source rung");
+  GstElement *caps_filter = make_element(self, "capsfilter", "(GStreamer core)");
+  if (!parse || !caps_filter) {
+    if (parse)
+      gst_object_unref(parse);
+    if (caps_filter)
+      gst_object_unref(caps_filter);
+    return nullptr;
+  }
+  g_object_set(parse, "config-interval", -1, nullptr);
+  GstCaps *c = gst_caps_from_string("video/x-h264,stream-format=byte-stream,alignment=au");
+  g_object_set(caps_filter, "caps", c, nullptr);
+  gst_caps_unref(c);
+  gst_bin_add_many(GST_BIN(self), parse, caps_filter, nullptr);
+  gst_element_link(parse, caps_filter);
+
+  GstPad *parse_sink = gst_element_get_static_pad(parse, "sink");
+  GstPad *sink = gst_ghost_pad_new_from_template("passthrough_sink", parse_sink, templ);
+  gst_object_unref(parse_sink);
+  GstPad *parse_src = gst_element_get_static_pad(parse, "src");
+  gst_pad_add_probe(
+      parse_src,
+      static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+      watch_passthrough, self, nullptr);
+  gst_object_unref(parse_src);
+  GstPad *out = gst_element_get_static_pad(caps_filter, "src");
+  gst_pad_add_probe(out, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, drop_key_unit_requests, nullptr,
+                    nullptr);
+  GstPad *src = gst_ghost_pad_new_from_template(
+      "src_0", out, gst_element_class_get_pad_template(GST_ELEMENT_GET_CLASS(element), "src_%u"));
+  gst_object_unref(out);
+
+  {
+    std::lock_guard<std::mutex> g(p->lock);
+    p->passthrough_pad = sink;
+    p->passthrough_src = src;
+    p->passthrough_elements = {parse, caps_filter};
+    gst_segment_init(&p->passthrough_segment, GST_FORMAT_TIME);
+    p->timeline.reset();
+  }
+  grid_follow(SUGARCAST_ABR_GRID(p->grid), &p->timeline);
+  gst_element_sync_state_with_parent(caps_filter);
+  gst_element_sync_state_with_parent(parse);
+  gst_pad_set_active(sink, TRUE);
+  gst_pad_set_active(src, TRUE);
+  gst_element_add_pad(element, src);
+  gst_element_add_pad(element, sink);
+  return sink;
+}
+
+static void gst_abr_ladder_release_pad(GstElement *element, GstPad *pad)
+{
+  auto *self = GST_ABR_LADDER(element);
+  GstAbrLadderPrivate *p = self->priv;
+  std::vector<GstElement *> elements;
+  GstPad *src = nullptr;
+  {
+    std::lock_guard<std::mutex> guard(p->lock);
+    if (pad != p->passthrough_pad)
+      return;
+    elements.swap(p->passthrough_elements);
+    src = p->passthrough_src;
+    p->passthrough_pad = nullptr;
+    p->passthrough_src = nullptr;
+  }
+  grid_follow(SUGARCAST_ABR_GRID(p->grid), nullptr);
+  p->timeline.end();
+  gst_element_remove_pad(element, pad);
+  if (src)
+    gst_element_remove_pad(element, src);
+  /* At dispose the bin has let go of its children already. */
+  for (GstElement *e : elements) {
+    if (GST_OBJECT_PARENT(e) != GST_OBJECT(self))
+      continue;
+    gst_element_set_state(e, GST_STATE_NULL);
+    gst_bin_remove(GST_BIN(self), e);
+  }
+}
+
+/* ---- GObject ------------------------------------------------------------ */
+
+static GstStateChangeReturn gst_abr_ladder_change_state(GstElement *element,
+                                                        GstStateChange transition)
+{
+  auto *self = GST_ABR_LADDER(element);
+  GstAbrLadderPrivate *p = self->priv;
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
+    std::unique_lock<std::mutex> guard(p->lock);
+    std::string error;
+    auto specs = parse_ladder(p->settings.ladder_text, error);
+    if (!specs) {
+      const std::string text = p->settings.ladder_text;
+      guard.unlock();
+      GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                        ("Invalid abrladder ladder \"%s\": %s", text.c_str(), error.c_str()),
+                        (nullptr));
+      return GST_STATE_CHANGE_FAILURE;
+    }
+    p->specs = *specs;
+    const GstClockTime gop = p->settings.gop;
+    guard.unlock();
+    grid_set_gop(SUGARCAST_ABR_GRID(p->grid), gop);
+  }
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
+    /* Wake the decoded video if it waits for the publisher's stream. */
+    p->timeline.end();
+  } else if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+    p->timeline.reset();
+  }
+  GstStateChangeReturn ret =
+      GST_ELEMENT_CLASS(gst_abr_ladder_parent_class)->change_state(element, transition);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+    teardown_rungs(self);
+  return ret;
+}
+
+static void gst_abr_ladder_set_property(GObject *object, guint prop_id, const GValue *value,
+                                        GParamSpec *pspec)
+{
+  auto *self = GST_ABR_LADDER(object);
+  std::lock_guard<std::mutex> guard(self->priv->lock);
+  Settings &s = self->priv->settings;
+  switch (prop_id) {
+  case PROP_LADDER: {
+    const gchar *text = g_value_get_string(value);
+    s.ladder_text = text ? text : DEFAULT_LADDER;
+    break;
+  }
+  case PROP_CODEC:
+    s.codec = static_cast<GstAbrLadderCodec>(g_value_get_enum(value));
+    break;
+  case PROP_GOP_DURATION:
+    s.gop = g_value_get_uint64(value);
+    break;
+  case PROP_PRESET:
+    s.preset = static_cast<GstAbrLadderPreset>(g_value_get_enum(value));
+    break;
+  case PROP_TUNE: {
+    const gchar *text = g_value_get_string(value);
+    s.tune = text ? text : "";
+    break;
+  }
+  case PROP_VBV_BUFFER:
+    s.vbv_buffer = g_value_get_uint(value);
+    break;
+  case PROP_THREADS:
+    s.threads = g_value_get_uint(value);
+    break;
+  case PROP_ENCODER_OPTIONS: {
+    const gchar *text = g_value_get_string(value);
+    s.encoder_options = text ? text : "";
+    break;
+  }
+  default:
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    break;
+  }
+}
+
+static void gst_abr_ladder_get_property(GObject *object, guint prop_id, GValue *value,
+                                        GParamSpec *pspec)
+{
+  auto *self = GST_ABR_LADDER(object);
+  std::lock_guard<std::mutex> guard(self->priv->lock);
+  const Settings &s = self->priv->settings;
+  switch (prop_id) {
+  case PROP_LADDER:
+    g_value_set_string(value, s.ladder_text.c_str());
+    break;
+  case PROP_CODEC:
+    g_value_set_enum(value, s.codec);
+    break;
+  case PROP_GOP_DURATION:
+    g_value_set_uint64(value, s.gop);
+    break;
+  case PROP_PRESET:
+    g_value_set_enum(value, s.preset);
+    break;
+  case PROP_TUNE:
+    g_value_set_string(value, s.tune.c_str());
+    break;
+  case PROP_VBV_BUFFER:
+    g_value_set_uint(value, s.vbv_buffer);
+    break;
+  case PROP_THREADS:
+    g_value_set_uint(value, s.threads);
+    break;
+  case PROP_ENCODER_OPTIONS:
+    g_value_set_string(value, s.encoder_options.c_str());
+    break;
+  default:
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    break;
+  }
+}
+
+static void gst_abr_ladder_finalize(GObject *object)
+{
+  auto *self = GST_ABR_LADDER(object);
+  gst_object_unref(self->priv->grid);
+  delete self->priv;
+  G_OBJECT_CLASS(gst_abr_ladder_parent_class)->finalize(object);
+}
+
+static void gst_abr_ladder_class_init(GstAbrLadderClass *klass)
+{
+  auto *gobject_class = G_OBJECT_CLASS(klass);
+  auto *element_class = GST_ELEMENT_CLASS(klass);
+  const auto flags = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                                              GST_PARAM_MUTABLE_READY);
+
+  gobject_class->set_property = gst_abr_ladder_set_property;
+  gobject_class->get_property = gst_abr_ladder_get_property;
+  gobject_class->finalize = gst_abr_ladder_finalize;
+
+  g_object_class_install_property(
+      gobject_class, PROP_LADDER,
+      g_param_spec_string("ladder", "Ladder",
+                          "Comma-separated rungs: HEIGHTp:KBPS[:MAXFPS] (short side in pixels, "
+                          "kb/s, optional frame-rate cap) or source[:KBPS] for the publisher's "
+                          "stream on passthrough_sink",
+                          DEFAULT_LADDER, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_CODEC,
+      g_param_spec_enum("codec", "Codec", "Video codec of the encoded rungs",
+                        GST_TYPE_ABR_LADDER_CODEC, DEFAULT_CODEC, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_GOP_DURATION,
+      g_param_spec_uint64("gop-duration", "GOP duration",
+                          "Running time between keyframes, identical on every rung (ns)",
+                          GST_MSECOND * 100, GST_SECOND * 60, DEFAULT_GOP, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_PRESET,
+      g_param_spec_enum("preset", "Preset",
+                        "Encoder speed/quality preset (x264 names; mapped to cpu-used for VP9)",
+                        GST_TYPE_ABR_LADDER_PRESET, DEFAULT_PRESET, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_TUNE,
+      g_param_spec_string("tune", "Tune",
+                          "x264 tunings joined by '+': zerolatency, fastdecode, stillimage and one "
+                          "of film, animation, grain, psnr, ssim (empty: none)",
+                          DEFAULT_TUNE, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_VBV_BUFFER,
+      g_param_spec_uint("vbv-buffer", "VBV buffer",
+                        "Rate-control buffer of every rung in milliseconds at its bitrate; the "
+                        "bitrate is also each rung's maximum rate",
+                        100, 10000, DEFAULT_VBV_BUFFER, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_THREADS,
+      g_param_spec_uint("threads", "Threads",
+                        "Encoder threads per rung (0 = share 1.5 threads per core over the rungs "
+                        "in proportion to their pixel rates)",
+                        0, 64, DEFAULT_THREADS, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_ENCODER_OPTIONS,
+      g_param_spec_string("encoder-options", "Encoder options",
+                          "Extra x264 options for every H.264 rung, key=value separated by ':' "
+                          "(x264enc option-string); keyframe placement is abrladder's",
+                          "", flags));
+
+  element_class->change_state = gst_abr_ladder_change_state;
+  element_class->request_new_pad = gst_abr_ladder_request_new_pad;
+  element_class->release_pad = gst_abr_ladder_release_pad;
+
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &passthrough_template);
+  gst_element_class_add_static_pad_template(element_class, &src_template);
+  gst_element_class_set_static_metadata(
+      element_class, "ABR ladder", "Codec/Encoder/Video/Bin",
+      "Encodes one video into an adaptive-bitrate ladder with keyframes aligned across rungs, "
+      "never upscaling, scaling each rung from the next larger one",
+      "Sugarcast developers");
+
+  gst_type_mark_as_plugin_api(GST_TYPE_ABR_LADDER_CODEC, static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(GST_TYPE_ABR_LADDER_PRESET, static_cast<GstPluginAPIFlags>(0));
+  GST_DEBUG_CATEGORY_INIT(gst_abr_ladder_debug, "abrladder", 0, "Sugarcast ABR ladder");
+}
+
+static void gst_abr_ladder_init(GstAbrLadder *self)
+{
+  GstAbrLadderPrivate *p = new GstAbrLadderPrivate();
+  self->priv = p;
+  gst_segment_init(&p->passthrough_segment, GST_FORMAT_TIME);
+
+  /* Kept until finalize: request pads are released after the bin's
+   * children are gone, and releasing passthrough_sink talks to the grid. */
+  p->grid = GST_ELEMENT(
+      gst_object_ref_sink(g_object_new(SUGARCAST_TYPE_ABR_GRID, "name", "grid", nullptr)));
+  p->convert = gst_element_factory_make("videoconvert", "convert");
+  p->convert_caps = gst_element_factory_make("capsfilter", "i420");
+  p->tee = gst_element_factory_make("tee", "source-tee");
+  GstCaps *i420 = gst_caps_from_string("video/x-raw,format=I420");
+  g_object_set(p->convert_caps, "caps", i420, nullptr);
+  gst_caps_unref(i420);
+  gst_bin_add_many(GST_BIN(self), p->grid, p->convert, p->convert_caps, p->tee, nullptr);
+  gst_element_link_many(p->grid, p->convert, p->convert_caps, p->tee, nullptr);
+
+  grid_set_caps_callback(SUGARCAST_ABR_GRID(p->grid),
+                         [self](GstCaps *caps) { return build_rungs(self, caps); });
+
+  GstPad *target = gst_element_get_static_pad(p->grid, "sink");
+  self->sinkpad = gst_ghost_pad_new_from_template(
+      "sink", target, gst_element_class_get_pad_template(GST_ELEMENT_GET_CLASS(self), "sink"));
+  gst_object_unref(target);
+  gst_element_add_pad(GST_ELEMENT(self), self->sinkpad);
+}

@@ -1,0 +1,1013 @@
+/* Sugarcast — hlsabrsink
+ *
+ * SECTION:element-hlsabrsink
+ * @title: hlsabrsink
+ *
+ * Writes multi-variant HLS into the folder #GstHlsAbrSink:location: one
+ * request pad `video_%u` per variant (H.264 or VP9, already encoded, e.g. by
+ * abrladder) and an optional `audio` pad (AAC, or Opus with fMP4).
+ *
+ * - `master.m3u8` with BANDWIDTH, AVERAGE-BANDWIDTH, RESOLUTION, FRAME-RATE
+ *   and CODECS (from the SPS, the VP9 frame header, the AudioSpecificConfig);
+ *   `video_N.m3u8` per variant, `audio.m3u8` with `audio-mode=group`.
+ * - Segments start at keyframes and are cut at the same running time in
+ *   every variant: MPEG-TS for H.264, fMP4 with EXT-X-MAP for VP9 or with
+ *   `segment-format=fmp4`. No segment is longer than
+ *   #GstHlsAbrSink:target-duration (as HLS rounds it) when the keyframe
+ *   interval divides it.
+ * - EXT-X-PROGRAM-DATE-TIME on every segment; `playlist-type` live (a window
+ *   of #GstHlsAbrSink:playlist-length segments, older files deleted), event
+ *   or vod; EXT-X-ENDLIST at EOS.
+ * - EXT-X-DISCONTINUITY on the next segment of every variant after a
+ *   `sugarcast-stream-restart` event on any pad, a new stream-start, or a
+ *   jump in timestamps.
+ * - EXT-X-DATERANGE in every variant's playlist for each `sugarcast-daterange`
+ *   event (see daterange.h) or #GstHlsAbrSink::add-daterange call, before the
+ *   segment whose time covers its start.
+ * - Every file is written under a temporary name and renamed into place: a
+ *   player never reads half a playlist.
+ *
+ * Element messages: `hlsabrsink-segment` (rendition, location, playlist,
+ * sequence, running-time, duration, discontinuity, listed-time) each time a
+ * segment is listed; `hlsabrsink-master` (location, variants) each time the
+ * master playlist is written.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 -e videotestsrc num-buffers=300 ! video/x-raw,width=640,height=360,framerate=30/1
+ * ! x264enc key-int-max=30 ! hlsabrsink location=/tmp/hls playlist-type=vod
+ * ]|
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gsthlsabrsink.h"
+
+#include "abrinternal.h"
+#include "daterange.h"
+#include "hlswriter.h"
+#include "streamrestart.h"
+
+#include <gst/tag/tag.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+using namespace sugarcast::abr;
+
+GST_DEBUG_CATEGORY_STATIC(gst_hls_abr_sink_debug);
+#define GST_CAT_DEFAULT gst_hls_abr_sink_debug
+
+#define DEFAULT_LOCATION "."
+#define DEFAULT_TARGET_DURATION 2
+#define DEFAULT_PLAYLIST_LENGTH 6
+#define DEFAULT_PLAYLIST_TYPE GST_HLS_ABR_SINK_PLAYLIST_LIVE
+#define DEFAULT_SEGMENT_FORMAT GST_HLS_ABR_SINK_FORMAT_MPEGTS
+#define DEFAULT_AUDIO_MODE GST_HLS_ABR_SINK_AUDIO_MUXED
+#define DEFAULT_PROGRAM_DATE_TIME TRUE
+#define DEFAULT_MASTER_NAME "master.m3u8"
+
+enum {
+  PROP_0,
+  PROP_LOCATION,
+  PROP_TARGET_DURATION,
+  PROP_PLAYLIST_LENGTH,
+  PROP_PLAYLIST_TYPE,
+  PROP_SEGMENT_FORMAT,
+  PROP_AUDIO_MODE,
+  PROP_PROGRAM_DATE_TIME,
+  PROP_MASTER_NAME,
+};
+
+enum {
+  SIGNAL_ADD_DATERANGE,
+  LAST_SIGNAL,
+};
+
+static guint signals[LAST_SIGNAL];
+
+#define VIDEO_CAPS                                                                                 \
+  "video/x-h264, stream-format=(string){ byte-stream, avc, avc3 }, alignment=(string)au; "         \
+  "video/x-vp9"
+#define AUDIO_CAPS                                                                                 \
+  "audio/mpeg, mpegversion=(int)4, stream-format=(string){ raw, adts }; audio/x-opus"
+
+static GstStaticPadTemplate video_template =
+    GST_STATIC_PAD_TEMPLATE("video_%u", GST_PAD_SINK, GST_PAD_REQUEST, GST_STATIC_CAPS(VIDEO_CAPS));
+static GstStaticPadTemplate audio_template =
+    GST_STATIC_PAD_TEMPLATE("audio", GST_PAD_SINK, GST_PAD_REQUEST, GST_STATIC_CAPS(AUDIO_CAPS));
+
+/* ---- the element inside the bin that owns the pads --------------------- */
+
+G_BEGIN_DECLS
+#define SUGARCAST_TYPE_HLS_ABR_WRITER (sugarcast_hls_abr_writer_get_type())
+G_DECLARE_FINAL_TYPE(SugarcastHlsAbrWriter, sugarcast_hls_abr_writer, SUGARCAST, HLS_ABR_WRITER,
+                     GstElement)
+G_END_DECLS
+
+struct _SugarcastHlsAbrWriter
+{
+  GstElement parent;
+  GstHlsAbrSink *sink; /* the bin holding this element; not a reference */
+};
+
+G_DEFINE_TYPE(SugarcastHlsAbrWriter, sugarcast_hls_abr_writer, GST_TYPE_ELEMENT);
+
+static void sugarcast_hls_abr_writer_class_init(SugarcastHlsAbrWriterClass *klass)
+{
+  auto *element_class = GST_ELEMENT_CLASS(klass);
+  gst_element_class_add_static_pad_template(element_class, &video_template);
+  gst_element_class_add_static_pad_template(element_class, &audio_template);
+  gst_element_class_set_static_metadata(element_class, "HLS ABR writer", "Sink",
+                                        "Writes the segments and playlists of hlsabrsink",
+                                        "Sugarcast developers");
+}
+
+static void sugarcast_hls_abr_writer_init(SugarcastHlsAbrWriter *self)
+{
+  GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_SINK);
+}
+
+/* ---- the bin ------------------------------------------------------------- */
+
+namespace {
+
+struct Settings
+{
+  std::string location = DEFAULT_LOCATION;
+  guint target_duration = DEFAULT_TARGET_DURATION;
+  guint playlist_length = DEFAULT_PLAYLIST_LENGTH;
+  GstHlsAbrSinkPlaylistType playlist_type = DEFAULT_PLAYLIST_TYPE;
+  GstHlsAbrSinkSegmentFormat segment_format = DEFAULT_SEGMENT_FORMAT;
+  GstHlsAbrSinkAudioMode audio_mode = DEFAULT_AUDIO_MODE;
+  bool program_date_time = DEFAULT_PROGRAM_DATE_TIME;
+  std::string master_name = DEFAULT_MASTER_NAME;
+};
+
+struct PadState
+{
+  GstPad *ghost = nullptr; /* the bin's pad */
+  GstPad *pad = nullptr;   /* the writer's pad */
+  bool audio = false;
+  int id = -1; /* the writer's video id, or HlsWriter::kAudioPad */
+  GstSegment segment;
+  std::string stream_id;
+  int64_t position = kUnknown;
+  bool have_video_format = false;
+  VideoFormat video;
+  bool have_audio_format = false;
+  AudioFormat audio_format;
+  uint64_t declared_bitrate = 0;
+  bool eos = false;
+  bool asked_live = false;
+};
+
+} // namespace
+
+struct GstHlsAbrSinkPrivate
+{
+  std::mutex lock; /* protects settings, pads and the writer pointer */
+  Settings settings;
+  SugarcastHlsAbrWriter *inner = nullptr;
+  std::map<GstPad *, std::unique_ptr<PadState>> pads; /* keyed by the writer's pad */
+  std::shared_ptr<HlsWriter> writer;
+  guint next_video = 0;
+  bool eos_posted = false;
+};
+
+struct _GstHlsAbrSink
+{
+  GstBin parent;
+  GstHlsAbrSinkPrivate *priv;
+};
+
+G_DEFINE_TYPE(GstHlsAbrSink, gst_hls_abr_sink, GST_TYPE_BIN);
+GST_ELEMENT_REGISTER_DEFINE(hlsabrsink, "hlsabrsink", GST_RANK_NONE, GST_TYPE_HLS_ABR_SINK);
+
+GType gst_hls_abr_sink_playlist_type_get_type(void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {GST_HLS_ABR_SINK_PLAYLIST_LIVE, "Live: a sliding window, old segments deleted", "live"},
+      {GST_HLS_ABR_SINK_PLAYLIST_EVENT, "Event: segments are only added", "event"},
+      {GST_HLS_ABR_SINK_PLAYLIST_VOD, "VOD: like event while writing, VOD once ended", "vod"},
+      {0, nullptr, nullptr},
+  };
+  if (g_once_init_enter(&type))
+    g_once_init_leave(&type, g_enum_register_static("GstHlsAbrSinkPlaylistType", values));
+  return type;
+}
+
+GType gst_hls_abr_sink_segment_format_get_type(void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {GST_HLS_ABR_SINK_FORMAT_MPEGTS, "MPEG-TS for H.264 (VP9 still uses fMP4)", "mpegts"},
+      {GST_HLS_ABR_SINK_FORMAT_FMP4, "Fragmented MP4 with EXT-X-MAP", "fmp4"},
+      {0, nullptr, nullptr},
+  };
+  if (g_once_init_enter(&type))
+    g_once_init_leave(&type, g_enum_register_static("GstHlsAbrSinkSegmentFormat", values));
+  return type;
+}
+
+GType gst_hls_abr_sink_audio_mode_get_type(void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {GST_HLS_ABR_SINK_AUDIO_MUXED, "Audio muxed into every variant", "muxed"},
+      {GST_HLS_ABR_SINK_AUDIO_GROUP, "Audio as its own rendition (EXT-X-MEDIA group)", "group"},
+      {0, nullptr, nullptr},
+  };
+  if (g_once_init_enter(&type))
+    g_once_init_leave(&type, g_enum_register_static("GstHlsAbrSinkAudioMode", values));
+  return type;
+}
+
+static std::shared_ptr<HlsWriter> current_writer(GstHlsAbrSink *self)
+{
+  std::lock_guard<std::mutex> guard(self->priv->lock);
+  return self->priv->writer;
+}
+
+static PadState *pad_state(GstHlsAbrSink *self, GstPad *pad)
+{
+  std::lock_guard<std::mutex> guard(self->priv->lock);
+  auto it = self->priv->pads.find(pad);
+  return it == self->priv->pads.end() ? nullptr : it->second.get();
+}
+
+/* ---- caps ---------------------------------------------------------------- */
+
+static bool video_format_from_caps(GstCaps *caps, VideoFormat &f, std::string &error)
+{
+  const GstStructure *s = gst_caps_get_structure(caps, 0);
+  f = VideoFormat();
+  if (gst_structure_has_name(s, "video/x-vp9")) {
+    f.codec = VideoCodec::VP9;
+  } else {
+    f.codec = VideoCodec::H264;
+    const gchar *format = gst_structure_get_string(s, "stream-format");
+    f.length_prefixed = format && g_strcmp0(format, "byte-stream") != 0;
+    const GValue *data = gst_structure_get_value(s, "codec_data");
+    if (data && G_VALUE_HOLDS(data, GST_TYPE_BUFFER)) {
+      GstBuffer *buf = gst_value_get_buffer(data);
+      GstMapInfo map;
+      if (gst_buffer_map(buf, &map, GST_MAP_READ)) {
+        auto config = parse_avcc(map.data, map.size);
+        gst_buffer_unmap(buf, &map);
+        if (!config) {
+          error = "the H.264 codec_data in the caps is not an AVCDecoderConfigurationRecord";
+          return false;
+        }
+        f.avc = *config;
+      }
+    } else if (f.length_prefixed) {
+      error = "H.264 in avc format needs codec_data in its caps";
+      return false;
+    }
+  }
+  gst_structure_get_int(s, "width", &f.width);
+  gst_structure_get_int(s, "height", &f.height);
+  if (!gst_structure_get_fraction(s, "framerate", &f.fps_n, &f.fps_d)) {
+    f.fps_n = 0;
+    f.fps_d = 1;
+  }
+  return true;
+}
+
+static bool audio_format_from_caps(GstCaps *caps, AudioFormat &f, std::string &error)
+{
+  const GstStructure *s = gst_caps_get_structure(caps, 0);
+  f = AudioFormat();
+  if (gst_structure_has_name(s, "audio/x-opus")) {
+    f.codec = AudioCodec::Opus;
+    bool have_head = false;
+    const GValue *headers = gst_structure_get_value(s, "streamheader");
+    if (headers && GST_VALUE_HOLDS_ARRAY(headers) && gst_value_array_get_size(headers) > 0) {
+      const GValue *first = gst_value_array_get_value(headers, 0);
+      if (G_VALUE_HOLDS(first, GST_TYPE_BUFFER)) {
+        GstMapInfo map;
+        GstBuffer *buf = gst_value_get_buffer(first);
+        if (gst_buffer_map(buf, &map, GST_MAP_READ)) {
+          if (auto head = parse_opus_head(map.data, map.size)) {
+            f.opus = *head;
+            have_head = true;
+          }
+          gst_buffer_unmap(buf, &map);
+        }
+      }
+    }
+    if (!have_head) {
+      int channels = 2, family = 0, rate = 48000;
+      gst_structure_get_int(s, "channels", &channels);
+      gst_structure_get_int(s, "channel-mapping-family", &family);
+      gst_structure_get_int(s, "rate", &rate);
+      if (family != 0 || channels > 2) {
+        error = "multichannel Opus needs a streamheader in its caps";
+        return false;
+      }
+      f.opus.channels = channels;
+      f.opus.input_rate = rate;
+    }
+    return true;
+  }
+  f.codec = AudioCodec::AAC;
+  const gchar *format = gst_structure_get_string(s, "stream-format");
+  f.adts = g_strcmp0(format, "adts") == 0;
+  const GValue *data = gst_structure_get_value(s, "codec_data");
+  if (data && G_VALUE_HOLDS(data, GST_TYPE_BUFFER)) {
+    GstMapInfo map;
+    GstBuffer *buf = gst_value_get_buffer(data);
+    if (gst_buffer_map(buf, &map, GST_MAP_READ)) {
+      if (auto config = parse_audio_specific_config(map.data, map.size)) {
+        f.aac = *config;
+        f.have_config = true;
+      }
+      gst_buffer_unmap(buf, &map);
+    }
+  }
+  if (!f.adts && !f.have_config) {
+    error = "raw AAC needs codec_data (an AudioSpecificConfig) in its caps";
+    return false;
+  }
+  return true;
+}
+
+/* ---- dateranges ---------------------------------------------------------- */
+
+static bool daterange_from_structure(const GstStructure *s, DateRange &range, std::string &error)
+{
+  const gchar *id = gst_structure_get_string(s, "id");
+  if (!id || !*id) {
+    error = "a sugarcast-daterange needs a non-empty string field 'id'";
+    return false;
+  }
+  range.id = id;
+  if (const gchar *klass = gst_structure_get_string(s, "class"))
+    range.klass = klass;
+  guint64 start = GST_CLOCK_TIME_NONE;
+  if (gst_structure_get_uint64(s, "start", &start) && GST_CLOCK_TIME_IS_VALID(start))
+    range.start = static_cast<int64_t>(start);
+  if (const gchar *date = gst_structure_get_string(s, "start-date")) {
+    range.start_us = parse_date(date);
+    if (range.start_us < 0) {
+      error = std::string("start-date '") + date +
+              "' is not an ISO 8601 date with a time zone (2025-05-01T12:00:00.000Z)";
+      return false;
+    }
+  }
+  guint64 duration = GST_CLOCK_TIME_NONE;
+  if (gst_structure_get_uint64(s, "duration", &duration) && GST_CLOCK_TIME_IS_VALID(duration))
+    range.duration = static_cast<int64_t>(duration);
+  const GValue *attrs = gst_structure_get_value(s, "attributes");
+  if (attrs && G_VALUE_HOLDS(attrs, GST_TYPE_STRUCTURE)) {
+    const GstStructure *a = gst_value_get_structure(attrs);
+    for (int i = 0; a && i < gst_structure_n_fields(a); ++i) {
+      const gchar *field = gst_structure_nth_field_name(a, static_cast<guint>(i));
+      DateRangeAttribute attr;
+      attr.name = field;
+      if (!normalise_attribute_name(attr.name)) {
+        error = std::string("attribute '") + field +
+                "' is not a client attribute name (X- followed by letters, digits and '-')";
+        return false;
+      }
+      const GValue *v = gst_structure_get_value(a, field);
+      if (G_VALUE_HOLDS_STRING(v)) {
+        attr.value = g_value_get_string(v) ? g_value_get_string(v) : "";
+      } else if (G_VALUE_HOLDS_INT(v) || G_VALUE_HOLDS_UINT(v) || G_VALUE_HOLDS_INT64(v) ||
+                 G_VALUE_HOLDS_UINT64(v) || G_VALUE_HOLDS_DOUBLE(v) || G_VALUE_HOLDS_FLOAT(v)) {
+        gchar *text = gst_value_serialize(v);
+        attr.value = text ? text : "0";
+        g_free(text);
+        attr.quoted = false;
+      } else {
+        gchar *text = gst_value_serialize(v);
+        attr.value = text ? text : "";
+        g_free(text);
+      }
+      range.attributes.push_back(attr);
+    }
+  }
+  return true;
+}
+
+/* ---- pad functions -------------------------------------------------------- */
+
+static GstFlowReturn writer_chain(GstPad *pad, GstObject *parent, GstBuffer *buf)
+{
+  auto *inner = SUGARCAST_HLS_ABR_WRITER(parent);
+  GstHlsAbrSink *self = inner->sink;
+  PadState *ps = pad_state(self, pad);
+  auto writer = current_writer(self);
+  if (!ps || !writer) {
+    gst_buffer_unref(buf);
+    return GST_FLOW_FLUSHING;
+  }
+  if (!ps->asked_live) {
+    /* Live inputs cannot wait for late audio; files can. */
+    ps->asked_live = true;
+    GstQuery *query = gst_query_new_latency();
+    gboolean live = FALSE;
+    if (gst_pad_peer_query(ps->pad, query))
+      gst_query_parse_latency(query, &live, nullptr, nullptr);
+    gst_query_unref(query);
+    if (live)
+      writer->set_live(true);
+  }
+  MediaSample sample;
+  GstMapInfo map;
+  if (!gst_buffer_map(buf, &map, GST_MAP_READ)) {
+    gst_buffer_unref(buf);
+    return GST_FLOW_ERROR;
+  }
+  sample.data = std::make_shared<const Bytes>(map.data, map.data + map.size);
+  gst_buffer_unmap(buf, &map);
+  sample.pts = signed_running_time(ps->segment, GST_BUFFER_PTS(buf));
+  sample.dts = signed_running_time(ps->segment, GST_BUFFER_DTS(buf));
+  if (sample.pts == kUnknown)
+    sample.pts = sample.dts;
+  if (GST_BUFFER_DURATION_IS_VALID(buf))
+    sample.duration = static_cast<int64_t>(GST_BUFFER_DURATION(buf));
+  sample.keyframe = !GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
+  gst_buffer_unref(buf);
+  if (sample.pts != kUnknown) {
+    const int64_t end = sample.pts + (sample.duration != kUnknown ? sample.duration : 0);
+    if (ps->position == kUnknown || end > ps->position)
+      ps->position = end;
+  }
+  const bool ok = ps->audio ? writer->push_audio(std::move(sample))
+                            : writer->push_video(ps->id, std::move(sample));
+  return ok ? GST_FLOW_OK : GST_FLOW_ERROR;
+}
+
+static void apply_format(GstHlsAbrSink *self, HlsWriter &writer, PadState &ps)
+{
+  std::string error;
+  bool ok = true;
+  if (ps.audio && ps.have_audio_format) {
+    AudioFormat f = ps.audio_format;
+    f.declared_bitrate = ps.declared_bitrate;
+    ok = writer.set_audio_format(f, error);
+  } else if (!ps.audio && ps.have_video_format) {
+    VideoFormat f = ps.video;
+    f.declared_bitrate = ps.declared_bitrate;
+    ok = writer.set_video_format(ps.id, f, error);
+  }
+  if (!ok)
+    GST_ELEMENT_ERROR(self, STREAM, FORMAT,
+                      ("hlsabrsink cannot write %s: %s", GST_PAD_NAME(ps.ghost), error.c_str()),
+                      (nullptr));
+}
+
+static void maybe_post_eos(GstHlsAbrSink *self, HlsWriter &writer)
+{
+  if (!writer.finished())
+    return;
+  {
+    std::lock_guard<std::mutex> guard(self->priv->lock);
+    if (self->priv->eos_posted)
+      return;
+    self->priv->eos_posted = true;
+  }
+  GST_INFO_OBJECT(self, "every input ended; final playlists written");
+  gst_element_post_message(GST_ELEMENT(self->priv->inner),
+                           gst_message_new_eos(GST_OBJECT(self->priv->inner)));
+}
+
+static gboolean writer_event(GstPad *pad, GstObject *parent, GstEvent *event)
+{
+  auto *inner = SUGARCAST_HLS_ABR_WRITER(parent);
+  GstHlsAbrSink *self = inner->sink;
+  PadState *ps = pad_state(self, pad);
+  auto writer = current_writer(self);
+  gboolean ret = TRUE;
+  if (!ps || !writer) {
+    const GstEventType type = GST_EVENT_TYPE(event);
+    gst_event_unref(event);
+    return type == GST_EVENT_FLUSH_START || type == GST_EVENT_FLUSH_STOP;
+  }
+  switch (GST_EVENT_TYPE(event)) {
+  case GST_EVENT_CAPS: {
+    GstCaps *caps = nullptr;
+    gst_event_parse_caps(event, &caps);
+    std::string error;
+    if (ps->audio)
+      ps->have_audio_format = audio_format_from_caps(caps, ps->audio_format, error);
+    else
+      ps->have_video_format = video_format_from_caps(caps, ps->video, error);
+    if (!error.empty()) {
+      GST_ELEMENT_ERROR(self, STREAM, FORMAT,
+                        ("hlsabrsink cannot write %s: %s", GST_PAD_NAME(ps->ghost), error.c_str()),
+                        ("caps %" GST_PTR_FORMAT, caps));
+      ret = FALSE;
+    } else {
+      apply_format(self, *writer, *ps);
+    }
+    break;
+  }
+  case GST_EVENT_SEGMENT:
+    gst_event_copy_segment(event, &ps->segment);
+    break;
+  case GST_EVENT_TAG: {
+    GstTagList *tags = nullptr;
+    gst_event_parse_tag(event, &tags);
+    guint bitrate = 0;
+    if (gst_tag_list_get_uint(tags, GST_TAG_MAXIMUM_BITRATE, &bitrate) ||
+        gst_tag_list_get_uint(tags, GST_TAG_NOMINAL_BITRATE, &bitrate) ||
+        gst_tag_list_get_uint(tags, GST_TAG_BITRATE, &bitrate)) {
+      if (bitrate > 0 && bitrate != ps->declared_bitrate) {
+        ps->declared_bitrate = bitrate;
+        apply_format(self, *writer, *ps);
+      }
+    }
+    break;
+  }
+  case GST_EVENT_STREAM_START: {
+    const gchar *id = nullptr;
+    gst_event_parse_stream_start(event, &id);
+    const std::string stream_id = id ? id : "";
+    if (!ps->stream_id.empty() && stream_id != ps->stream_id) {
+      GST_INFO_OBJECT(self, "new stream on %s: discontinuity", GST_PAD_NAME(ps->ghost));
+      writer->restart(ps->id);
+    }
+    ps->stream_id = stream_id;
+    break;
+  }
+  case GST_EVENT_CUSTOM_DOWNSTREAM:
+  case GST_EVENT_CUSTOM_DOWNSTREAM_OOB:
+  case GST_EVENT_CUSTOM_BOTH: {
+    if (sugarcast_event_is_stream_restart(event)) {
+      GST_INFO_OBJECT(self, "stream restart on %s: discontinuity", GST_PAD_NAME(ps->ghost));
+      writer->restart(ps->id);
+    } else if (sugarcast_event_is_daterange(event)) {
+      DateRange range;
+      std::string error;
+      if (!daterange_from_structure(gst_event_get_structure(event), range, error)) {
+        GST_ELEMENT_WARNING(self, STREAM, FORMAT,
+                            ("hlsabrsink ignored a sugarcast-daterange event: %s", error.c_str()),
+                            ("%" GST_PTR_FORMAT, event));
+      } else {
+        if (range.start == kUnknown && range.start_us < 0)
+          range.start = ps->position != kUnknown ? ps->position : writer->latest_running_time();
+        if (range.start == kUnknown && range.start_us < 0)
+          range.start = 0;
+        writer->add_daterange(std::move(range));
+      }
+    }
+    break;
+  }
+  case GST_EVENT_EOS: {
+    ps->eos = true;
+    if (ps->audio)
+      writer->end_audio();
+    else
+      writer->end_video(ps->id);
+    /* A requested pad nothing was linked to will never end: it does not
+     * hold the others back. */
+    std::vector<PadState *> idle;
+    {
+      std::lock_guard<std::mutex> guard(self->priv->lock);
+      for (auto &[pad, state] : self->priv->pads)
+        if (!state->eos && !gst_pad_is_linked(state->ghost))
+          idle.push_back(state.get());
+    }
+    for (PadState *other : idle) {
+      GST_INFO_OBJECT(self, "%s is not linked: treating it as ended", GST_PAD_NAME(other->ghost));
+      other->eos = true;
+      if (other->audio)
+        writer->end_audio();
+      else
+        writer->end_video(other->id);
+    }
+    maybe_post_eos(self, *writer);
+    break;
+  }
+  default:
+    break;
+  }
+  gst_event_unref(event);
+  return ret;
+}
+
+/* ---- requesting and releasing pads ---------------------------------------- */
+
+static void register_pad(HlsWriter &writer, PadState &ps)
+{
+  if (ps.audio) {
+    writer.add_audio();
+    ps.id = HlsWriter::kAudioPad;
+  } else {
+    ps.id = writer.add_video(GST_PAD_NAME(ps.ghost));
+  }
+}
+
+static GstPad *gst_hls_abr_sink_request_new_pad(GstElement *element, GstPadTemplate *templ,
+                                                const gchar *name, const GstCaps *)
+{
+  auto *self = GST_HLS_ABR_SINK(element);
+  GstHlsAbrSinkPrivate *p = self->priv;
+  const bool audio = g_strcmp0(GST_PAD_TEMPLATE_NAME_TEMPLATE(templ), "audio") == 0;
+  std::string pad_name;
+  std::shared_ptr<HlsWriter> writer;
+  {
+    std::lock_guard<std::mutex> guard(p->lock);
+    if (audio) {
+      for (auto &[pad, ps] : p->pads)
+        if (ps->audio) {
+          GST_WARNING_OBJECT(self, "hlsabrsink takes one audio pad");
+          return nullptr;
+        }
+      pad_name = "audio";
+    } else {
+      guint index = p->next_video;
+      if (name && sscanf(name, "video_%u", &index) != 1)
+        return nullptr;
+      for (auto &[pad, ps] : p->pads)
+        if (g_strcmp0(GST_PAD_NAME(ps->ghost), ("video_" + std::to_string(index)).c_str()) == 0)
+          return nullptr;
+      p->next_video = std::max(p->next_video, index + 1);
+      pad_name = "video_" + std::to_string(index);
+    }
+    writer = p->writer;
+  }
+
+  GstPadTemplate *inner_templ = gst_element_class_get_pad_template(
+      GST_ELEMENT_GET_CLASS(self->priv->inner), audio ? "audio" : "video_%u");
+  GstPad *pad = gst_pad_new_from_template(inner_templ, pad_name.c_str());
+  gst_pad_set_chain_function(pad, writer_chain);
+  gst_pad_set_event_function(pad, writer_event);
+  GstPad *ghost = gst_ghost_pad_new_from_template(pad_name.c_str(), pad, templ);
+
+  auto ps = std::make_unique<PadState>();
+  ps->ghost = ghost;
+  ps->pad = pad;
+  ps->audio = audio;
+  gst_segment_init(&ps->segment, GST_FORMAT_TIME);
+  if (writer)
+    register_pad(*writer, *ps);
+  {
+    std::lock_guard<std::mutex> guard(p->lock);
+    p->pads[pad] = std::move(ps);
+  }
+  gst_pad_set_active(pad, TRUE);
+  gst_element_add_pad(GST_ELEMENT(p->inner), pad);
+  gst_pad_set_active(ghost, TRUE);
+  gst_element_add_pad(element, ghost);
+  return ghost;
+}
+
+static void gst_hls_abr_sink_release_pad(GstElement *element, GstPad *ghost)
+{
+  auto *self = GST_HLS_ABR_SINK(element);
+  GstHlsAbrSinkPrivate *p = self->priv;
+  GstPad *pad = nullptr;
+  std::shared_ptr<HlsWriter> writer;
+  PadState *ps = nullptr;
+  {
+    std::lock_guard<std::mutex> guard(p->lock);
+    for (auto &[inner_pad, state] : p->pads)
+      if (state->ghost == ghost) {
+        pad = inner_pad;
+        ps = state.get();
+      }
+    writer = p->writer;
+  }
+  if (!pad)
+    return;
+  /* A released pad has ended, as far as the playlists go. */
+  if (writer && !ps->eos) {
+    if (ps->audio)
+      writer->end_audio();
+    else
+      writer->end_video(ps->id);
+  }
+  gst_element_remove_pad(element, ghost);
+  gst_pad_set_active(pad, FALSE);
+  if (GST_OBJECT_PARENT(pad) == GST_OBJECT(p->inner))
+    gst_element_remove_pad(GST_ELEMENT(p->inner), pad);
+  std::lock_guard<std::mutex> guard(p->lock);
+  p->pads.erase(pad);
+}
+
+/* ---- the writer's life ---------------------------------------------------- */
+
+static bool start_writer(GstHlsAbrSink *self)
+{
+  GstHlsAbrSinkPrivate *p = self->priv;
+  HlsSettings hs;
+  {
+    std::lock_guard<std::mutex> guard(p->lock);
+    const Settings &s = p->settings;
+    hs.folder = s.location;
+    hs.target_duration = static_cast<int>(s.target_duration);
+    hs.playlist_length = s.playlist_length;
+    hs.type = s.playlist_type == GST_HLS_ABR_SINK_PLAYLIST_LIVE    ? PlaylistType::Live
+              : s.playlist_type == GST_HLS_ABR_SINK_PLAYLIST_EVENT ? PlaylistType::Event
+                                                                   : PlaylistType::Vod;
+    hs.container =
+        s.segment_format == GST_HLS_ABR_SINK_FORMAT_FMP4 ? Container::Fmp4 : Container::MpegTs;
+    hs.audio_mode =
+        s.audio_mode == GST_HLS_ABR_SINK_AUDIO_GROUP ? AudioMode::Group : AudioMode::Muxed;
+    hs.program_date_time = s.program_date_time;
+    hs.master_name = s.master_name;
+  }
+
+  HlsWriter::Hooks hooks;
+  hooks.error = [self](const std::string &message, const std::string &debug) {
+    GST_ELEMENT_ERROR(self, RESOURCE, WRITE, ("%s", message.c_str()), ("%s", debug.c_str()));
+  };
+  hooks.warning = [self](const std::string &message) {
+    GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("%s", message.c_str()), (nullptr));
+  };
+  hooks.segment = [self](const SegmentReport &r) {
+    GstStructure *s = gst_structure_new(
+        "hlsabrsink-segment", "rendition", G_TYPE_STRING, r.rendition.c_str(), "location",
+        G_TYPE_STRING, r.path.c_str(), "playlist", G_TYPE_STRING, r.playlist.c_str(), "sequence",
+        G_TYPE_UINT64, static_cast<guint64>(r.sequence), "running-time", G_TYPE_INT64,
+        static_cast<gint64>(r.start), "duration", G_TYPE_UINT64, static_cast<guint64>(r.duration),
+        "discontinuity", G_TYPE_BOOLEAN, r.discontinuity, "listed-time", G_TYPE_INT64,
+        static_cast<gint64>(r.listed_us), nullptr);
+    gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
+  };
+  hooks.master = [self](const std::string &path, size_t variants) {
+    gst_element_post_message(
+        GST_ELEMENT(self),
+        gst_message_new_element(GST_OBJECT(self),
+                                gst_structure_new("hlsabrsink-master", "location", G_TYPE_STRING,
+                                                  path.c_str(), "variants", G_TYPE_UINT,
+                                                  static_cast<guint>(variants), nullptr)));
+  };
+  hooks.now_us = [] { return static_cast<int64_t>(g_get_real_time()); };
+  hooks.running_time_now = [self]() -> int64_t {
+    const GstClockTime now = gst_element_get_current_running_time(GST_ELEMENT(self));
+    return GST_CLOCK_TIME_IS_VALID(now) ? static_cast<int64_t>(now) : kUnknown;
+  };
+
+  auto writer = std::make_shared<HlsWriter>(hs, hooks);
+  std::string error;
+  if (!writer->start(error)) {
+    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_WRITE, ("%s", error.c_str()),
+                      ("location=%s", hs.folder.c_str()));
+    return false;
+  }
+  std::lock_guard<std::mutex> guard(p->lock);
+  /* Pads in name order, so video_0 is the first variant. */
+  std::vector<PadState *> ordered;
+  for (auto &[pad, ps] : p->pads)
+    ordered.push_back(ps.get());
+  std::sort(ordered.begin(), ordered.end(), [](PadState *a, PadState *b) {
+    return g_strcmp0(GST_PAD_NAME(a->ghost), GST_PAD_NAME(b->ghost)) < 0;
+  });
+  for (PadState *ps : ordered) {
+    register_pad(*writer, *ps);
+    gst_segment_init(&ps->segment, GST_FORMAT_TIME);
+    ps->stream_id.clear();
+    ps->position = kUnknown;
+    ps->eos = false;
+    ps->asked_live = false;
+  }
+  p->writer = writer;
+  p->eos_posted = false;
+  return true;
+}
+
+static GstStateChangeReturn gst_hls_abr_sink_change_state(GstElement *element,
+                                                          GstStateChange transition)
+{
+  auto *self = GST_HLS_ABR_SINK(element);
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED && !start_writer(self))
+    return GST_STATE_CHANGE_FAILURE;
+  GstStateChangeReturn ret =
+      GST_ELEMENT_CLASS(gst_hls_abr_sink_parent_class)->change_state(element, transition);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
+    std::lock_guard<std::mutex> guard(self->priv->lock);
+    self->priv->writer.reset();
+  }
+  return ret;
+}
+
+static gboolean gst_hls_abr_sink_add_daterange(GstHlsAbrSink *self, const gchar *id,
+                                               const gchar *klass, guint64 start, guint64 duration,
+                                               const GstStructure *attributes)
+{
+  auto writer = current_writer(self);
+  GstEvent *event = sugarcast_daterange_event_new(id, klass, start, duration, attributes);
+  if (!event)
+    return FALSE;
+  DateRange range;
+  std::string error;
+  const bool ok = daterange_from_structure(gst_event_get_structure(event), range, error);
+  gst_event_unref(event);
+  if (!ok) {
+    GST_WARNING_OBJECT(self, "add-daterange refused: %s", error.c_str());
+    return FALSE;
+  }
+  if (!writer) {
+    GST_WARNING_OBJECT(self, "add-daterange before the pipeline runs is ignored");
+    return FALSE;
+  }
+  if (range.start == kUnknown) {
+    range.start = writer->latest_running_time();
+    if (range.start == kUnknown)
+      range.start = 0;
+  }
+  writer->add_daterange(std::move(range));
+  return TRUE;
+}
+
+/* ---- GObject ------------------------------------------------------------- */
+
+static void gst_hls_abr_sink_set_property(GObject *object, guint prop_id, const GValue *value,
+                                          GParamSpec *pspec)
+{
+  auto *self = GST_HLS_ABR_SINK(object);
+  std::lock_guard<std::mutex> guard(self->priv->lock);
+  Settings &s = self->priv->settings;
+  switch (prop_id) {
+  case PROP_LOCATION: {
+    const gchar *text = g_value_get_string(value);
+    s.location = text && *text ? text : DEFAULT_LOCATION;
+    break;
+  }
+  case PROP_TARGET_DURATION:
+    s.target_duration = g_value_get_uint(value);
+    break;
+  case PROP_PLAYLIST_LENGTH:
+    s.playlist_length = g_value_get_uint(value);
+    break;
+  case PROP_PLAYLIST_TYPE:
+    s.playlist_type = static_cast<GstHlsAbrSinkPlaylistType>(g_value_get_enum(value));
+    break;
+  case PROP_SEGMENT_FORMAT:
+    s.segment_format = static_cast<GstHlsAbrSinkSegmentFormat>(g_value_get_enum(value));
+    break;
+  case PROP_AUDIO_MODE:
+    s.audio_mode = static_cast<GstHlsAbrSinkAudioMode>(g_value_get_enum(value));
+    break;
+  case PROP_PROGRAM_DATE_TIME:
+    s.program_date_time = g_value_get_boolean(value);
+    break;
+  case PROP_MASTER_NAME: {
+    const gchar *text = g_value_get_string(value);
+    s.master_name = text && *text ? text : DEFAULT_MASTER_NAME;
+    break;
+  }
+  default:
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    break;
+  }
+}
+
+static void gst_hls_abr_sink_get_property(GObject *object, guint prop_id, GValue *value,
+                                          GParamSpec *pspec)
+{
+  auto *self = GST_HLS_ABR_SINK(object);
+  std::lock_guard<std::mutex> guard(self->priv->lock);
+  const Settings &s = self->priv->settings;
+  switch (prop_id) {
+  case PROP_LOCATION:
+    g_value_set_string(value, s.location.c_str());
+    break;
+  case PROP_TARGET_DURATION:
+    g_value_set_uint(value, s.target_duration);
+    break;
+  case PROP_PLAYLIST_LENGTH:
+    g_value_set_uint(value, s.playlist_length);
+    break;
+  case PROP_PLAYLIST_TYPE:
+    g_value_set_enum(value, s.playlist_type);
+    break;
+  case PROP_SEGMENT_FORMAT:
+    g_value_set_enum(value, s.segment_format);
+    break;
+  case PROP_AUDIO_MODE:
+    g_value_set_enum(value, s.audio_mode);
+    break;
+  case PROP_PROGRAM_DATE_TIME:
+    g_value_set_boolean(value, s.program_date_time);
+    break;
+  case PROP_MASTER_NAME:
+    g_value_set_string(value, s.master_name.c_str());
+    break;
+  default:
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    break;
+  }
+}
+
+static void gst_hls_abr_sink_finalize(GObject *object)
+{
+  auto *self = GST_HLS_ABR_SINK(object);
+  gst_object_unref(self->priv->inner);
+  delete self->priv;
+  G_OBJECT_CLASS(gst_hls_abr_sink_parent_class)->finalize(object);
+}
+
+static void gst_hls_abr_sink_class_init(GstHlsAbrSinkClass *klass)
+{
+  auto *gobject_class = G_OBJECT_CLASS(klass);
+  auto *element_class = GST_ELEMENT_CLASS(klass);
+  const auto flags = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                                              GST_PARAM_MUTABLE_READY);
+
+  gobject_class->set_property = gst_hls_abr_sink_set_property;
+  gobject_class->get_property = gst_hls_abr_sink_get_property;
+  gobject_class->finalize = gst_hls_abr_sink_finalize;
+
+  g_object_class_install_property(
+      gobject_class, PROP_LOCATION,
+      g_param_spec_string("location", "Location",
+                          "Folder for the playlists and segments (created if missing)",
+                          DEFAULT_LOCATION, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_TARGET_DURATION,
+      g_param_spec_uint("target-duration", "Target duration",
+                        "Longest segment in seconds (EXT-X-TARGETDURATION); segments are cut "
+                        "at keyframes, so make it a multiple of the keyframe interval",
+                        1, 3600, DEFAULT_TARGET_DURATION, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_PLAYLIST_LENGTH,
+      g_param_spec_uint("playlist-length", "Playlist length",
+                        "Segments listed in a live playlist (0 = all); files that left it are "
+                        "deleted once as many segments again have passed",
+                        0, G_MAXUINT, DEFAULT_PLAYLIST_LENGTH, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_PLAYLIST_TYPE,
+      g_param_spec_enum("playlist-type", "Playlist type", "Live window, event or VOD",
+                        GST_TYPE_HLS_ABR_SINK_PLAYLIST_TYPE, DEFAULT_PLAYLIST_TYPE, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_SEGMENT_FORMAT,
+      g_param_spec_enum("segment-format", "Segment format",
+                        "Container of H.264 segments (VP9 variants always use fMP4)",
+                        GST_TYPE_HLS_ABR_SINK_SEGMENT_FORMAT, DEFAULT_SEGMENT_FORMAT, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_AUDIO_MODE,
+      g_param_spec_enum("audio-mode", "Audio mode",
+                        "Audio muxed into each variant, or one audio rendition (EXT-X-MEDIA)",
+                        GST_TYPE_HLS_ABR_SINK_AUDIO_MODE, DEFAULT_AUDIO_MODE, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_PROGRAM_DATE_TIME,
+      g_param_spec_boolean("program-date-time", "Program date time",
+                           "Write EXT-X-PROGRAM-DATE-TIME on every segment",
+                           DEFAULT_PROGRAM_DATE_TIME, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_MASTER_NAME,
+      g_param_spec_string("master-playlist-name", "Master playlist name",
+                          "File name of the multivariant playlist in the folder",
+                          DEFAULT_MASTER_NAME, flags));
+
+  /**
+   * GstHlsAbrSink::add-daterange:
+   * @sink: the hlsabrsink
+   * @id: the ID, unique in the stream
+   * @klass: (nullable): the CLASS
+   * @start: running time of the start, or GST_CLOCK_TIME_NONE for the latest
+   *   running time received
+   * @duration: the DURATION in ns, or GST_CLOCK_TIME_NONE
+   * @attributes: (nullable): X- attributes (strings are quoted, numbers not)
+   *
+   * Writes an EXT-X-DATERANGE into every variant's playlist, before the
+   * segment covering @start. Returns %FALSE (and writes nothing) for an
+   * invalid id or attribute name, or before the pipeline runs.
+   */
+  signals[SIGNAL_ADD_DATERANGE] = g_signal_new_class_handler(
+      "add-daterange", G_TYPE_FROM_CLASS(klass),
+      static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+      G_CALLBACK(gst_hls_abr_sink_add_daterange), nullptr, nullptr, nullptr, G_TYPE_BOOLEAN, 5,
+      G_TYPE_STRING, G_TYPE_STRING, G_TYPE_UINT64, G_TYPE_UINT64, GST_TYPE_STRUCTURE);
+
+  element_class->change_state = gst_hls_abr_sink_change_state;
+  element_class->request_new_pad = gst_hls_abr_sink_request_new_pad;
+  element_class->release_pad = gst_hls_abr_sink_release_pad;
+
+  gst_element_class_add_static_pad_template(element_class, &video_template);
+  gst_element_class_add_static_pad_template(element_class, &audio_template);
+  gst_element_class_set_static_metadata(
+      element_class, "HLS ABR sink", "Sink/Muxer/Bin",
+      "Writes multi-variant HLS: aligned segments (MPEG-TS or fMP4), master and media "
+      "playlists, program date-time, date ranges and discontinuities",
+      "Sugarcast developers");
+
+  gst_type_mark_as_plugin_api(GST_TYPE_HLS_ABR_SINK_PLAYLIST_TYPE,
+                              static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(GST_TYPE_HLS_ABR_SINK_SEGMENT_FORMAT,
+                              static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(GST_TYPE_HLS_ABR_SINK_AUDIO_MODE, static_cast<GstPluginAPIFlags>(0));
+  GST_DEBUG_CATEGORY_INIT(gst_hls_abr_sink_debug, "hlsabrsink", 0, "Sugarcast HLS ABR sink");
+}
+
+static void gst_hls_abr_sink_init(GstHlsAbrSink *self)
+{
+  self->priv = new GstHlsAbrSinkPrivate();
+  self->priv->inner = SUGARCAST_HLS_ABR_WRITER(
+      g_object_new(SUGARCAST_TYPE_HLS_ABR_WRITER, "name", "writer", nullptr));
+  self->priv->inner->sink = self;
+  /* Kept until finalize: request pads are released after the bin's
+   * children are gone. */
+  gst_object_ref(self->priv->inner);
+  gst_bin_add(GST_BIN(self), GST_ELEMENT(self->priv->inner));
+}
