@@ -22,6 +22,9 @@
 
 #define G_LOG_DOMAIN_NAME "sugarcastd"
 
+/* How long a gift's date range lasts: about its animation's length. */
+constexpr GstClockTime kGiftDisplay = 3 * GST_SECOND;
+
 namespace sugarcast {
 
 struct Daemon::Impl
@@ -38,12 +41,6 @@ struct Daemon::Impl
   StreamsApi streams_api;
   ClipService clips;
   WebPages pages;
-  /* Where newly recorded gifts go: the streams module routes them to the
-   * stream's live pipeline (giftoverlay, hlsabrsink's EXT-X-DATERANGE). */
-  chat::GiftSink on_gift = [](const std::string &stream_id, const chat::GiftDelivered &gift) {
-    g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_DEBUG, "gift %" G_GINT64_FORMAT " for stream %s: %d x %s",
-          gift.ledger_id, stream_id.c_str(), gift.count, gift.gift_id.c_str());
-  };
   chat::ChatService chat;
 
   explicit Impl(Config c)
@@ -55,13 +52,31 @@ struct Daemon::Impl
         clips(config, http, *store, pipelines, events, metrics), pages(http),
         chat(config, *store, http, metrics,
              [this](const std::string &stream_id, const chat::GiftDelivered &gift) {
-               if (on_gift)
-                 on_gift(stream_id, gift);
+               deliver_gift(stream_id, gift);
              })
   {
     streams.on_live_changed = [this](const std::string &id, bool live) {
       chat.set_stream_live(id, live);
     };
+  }
+
+  /* A newly recorded gift goes into the stream's playlists as timed
+   * metadata, in sync with the video, for players and replays. Only the
+   * daemon running the stream's pipeline has it; the others pass. */
+  void deliver_gift(const std::string &stream_id, const chat::GiftDelivered &gift)
+  {
+    GstStructure *attributes = gst_structure_new(
+        "attributes", "X-GIFT", G_TYPE_STRING, gift.gift_id.c_str(), "X-NAME", G_TYPE_STRING,
+        gift.name.c_str(), "X-COUNT", G_TYPE_INT, gift.count, "X-COINS", G_TYPE_INT64, gift.coins,
+        "X-USER", G_TYPE_STRING, gift.user_name.c_str(), "X-ANIMATION", G_TYPE_STRING,
+        gift.animation.c_str(), "X-LEDGER-ID", G_TYPE_INT64, gift.ledger_id, nullptr);
+    const bool added = streams.add_daterange(stream_id, "gift-" + std::to_string(gift.ledger_id),
+                                             "com.sugarcast.gift", kGiftDisplay, attributes);
+    gst_structure_free(attributes);
+    g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_DEBUG,
+          "gift %" G_GINT64_FORMAT " for stream %s (%d x %s): %s", gift.ledger_id,
+          stream_id.c_str(), gift.count, gift.gift_id.c_str(),
+          added ? "in the playlists" : "not live on this daemon");
   }
 
   void add_routes()
