@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <thread>
 
 namespace sugarcast::test {
 
@@ -235,6 +236,29 @@ int Background::wait(std::chrono::seconds timeout)
   return g_subprocess_get_if_exited(G_SUBPROCESS(proc_))
              ? g_subprocess_get_exit_status(G_SUBPROCESS(proc_))
              : -1;
+}
+
+int open_descriptors(int pid)
+{
+  int n = 0;
+  for (const auto &e :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    (void)e;
+    ++n;
+  }
+  return n;
+}
+
+int settled_descriptors(int pid)
+{
+  int n = open_descriptors(pid);
+  for (int stable = 0, i = 0; stable < 5 && i < 250; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const int now = open_descriptors(pid);
+    stable = now == n ? stable + 1 : 0;
+    n = now;
+  }
+  return n;
 }
 
 int free_tcp_port()

@@ -56,6 +56,13 @@ private:
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int free_tcp_port();
 
+/* How many descriptors process PID has open (/proc/PID/fd). */
+int open_descriptors(int pid);
+/* The same once it has stayed put for 100 ms (at most 5 s): a server closes
+ * its end of a connection a moment after the client, so a count taken right
+ * after a request may or may not include it. */
+int settled_descriptors(int pid);
+
 /* While alive, GLib warnings and criticals whose message contains `fragment`
  * are expected and do not fail the test. */
 class ExpectLog

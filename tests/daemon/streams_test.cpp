@@ -64,16 +64,6 @@ size_t count(const std::string &text, const std::string &what)
   return n;
 }
 
-int open_descriptors(int pid)
-{
-  int n = 0;
-  for (const auto &e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
-    (void)e;
-    ++n;
-  }
-  return n;
-}
-
 long rss_kib(int pid)
 {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
@@ -226,11 +216,11 @@ TEST_F(Streams, FiftyPublishCyclesLeaveNoDescriptorsOrMemoryBehind)
   };
   for (int i = 0; i < 5; ++i) /* warm up: caches, the registry, the first pipeline */
     cycle();
-  const int fds = open_descriptors(d->pid());
+  const int fds = settled_descriptors(d->pid());
   const long rss = rss_kib(d->pid());
   for (int i = 0; i < 50; ++i)
     cycle();
-  EXPECT_EQ(open_descriptors(d->pid()), fds);
+  EXPECT_EQ(settled_descriptors(d->pid()), fds);
   EXPECT_LT(rss_kib(d->pid()) - rss, 8 * 1024) << "KiB of growth over 50 publishes";
   HttpResponse shown = d->admin("GET", "/api/streams/" + s.id);
   EXPECT_EQ(json_string(shown.body, "state"), "idle");
