@@ -21,6 +21,7 @@
 #include <csignal>
 #include <cstring>
 #include <list>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 
@@ -37,6 +38,8 @@ struct MediaFastPath::Shared
   /* "GET /hls/", "HEAD /hls/", ...: how a media connection's first request starts. */
   std::vector<std::string> first_lines;
   std::atomic<bool> stopping{false};
+  /* Every thread; the first also accepts and deals connections out in turn. */
+  std::vector<Worker *> workers;
 };
 
 namespace {
@@ -293,14 +296,17 @@ const char *status_line(int status)
 class MediaFastPath::Worker
 {
 public:
+  /* LISTENER: the listening socket for the thread that accepts, or none. */
   Worker(Shared &shared, UniqueFd listener, int index)
       : shared_(shared), listener_(std::move(listener)), index_(index)
   {}
-  ~Worker() { stop(); }
+  ~Worker();
 
   bool start(std::string &error);
   /* Wakes the thread (MediaFastPath::stop sets `stopping` first) and joins it. */
   void stop();
+  /* From the accepting thread: a new connection for this one. */
+  void give(int fd);
 
 private:
   struct Connection
@@ -337,6 +343,8 @@ private:
 
   void run();
   void accept_connections();
+  void add_connection(int fd);
+  void wake();
   void close(Connection &c) { connections_.erase(c.self); }
   void hand_over(Connection &c, std::string already_read);
   void touch(Connection &c);
@@ -371,10 +379,20 @@ private:
   time_t date_second_ = -1;
   std::string date_;
   std::unordered_map<int, std::atomic<uint64_t> *> counters_;
+  size_t next_worker_ = 0;
+  std::mutex inbox_lock_;
+  std::vector<int> inbox_; /* connections given by the accepting thread */
   /* epoll tags for the two descriptors that are not connections */
   char listener_tag_ = 0;
   char wake_tag_ = 0;
 };
+
+MediaFastPath::Worker::~Worker()
+{
+  stop();
+  for (int fd : inbox_)
+    ::close(fd);
+}
 
 bool MediaFastPath::Worker::start(std::string &error)
 {
@@ -389,7 +407,7 @@ bool MediaFastPath::Worker::start(std::string &error)
   ev.data.ptr = &wake_tag_;
   epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
   ev.data.ptr = &listener_tag_;
-  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listener_.get(), &ev) != 0) {
+  if (listener_ && epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listener_.get(), &ev) != 0) {
     error = std::string("cannot start the media fast path: ") + g_strerror(errno);
     return false;
   }
@@ -399,15 +417,29 @@ bool MediaFastPath::Worker::start(std::string &error)
   return true;
 }
 
+void MediaFastPath::Worker::wake()
+{
+  const uint64_t one = 1;
+  if (write(wake_.get(), &one, sizeof one) < 0 && errno != EAGAIN)
+    g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_WARNING, "waking media thread %d: %s", index_,
+          g_strerror(errno));
+}
+
 void MediaFastPath::Worker::stop()
 {
   if (!thread_.joinable())
     return;
-  const uint64_t one = 1;
-  if (write(wake_.get(), &one, sizeof one) < 0)
-    g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_WARNING, "waking media thread %d: %s", index_,
-          g_strerror(errno));
+  wake();
   thread_.join();
+}
+
+void MediaFastPath::Worker::give(int fd)
+{
+  {
+    std::lock_guard<std::mutex> guard(inbox_lock_);
+    inbox_.push_back(fd);
+  }
+  wake();
 }
 
 void MediaFastPath::Worker::run()
@@ -431,8 +463,21 @@ void MediaFastPath::Worker::run()
     }
     for (int i = 0; i < n; ++i) {
       void *tag = events[i].data.ptr;
-      if (tag == &wake_tag_)
-        continue; /* the loop condition says why */
+      if (tag == &wake_tag_) {
+        /* Stopping (the loop condition says so), or connections given. */
+        uint64_t count;
+        if (read(wake_.get(), &count, sizeof count) < 0 && errno != EAGAIN)
+          g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_WARNING, "media thread %d: %s", index_,
+                g_strerror(errno));
+        std::vector<int> given;
+        {
+          std::lock_guard<std::mutex> guard(inbox_lock_);
+          given.swap(inbox_);
+        }
+        for (int fd : given)
+          add_connection(fd);
+        continue;
+      }
       if (tag == &listener_tag_) {
         accept_connections();
         continue;
@@ -483,16 +528,26 @@ void MediaFastPath::Worker::accept_connections()
     }
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    Connection &c = connections_.emplace_back();
-    c.fd.reset(fd);
-    c.self = std::prev(connections_.end());
-    c.deadline = now + shared_.options.idle_timeout_ms;
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    ev.data.ptr = &c;
-    if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
-      close(c);
+    /* In turn, so that long keep-alive connections spread evenly. */
+    Worker *to = shared_.workers[next_worker_++ % shared_.workers.size()];
+    if (to == this)
+      add_connection(fd);
+    else
+      to->give(fd);
   }
+}
+
+void MediaFastPath::Worker::add_connection(int fd)
+{
+  Connection &c = connections_.emplace_back();
+  c.fd.reset(fd);
+  c.self = std::prev(connections_.end());
+  c.deadline = monotonic_ms() + shared_.options.idle_timeout_ms;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = &c;
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
+    close(c);
 }
 
 void MediaFastPath::Worker::hand_over(Connection &c, std::string already_read)
@@ -941,20 +996,23 @@ MediaFastPath::~MediaFastPath()
   stop();
 }
 
-bool MediaFastPath::start(std::vector<UniqueFd> listeners, std::string &error)
+bool MediaFastPath::start(UniqueFd listener, std::string &error)
 {
   /* sendfile(2) has no MSG_NOSIGNAL: writing to a client that has gone
    * would raise SIGPIPE, which kills a process that has not said otherwise. */
   struct sigaction current;
   if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL)
     signal(SIGPIPE, SIG_IGN);
-  for (size_t i = 0; i < listeners.size(); ++i) {
-    auto worker = std::make_unique<Worker>(*shared_, std::move(listeners[i]), static_cast<int>(i));
-    if (!worker->start(error)) {
+  for (int i = 0; i < std::max(1, shared_->options.threads); ++i)
+    workers_.push_back(std::make_unique<Worker>(*shared_, i == 0 ? std::move(listener) : UniqueFd(),
+                                                static_cast<int>(i)));
+  for (auto &w : workers_)
+    shared_->workers.push_back(w.get());
+  for (auto &w : workers_) {
+    if (!w->start(error)) {
       stop();
       return false;
     }
-    workers_.push_back(std::move(worker));
   }
   return true;
 }
@@ -962,9 +1020,10 @@ bool MediaFastPath::start(std::vector<UniqueFd> listeners, std::string &error)
 void MediaFastPath::stop()
 {
   shared_->stopping.store(true, std::memory_order_release);
-  for (auto &w : workers_)
+  for (auto &w : workers_) /* the accepting thread first */
     w->stop();
   workers_.clear();
+  shared_->workers.clear();
 }
 
 } // namespace sugarcast

@@ -1,9 +1,10 @@
 /* sugarcastd — the media fast path: the HTTP port's connections, accepted on
  * a few threads of their own, and the media requests on them served there.
  *
- * Each thread has its own listening socket on the port (SO_REUSEPORT: the
- * kernel spreads new connections across them) and one epoll loop with no
- * GLib main context. A new connection's first request line is peeked at
+ * Each thread runs one epoll loop with no GLib main context; the first also
+ * accepts and deals new connections out to all of them in turn, so that long
+ * keep-alive connections spread evenly. A new connection's first request line
+ * is peeked at
  * without being read: GET, HEAD or OPTIONS under a media mount ("/hls/",
  * "/clips/") keeps the connection on the thread for its whole life; anything
  * else is handed, unread, to `Handoff`, which gives it to libsoup.
@@ -71,8 +72,8 @@ public:
   MediaFastPath(const MediaFastPath &) = delete;
   MediaFastPath &operator=(const MediaFastPath &) = delete;
 
-  /* Starts one thread per listening socket (non-blocking, listening). */
-  bool start(std::vector<UniqueFd> listeners, std::string &error);
+  /* Starts the threads on LISTENER (non-blocking, listening). */
+  bool start(UniqueFd listener, std::string &error);
   /* Stops accepting, closes every connection still on the fast path, joins
    * the threads. Connections already handed over are not touched. */
   void stop();

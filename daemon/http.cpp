@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -288,51 +289,34 @@ bool HttpServer::listen(std::string &error)
   return true;
 }
 
-/* One listening socket per fast-path thread on the same port (SO_REUSEPORT),
- * so the kernel spreads connections evenly over the threads. */
+/* The listening socket goes to the fast path's threads. */
 bool HttpServer::listen_fast_path(GInetAddress *address, std::string &error)
 {
-  const GSocketFamily family = g_inet_address_get_family(address);
-  std::vector<UniqueFd> listeners;
-  int port = config_.port;
-  for (int i = 0; i < config_.media_threads; ++i) {
-    g_autoptr(GSocketAddress) socket_address =
-        g_inet_socket_address_new(address, static_cast<guint16>(port));
-    sockaddr_storage native{};
-    g_socket_address_to_native(socket_address, &native, sizeof native, nullptr);
-    UniqueFd fd(socket(family == G_SOCKET_FAMILY_IPV6 ? AF_INET6 : AF_INET,
-                       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    const int one = 1, zero = 0;
-    if (fd) {
-      setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-      if (family == G_SOCKET_FAMILY_IPV6) /* like GLib: IPv4 too, where the system allows */
-        setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-    }
-    if (!fd ||
-        bind(fd.get(), reinterpret_cast<sockaddr *>(&native),
-             static_cast<socklen_t>(g_socket_address_get_native_size(socket_address))) != 0 ||
-        ::listen(fd.get(), config_.listen_backlog) != 0) {
-      error = "cannot listen for HTTP on " + config_.address + ":" + std::to_string(port) + ": " +
-              g_strerror(errno);
-      return false;
-    }
-    if (i == 0) {
-      sockaddr_storage bound{};
-      socklen_t length = sizeof bound;
-      getsockname(fd.get(), reinterpret_cast<sockaddr *>(&bound), &length);
-      port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6 *>(&bound)->sin6_port
-                                               : reinterpret_cast<sockaddr_in *>(&bound)->sin_port);
-    }
-    listeners.push_back(std::move(fd));
+  g_autoptr(GError) err = nullptr;
+  g_autoptr(GSocketAddress) socket_address =
+      g_inet_socket_address_new(address, static_cast<guint16>(config_.port));
+  g_autoptr(GSocket) listening = g_socket_new(g_inet_address_get_family(address),
+                                              G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &err);
+  if (listening)
+    g_socket_set_listen_backlog(listening, config_.listen_backlog);
+  if (!listening || !g_socket_bind(listening, socket_address, TRUE, &err) ||
+      !g_socket_listen(listening, &err)) {
+    error = "cannot listen for HTTP on " + config_.address + ":" + std::to_string(config_.port) +
+            ": " + err->message;
+    return false;
   }
-  port_ = port;
+  g_autoptr(GSocketAddress) bound = g_socket_get_local_address(listening, nullptr);
+  port_ = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+  UniqueFd listener(fcntl(g_socket_get_fd(listening), F_DUPFD_CLOEXEC, 0));
+  if (!listener) {
+    error = std::string("cannot listen for HTTP: ") + g_strerror(errno);
+    return false;
+  }
 
   /* libsoup keeps a connection alive only while it has a listener (3.2 to
    * 3.6, request_finished in soup-server.c); what it gets here is one end of
    * a socket pair no one writes to, so it never accepts anything itself. */
   int pair[2];
-  g_autoptr(GError) err = nullptr;
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
     error = std::string("cannot make the API server's idle listener: ") + g_strerror(errno);
     return false;
@@ -376,7 +360,7 @@ bool HttpServer::listen_fast_path(GInetAddress *address, std::string &error)
   };
   fast_path_ = std::make_unique<MediaFastPath>(std::move(options), std::move(mounts), metrics_,
                                                std::move(handoff));
-  if (!fast_path_->start(std::move(listeners), error)) {
+  if (!fast_path_->start(std::move(listener), error)) {
     fast_path_.reset();
     door_->server = nullptr;
     return false;

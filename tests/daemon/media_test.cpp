@@ -668,6 +668,23 @@ TEST(MediaLimits, IdleAndSlowClientsAreClosedAfterTheTimeout)
   EXPECT_EQ(other.header("access-control-allow-origin"), "");
 }
 
+TEST_F(Media, NoOtherProcessCanShareThePort)
+{
+  /* Another daemon started on the same port by mistake must fail, not take
+   * half of the connections. */
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port()));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_NE(bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
+  EXPECT_EQ(errno, EADDRINUSE);
+  close(fd);
+}
+
 TEST(MediaLimits, ShutdownClosesMediaConnections)
 {
   SugarcastdProcess d({});
