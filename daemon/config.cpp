@@ -78,6 +78,8 @@ Config map(JsonObject *root)
   c.http.cors_origins = strings(http, "cors_origins");
   c.http.listen_backlog = static_cast<int>(integer(http, "listen_backlog"));
   c.http.max_body_bytes = integer(http, "max_body_bytes");
+  c.http.media_threads = static_cast<int>(integer(http, "media_threads"));
+  c.http.idle_timeout_ms = static_cast<int>(integer(http, "idle_timeout_ms"));
 
   JsonObject *rtmp = object(root, "rtmp");
   c.rtmp.address = str(rtmp, "address");

@@ -33,6 +33,8 @@ struct Config
     std::vector<std::string> cors_origins;
     int listen_backlog = 0;
     int64_t max_body_bytes = 0;
+    int media_threads = 0;
+    int idle_timeout_ms = 0;
   } http;
 
   struct Rtmp

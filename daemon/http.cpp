@@ -1,9 +1,15 @@
 /* sugarcastd — the HTTP server. See http.h. */
 #include "http.h"
 
+#include "fastpath.h"
+#include "prefixstream.h"
+
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 namespace sugarcast {
@@ -65,8 +71,7 @@ void respond_json_builder(SoupServerMessage *msg, guint status, JsonBuilder *bui
   respond_json(msg, status, root);
 }
 
-void respond_error(SoupServerMessage *msg, guint status, const char *code,
-                   const std::string &message)
+std::string error_json(const char *code, const std::string &message)
 {
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
@@ -78,7 +83,33 @@ void respond_error(SoupServerMessage *msg, guint status, const char *code,
   json_builder_add_string_value(b, message.c_str());
   json_builder_end_object(b);
   json_builder_end_object(b);
-  respond_json_builder(msg, status, b);
+  g_autoptr(JsonNode) root = json_builder_get_root(b);
+  g_autoptr(JsonGenerator) gen = json_generator_new();
+  json_generator_set_root(gen, root);
+  gsize length = 0;
+  g_autofree gchar *text = json_generator_to_data(gen, &length);
+  return std::string(text, length) + "\n";
+}
+
+void respond_error(SoupServerMessage *msg, guint status, const char *code,
+                   const std::string &message)
+{
+  respond_text(msg, status, "application/json", error_json(code, message));
+}
+
+std::string_view cors_allow_origin(const std::vector<std::string> &allowed, std::string_view origin,
+                                   bool &vary_origin)
+{
+  vary_origin = false;
+  for (const auto &a : allowed) {
+    if (a == "*")
+      return a;
+    if (!origin.empty() && a == origin) {
+      vary_origin = true;
+      return a;
+    }
+  }
+  return {};
 }
 
 JsonNode *read_json_object(SoupServerMessage *msg, int64_t max_bytes)
@@ -178,8 +209,36 @@ bool constant_time_equal(const std::string &a, const std::string &b)
   return diff == 0;
 }
 
+/* What the fast path's threads hold to reach the server: the main context
+ * to run on, and the server while it is still accepting. */
+struct HttpServer::Door
+{
+  GMainContext *context = nullptr;
+  HttpServer *server = nullptr; /* read and cleared on the main context only */
+  ~Door()
+  {
+    if (context)
+      g_main_context_unref(context);
+  }
+};
+
+namespace {
+
+/* The key under which a handed-over connection's remote address carries its
+ * GSocket: libsoup gives no socket for connections made from a stream. */
+const char *const kSocketKey = "sugarcast-socket";
+
+struct Adoption
+{
+  std::shared_ptr<HttpServer::Door> door;
+  int fd;
+  std::string already_read;
+};
+
+} // namespace
+
 HttpServer::HttpServer(const Config::Http &config, Metrics &metrics)
-    : config_(config), metrics_(metrics)
+    : config_(config), metrics_(metrics), door_(std::make_shared<Door>())
 {
   server_ = soup_server_new("server-header", "sugarcastd", nullptr);
   g_signal_connect(server_, "request-finished", G_CALLBACK(on_request_finished), this);
@@ -194,6 +253,12 @@ HttpServer::~HttpServer()
   g_object_unref(server_);
 }
 
+void HttpServer::add_media_mount(const std::string &url_prefix,
+                                 std::shared_ptr<const MediaRoot> root)
+{
+  media_mounts_.emplace_back(url_prefix, std::move(root));
+}
+
 bool HttpServer::listen(std::string &error)
 {
   g_autoptr(GError) err = nullptr;
@@ -202,6 +267,8 @@ bool HttpServer::listen(std::string &error)
     error = "http.address \"" + config_.address + "\" is not an IP address";
     return false;
   }
+  if (config_.media_threads > 0 && !media_mounts_.empty())
+    return listen_fast_path(address, error);
   g_autoptr(GSocketAddress) socket_address =
       g_inet_socket_address_new(address, static_cast<guint16>(config_.port));
   socket_ = g_socket_new(g_inet_address_get_family(address), G_SOCKET_TYPE_STREAM,
@@ -222,12 +289,120 @@ bool HttpServer::listen(std::string &error)
   return true;
 }
 
+/* The listening socket goes to the fast path's threads. */
+bool HttpServer::listen_fast_path(GInetAddress *address, std::string &error)
+{
+  g_autoptr(GError) err = nullptr;
+  g_autoptr(GSocketAddress) socket_address =
+      g_inet_socket_address_new(address, static_cast<guint16>(config_.port));
+  g_autoptr(GSocket) listening = g_socket_new(g_inet_address_get_family(address),
+                                              G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &err);
+  if (listening)
+    g_socket_set_listen_backlog(listening, config_.listen_backlog);
+  if (!listening || !g_socket_bind(listening, socket_address, TRUE, &err) ||
+      !g_socket_listen(listening, &err)) {
+    error = "cannot listen for HTTP on " + config_.address + ":" + std::to_string(config_.port) +
+            ": " + err->message;
+    return false;
+  }
+  g_autoptr(GSocketAddress) bound = g_socket_get_local_address(listening, nullptr);
+  port_ = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+  UniqueFd listener(fcntl(g_socket_get_fd(listening), F_DUPFD_CLOEXEC, 0));
+  if (!listener) {
+    error = std::string("cannot listen for HTTP: ") + g_strerror(errno);
+    return false;
+  }
+
+  /* libsoup keeps a connection alive only while it has a listener (3.2 to
+   * 3.6, request_finished in soup-server.c); what it gets here is one end of
+   * a socket pair no one writes to, so it never accepts anything itself. */
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+    error = std::string("cannot make the API server's idle listener: ") + g_strerror(errno);
+    return false;
+  }
+  listener_peer_.reset(pair[1]);
+  socket_ = g_socket_new_from_fd(pair[0], &err);
+  if (!socket_ ||
+      !soup_server_listen_socket(server_, socket_, static_cast<SoupServerListenOptions>(0), &err)) {
+    error = std::string("cannot make the API server's idle listener: ") + err->message;
+    if (!socket_)
+      close(pair[0]);
+    g_clear_object(&socket_);
+    listener_peer_.reset();
+    return false;
+  }
+
+  door_->context = g_main_context_ref_thread_default();
+  door_->server = this;
+  MediaFastPath::Options options{config_.media_threads, config_.idle_timeout_ms,
+                                 config_.cors_origins};
+  std::vector<MediaFastPath::Mount> mounts;
+  for (const auto &[prefix, root] : media_mounts_)
+    mounts.push_back({prefix, root});
+  /* On a fast-path thread: hand the connection to the main context. */
+  auto handoff = [door = door_](int fd, std::string already_read) {
+    g_main_context_invoke_full(
+        door->context, G_PRIORITY_DEFAULT,
+        [](gpointer data) -> gboolean {
+          auto *a = static_cast<Adoption *>(data);
+          if (a->door->server)
+            a->door->server->adopt(std::exchange(a->fd, -1), std::move(a->already_read));
+          return G_SOURCE_REMOVE;
+        },
+        new Adoption{door, fd, std::move(already_read)},
+        [](gpointer data) {
+          auto *a = static_cast<Adoption *>(data);
+          if (a->fd >= 0)
+            close(a->fd);
+          delete a;
+        });
+  };
+  fast_path_ = std::make_unique<MediaFastPath>(std::move(options), std::move(mounts), metrics_,
+                                               std::move(handoff));
+  if (!fast_path_->start(std::move(listener), error)) {
+    fast_path_.reset();
+    door_->server = nullptr;
+    return false;
+  }
+  return true;
+}
+
+void HttpServer::adopt(int fd, std::string already_read)
+{
+  g_autoptr(GError) error = nullptr;
+  g_autoptr(GSocket) socket = g_socket_new_from_fd(fd, &error);
+  if (!socket) {
+    close(fd);
+    return;
+  }
+  g_autoptr(GSocketAddress) local = g_socket_get_local_address(socket, nullptr);
+  g_autoptr(GSocketAddress) remote = g_socket_get_remote_address(socket, nullptr);
+  if (!local || !remote) {
+    g_socket_close(socket, nullptr); /* the client has already gone */
+    return;
+  }
+  g_object_set_data_full(G_OBJECT(remote), kSocketKey, g_object_ref(socket), g_object_unref);
+  g_autoptr(GSocketConnection) connection = g_socket_connection_factory_create_connection(socket);
+  g_autoptr(GIOStream) stream =
+      already_read.empty()
+          ? G_IO_STREAM(g_object_ref(connection))
+          : prefixed_io_stream_new(G_IO_STREAM(connection), std::move(already_read));
+  soup_server_accept_iostream(server_, stream, local, remote, nullptr);
+}
+
 void HttpServer::stop_listening()
 {
+  if (fast_path_) {
+    door_->server = nullptr; /* connections on their way here are closed */
+    fast_path_->stop();
+    fast_path_.reset();
+  }
   if (!socket_)
     return;
   soup_server_disconnect(server_);
   g_clear_object(&socket_);
+  listener_peer_.reset();
 }
 
 std::string HttpServer::base_url(SoupServerMessage *msg) const
@@ -286,18 +461,14 @@ void HttpServer::add_cors_headers(SoupServerMessage *msg) const
 {
   const char *origin =
       soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Origin");
+  bool vary = false;
+  const std::string allow(cors_allow_origin(config_.cors_origins, origin ? origin : "", vary));
+  if (allow.empty())
+    return;
   SoupMessageHeaders *out = soup_server_message_get_response_headers(msg);
-  for (const auto &allowed : config_.cors_origins) {
-    if (allowed == "*") {
-      soup_message_headers_replace(out, "Access-Control-Allow-Origin", "*");
-      return;
-    }
-    if (origin && allowed == origin) {
-      soup_message_headers_replace(out, "Access-Control-Allow-Origin", origin);
-      soup_message_headers_append(out, "Vary", "Origin");
-      return;
-    }
-  }
+  soup_message_headers_replace(out, "Access-Control-Allow-Origin", allow.c_str());
+  if (vary)
+    soup_message_headers_append(out, "Vary", "Origin");
 }
 
 void HttpServer::respond_preflight(SoupServerMessage *msg, const char *methods) const
@@ -305,9 +476,8 @@ void HttpServer::respond_preflight(SoupServerMessage *msg, const char *methods) 
   add_cors_headers(msg);
   SoupMessageHeaders *out = soup_server_message_get_response_headers(msg);
   soup_message_headers_replace(out, "Access-Control-Allow-Methods", methods);
-  soup_message_headers_replace(out, "Access-Control-Allow-Headers",
-                               "Authorization, Content-Type, Range");
-  soup_message_headers_replace(out, "Access-Control-Max-Age", "600");
+  soup_message_headers_replace(out, "Access-Control-Allow-Headers", kPreflightAllowHeaders);
+  soup_message_headers_replace(out, "Access-Control-Max-Age", kPreflightMaxAge);
   soup_server_message_set_status(msg, SOUP_STATUS_NO_CONTENT, nullptr);
 }
 
@@ -363,6 +533,14 @@ void HttpServer::dispatch(SoupServer *server, SoupServerMessage *msg, const char
                 "No such route: " + method + " " + std::string(path));
 }
 
+GSocket *message_socket(SoupServerMessage *msg)
+{
+  if (GSocket *socket = soup_server_message_get_socket(msg))
+    return socket;
+  GSocketAddress *remote = soup_server_message_get_remote_address(msg);
+  return remote ? static_cast<GSocket *>(g_object_get_data(G_OBJECT(remote), kSocketKey)) : nullptr;
+}
+
 /* libsoup 3.2 (Debian 12) never notices a keep-alive client closing an idle
  * connection (fixed upstream in 3.3.0, commit d20c6601): the socket stays in
  * CLOSE_WAIT and its descriptor is never freed. Until the next request
@@ -386,7 +564,7 @@ void HttpServer::on_request_finished(SoupServer *, SoupServerMessage *msg, gpoin
 {
   auto *server = static_cast<HttpServer *>(self);
   const guint status = soup_server_message_get_status(msg);
-  GSocket *socket = soup_server_message_get_socket(msg);
+  GSocket *socket = message_socket(msg);
   if (status != SOUP_STATUS_SWITCHING_PROTOCOLS && socket && !g_socket_is_closed(socket)) {
     GSource *watch = g_socket_create_source(
         socket, static_cast<GIOCondition>(G_IO_IN | G_IO_HUP | G_IO_ERR), nullptr);

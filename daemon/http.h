@@ -2,22 +2,34 @@
  * authentication, CORS and request metrics. Modules add their routes.
  *
  * Errors are JSON {"error": {"code": "...", "message": "..."}} with the
- * status that fits; routes with `admin` need Authorization: Bearer TOKEN. */
+ * status that fits; routes with `admin` need Authorization: Bearer TOKEN.
+ *
+ * With http.media_threads > 0 the server accepts connections on the media
+ * fast path's threads (fastpath.h): a connection whose requests are for the
+ * media folders is served there; every other one, and every other request,
+ * is handed to libsoup on the main context and behaves as if libsoup had
+ * accepted it. */
 #pragma once
 
 #include "config.h"
 #include "jsonschema.h"
 #include "metrics.h"
+#include "unique_fd.h"
 
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sugarcast {
+
+class MediaFastPath;
+class MediaRoot;
 
 struct HttpRequest
 {
@@ -49,10 +61,27 @@ JsonNode *read_json_object(SoupServerMessage *msg, int64_t max_bytes);
  * wrong ({"error": {"code": "bad_request", "message", "fields": [...]}}). */
 JsonNode *read_json_body(SoupServerMessage *msg, int64_t max_bytes, const char *definition);
 
+/* The text of a JSON error: {"error":{"code":CODE,"message":MESSAGE}} and a newline. */
+std::string error_json(const char *code, const std::string &message);
+
+/* CORS, one rule for every server of the port. The Access-Control-Allow-Origin
+ * to send to a request from ORIGIN ("" when it named none) under ALLOWED
+ * (http.cors_origins): "*", the origin itself (then `vary_origin` is set:
+ * answers differ by origin), or "" for no CORS headers. */
+std::string_view cors_allow_origin(const std::vector<std::string> &allowed, std::string_view origin,
+                                   bool &vary_origin);
+/* What a preflight reply allows besides the methods. */
+inline constexpr const char *kPreflightAllowHeaders = "Authorization, Content-Type, Range";
+inline constexpr const char *kPreflightMaxAge = "600";
+
 bool constant_time_equal(const std::string &a, const std::string &b);
 
 /* "/a//b/c" → {"a", "b", "c"} */
 std::vector<std::string> split_path(const std::string &path);
+
+/* The socket of MSG's connection, also for connections the media fast path
+ * handed over (libsoup knows no socket for those); null when there is none. */
+GSocket *message_socket(SoupServerMessage *msg);
 
 class HttpServer
 {
@@ -64,10 +93,15 @@ public:
   HttpServer(const HttpServer &) = delete;
   HttpServer &operator=(const HttpServer &) = delete;
 
-  /* Binds with the configured backlog (libsoup's own listen leaves it at 10). */
+  /* Binds with the configured backlog (libsoup's own listen leaves it at 10)
+   * and starts the media fast path's threads when there are any. */
   bool listen(std::string &error);
-  /* Stops accepting connections; requests under way finish. */
+  /* Stops accepting connections and closes the media fast path's; requests
+   * under way on libsoup's connections finish. */
   void stop_listening();
+  /* Files of ROOT served at URL_PREFIX/... by the fast path; call before
+   * listen(). Requests that reach libsoup need their own handler (MediaFiles). */
+  void add_media_mount(const std::string &url_prefix, std::shared_ptr<const MediaRoot> root);
   int port() const { return port_; }
   SoupServer *soup() const { return server_; }
   /* "http://127.0.0.1:8080" or the configured public URL. */
@@ -86,6 +120,8 @@ public:
   /* A reply to a CORS preflight, for handlers that are not routes. */
   void respond_preflight(SoupServerMessage *msg, const char *methods) const;
 
+  struct Door; /* (http.cpp) */
+
 private:
   struct Route
   {
@@ -98,6 +134,10 @@ private:
                          GHashTable *query, gpointer self);
   static void on_request_finished(SoupServer *server, SoupServerMessage *msg, gpointer self);
   void dispatch(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query);
+  bool listen_fast_path(GInetAddress *address, std::string &error);
+  /* On the main context: a connection the fast path hands over, with the
+   * bytes it already read from it. */
+  void adopt(int fd, std::string already_read);
 
   Config::Http config_;
   Metrics &metrics_;
@@ -107,6 +147,10 @@ private:
   std::string admin_token_;
   std::vector<Route> routes_;
   std::vector<std::string> prefixes_;
+  std::vector<std::pair<std::string, std::shared_ptr<const MediaRoot>>> media_mounts_;
+  std::unique_ptr<MediaFastPath> fast_path_;
+  UniqueFd listener_peer_;     /* the other end of libsoup's idle listener */
+  std::shared_ptr<Door> door_; /* how the fast path's threads reach this object */
 };
 
 } // namespace sugarcast

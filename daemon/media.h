@@ -1,22 +1,77 @@
 /* sugarcastd — serving media files over HTTP: HLS under /hls/STREAM_ID/,
  * clip outputs under /clips/CLIP_ID/.
  *
- * Content types by extension, Cache-Control by kind (playlists are fetched
- * again and again, segments never change), CORS, byte ranges (libsoup), and
- * no request ever reads outside its folder: every path component must be a
- * plain name, and the resolved file must lie under the root. */
+ * The rules live here, once, for both servers of the HTTP port: the media
+ * fast path (fastpath.h, which serves most media requests on its own
+ * threads) and MediaFiles (the libsoup handler, for the media requests that
+ * reach libsoup). Content types and Cache-Control by extension (playlists are
+ * fetched again and again, segments never change), and no request ever reads
+ * outside its folder: the path must be 2 to 4 plain names, and the file is
+ * opened by the kernel beneath the folder (openat2 RESOLVE_BENEATH), so
+ * neither "..", nor a symbolic link, nor a path swapped meanwhile leads out. */
 #pragma once
 
 #include "http.h"
 
+#include <sys/stat.h>
+
+#include <atomic>
+#include <memory>
 #include <string>
+#include <string_view>
 
 namespace sugarcast {
 
+/* How a file is served, by its extension. */
+struct MediaKind
+{
+  const char *content_type;
+  const char *cache_control;
+};
+
+/* The kind of "x.m3u8", "seg1.ts", ...; nullptr when such files are not served. */
+const MediaKind *media_kind(std::string_view file_name);
+
+/* "application/vnd.apple.mpegurl" for x.m3u8, ...; nullptr when not served. */
+const char *media_content_type(const std::string &file_name);
+
+/* The file that PATH names below a media folder. PATH is what follows the
+ * URL prefix, as the request spelled it ("/ID/720p/seg1.ts", never decoded):
+ * 2 to 4 components once empty ones are dropped, each a plain name (letters,
+ * digits, '-', '_', '.', not starting with '.', at most 128 bytes), the last
+ * with a served extension. Returns "ID/720p/seg1.ts" and sets `kind`, or ""
+ * when the path is refused. */
+std::string media_relative_path(std::string_view path, const MediaKind **kind);
+
+/* A media folder. Files are opened beneath it, never outside. Safe to use
+ * from any thread. */
+class MediaRoot
+{
+public:
+  explicit MediaRoot(std::string dir);
+  ~MediaRoot();
+  MediaRoot(const MediaRoot &) = delete;
+  MediaRoot &operator=(const MediaRoot &) = delete;
+
+  const std::string &dir() const { return dir_; }
+  /* The folder, opened on first use and kept open; -1 while it cannot be. */
+  int fd() const;
+  /* RELATIVE (from media_relative_path) opened read-only when it is a
+   * regular file inside the folder once every symbolic link is followed
+   * (absolute links are refused); -1 otherwise. Fills `st`. */
+  int open(const std::string &relative, struct stat &st) const;
+
+private:
+  std::string dir_;
+  mutable std::atomic<int> fd_{-1};
+};
+
+/* The libsoup handler for URL_PREFIX/ID/... from a media folder. */
 class MediaFiles
 {
 public:
-  /* Serves ROOT/ID/... under URL_PREFIX/ID/... */
+  /* Serves ROOT/ID/... under URL_PREFIX/ID/..., and gives the folder to the
+   * HTTP server's fast path. */
   MediaFiles(HttpServer &http, std::string url_prefix, std::string root);
 
 private:
@@ -26,10 +81,7 @@ private:
 
   HttpServer &http_;
   std::string prefix_;
-  std::string root_;
+  std::shared_ptr<MediaRoot> root_;
 };
-
-/* "application/vnd.apple.mpegurl" for x.m3u8, ...; nullptr when not served. */
-const char *media_content_type(const std::string &file_name);
 
 } // namespace sugarcast

@@ -3,6 +3,7 @@
  * chat_gifts.cpp, chat_rest.cpp and chat_cluster.cpp. */
 #include "chat_impl.h"
 
+#include "http.h"
 #include "jwt.h"
 
 #include <algorithm>
@@ -295,13 +296,14 @@ void ChatService::Impl::steal_and_join(SoupServerMessage *msg, const std::string
                                        const std::string &refusal, uint16_t close)
 {
   g_object_ref(msg);
+  /* Held past the steal: the message may go with it. */
+  g_autoptr(GSocket) socket = message_socket(msg);
+  if (socket)
+    g_object_ref(socket);
   GIOStream *io = soup_server_message_steal_connection(msg);
   g_object_unref(msg);
   if (!io)
     return;
-  auto *socket = static_cast<GSocket *>(g_object_get_data(G_OBJECT(io), "GSocket"));
-  if (!socket && G_IS_SOCKET_CONNECTION(io))
-    socket = g_socket_connection_get_socket(G_SOCKET_CONNECTION(io));
   if (!socket) {
     g_warning("chat: a WebSocket connection without a socket; dropped");
     g_object_unref(io);

@@ -23,7 +23,7 @@ namespace {
 /* The shell commands of a page's ```sh blocks, continuation lines joined. */
 std::vector<std::string> examples(const std::string &page)
 {
-  const std::string text = read_text(source_dir() + "/docs/elements/" + page);
+  const std::string text = read_file(source_dir() + "/docs/elements/" + page);
   std::vector<std::string> commands;
   const std::regex block("```sh\n([\\s\\S]*?)```");
   for (auto it = std::sregex_iterator(text.begin(), text.end(), block);
@@ -103,7 +103,7 @@ void run_page(const std::string &page)
     for (const auto &location : locations(command)) {
       const std::string master = dir + "/" + location + "/master.m3u8";
       ASSERT_TRUE(fs::exists(master)) << command;
-      auto m = parse_master_playlist(read_text(master));
+      auto m = parse_master_playlist(read_file(master));
       EXPECT_TRUE(m.valid) << master << ": " << m.problem;
       auto play = run_process(
           {"ffmpeg", "-v", "error", "-nostdin", "-i", master, "-map", "0", "-f", "null", "-"});

@@ -30,7 +30,7 @@ std::string fresh_folder(const std::string &name)
 
 MediaPlaylist media(const std::string &folder, const std::string &name)
 {
-  return parse_media_playlist(read_text(folder + "/" + name + ".m3u8"));
+  return parse_media_playlist(read_file(folder + "/" + name + ".m3u8"));
 }
 
 /* The first video packet of a segment (joined with its init segment for fMP4). */
@@ -172,7 +172,7 @@ protected:
 
 TEST_F(Ladder1080p, MasterPlaylistListsEveryVariantWithItsAttributes)
 {
-  auto master = parse_master_playlist(read_text(folder + "/master.m3u8"));
+  auto master = parse_master_playlist(read_file(folder + "/master.m3u8"));
   ASSERT_TRUE(master.valid) << master.problem;
   ASSERT_EQ(master.variants.size(), 4u);
   const char *resolutions[] = {"1920x1080", "1280x720", "854x480", "640x360"};
@@ -320,7 +320,7 @@ TEST(HlsAbrSink, Vp9VariantsPlayFromFragmentedMp4)
                                folder, "playlist-type=vod"),
                run);
   ASSERT_TRUE(run.error.empty()) << run.error;
-  auto master = parse_master_playlist(read_text(folder + "/master.m3u8"));
+  auto master = parse_master_playlist(read_file(folder + "/master.m3u8"));
   ASSERT_EQ(master.variants.size(), 2u);
   EXPECT_EQ(master.variants[0].attributes["CODECS"], "vp09.00.21.08,mp4a.40.2");
   for (int i = 0; i < 2; ++i) {
@@ -434,7 +434,7 @@ TEST(HlsAbrSink, AudioCanBeItsOwnRendition)
                                "playlist-type=vod audio-mode=group"),
                run);
   ASSERT_TRUE(run.error.empty()) << run.error;
-  auto master = parse_master_playlist(read_text(folder + "/master.m3u8"));
+  auto master = parse_master_playlist(read_file(folder + "/master.m3u8"));
   ASSERT_EQ(master.media.size(), 1u);
   EXPECT_EQ(master.media[0]["TYPE"], "AUDIO");
   EXPECT_EQ(master.media[0]["URI"], "audio.m3u8");
@@ -488,7 +488,7 @@ TEST(HlsAbrSink, ThePublishersStreamIsTheTopVariantAndTheLadderFollowsIt)
                    folder + " playlist-type=vod",
                run);
   ASSERT_TRUE(run.error.empty()) << run.error;
-  auto master = parse_master_playlist(read_text(folder + "/master.m3u8"));
+  auto master = parse_master_playlist(read_file(folder + "/master.m3u8"));
   ASSERT_EQ(master.variants.size(), 3u);
   EXPECT_EQ(master.variants[0].attributes["RESOLUTION"], "320x240");
   EXPECT_EQ(master.variants[1].attributes["RESOLUTION"], "240x180");
@@ -526,7 +526,7 @@ TEST(HlsAbrSink, AnUnlinkedPadDoesNotHoldBackTheEnd)
   EXPECT_TRUE(run.eos);
   auto p = media(folder, "video_0");
   EXPECT_TRUE(p.endlist);
-  EXPECT_EQ(parse_master_playlist(read_text(folder + "/master.m3u8")).variants.size(), 1u);
+  EXPECT_EQ(parse_master_playlist(read_file(folder + "/master.m3u8")).variants.size(), 1u);
 }
 
 TEST(HlsAbrSink, OpusAudioMakesTheVariantsFragmentedMp4)
@@ -545,7 +545,7 @@ TEST(HlsAbrSink, OpusAudioMakesTheVariantsFragmentedMp4)
   EXPECT_EQ(p.segments[0].map, "video_0-init-1.mp4");
   EXPECT_EQ(sorted(probe_codecs(folder + "/video_0.m3u8")),
             (std::vector<std::string>{"h264", "opus"}));
-  auto master = parse_master_playlist(read_text(folder + "/master.m3u8"));
+  auto master = parse_master_playlist(read_file(folder + "/master.m3u8"));
   ASSERT_EQ(master.variants.size(), 1u);
   EXPECT_NE(master.variants[0].attributes["CODECS"].find(",opus"), std::string::npos);
   expect_ffmpeg_plays(folder + "/master.m3u8");

@@ -117,14 +117,6 @@ void inject_event_before(GstElement *pipeline, const char *element, int frame, G
   gst_object_unref(e);
 }
 
-std::string read_text(const std::string &path)
-{
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::map<std::string, std::string> parse_attributes(const std::string &list)
 {
   std::map<std::string, std::string> out;
@@ -373,7 +365,7 @@ std::string join_fmp4(const std::string &init, const std::string &segment)
   static int counter = 0;
   const std::string out = scratch_dir() + "/joined-" + std::to_string(++counter) + ".mp4";
   std::ofstream o(out, std::ios::binary);
-  o << read_text(init) << read_text(segment);
+  o << read_file(init) << read_file(segment);
   return out;
 }
 

@@ -78,7 +78,6 @@ struct MasterPlaylist
 std::map<std::string, std::string> parse_attributes(const std::string &list);
 MediaPlaylist parse_media_playlist(const std::string &text);
 MasterPlaylist parse_master_playlist(const std::string &text);
-std::string read_text(const std::string &path);
 
 /* Reads every .m3u8 in a folder over and over while a pipeline writes it,
  * checking that each read is a whole playlist whose segments exist. */

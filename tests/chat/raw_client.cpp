@@ -1,5 +1,7 @@
 #include "raw_client.h"
 
+#include "testenv.h"
+
 #include <cerrno>
 #include <cstring>
 #include <glib.h>
@@ -44,14 +46,7 @@ RawClient::~RawClient()
 
 bool RawClient::send_raw(const std::string &bytes)
 {
-  size_t off = 0;
-  while (off < bytes.size()) {
-    const ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-    if (n <= 0)
-      return false;
-    off += static_cast<size_t>(n);
-  }
-  return true;
+  return send_all(fd_, bytes.data(), bytes.size());
 }
 
 int RawClient::handshake(const std::string &path, std::string *response)

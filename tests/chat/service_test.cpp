@@ -736,5 +736,74 @@ TEST_F(ChatLive, TheRoomHearsWhenItsStreamGoesLiveAndWhenItEnds)
   EXPECT_EQ(ended->str("state"), "offline");
 }
 
+TEST_F(ChatLive, AGiftOnALiveStreamIsWrittenIntoEveryVariantPlaylist)
+{
+  auto d = start_daemon("", R"("streams": {"grace_period_ms": 0}, "hls": {"segment_duration": 1})");
+  HttpResponse created = d->admin("POST", "/api/streams", R"({"title": "gift show"})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  ChatMessage stream(created.body);
+  const std::string id = stream.str("id");
+  auto alice = join(*d, id, token("alice", "viewer", "Alice"));
+  ASSERT_TRUE(alice);
+  Background push({"ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+                   "-stream_loop", "-1", "-i", test_flv(2.0), "-c", "copy", "-f", "flv",
+                   stream.str("rtmp_url")});
+  auto live = alice->next("stream", 20s);
+  ASSERT_TRUE(live);
+  EXPECT_EQ(live->str("state"), "live");
+  /* The variants the master lists, once each has a segment. */
+  const std::string dir = d->data_dir() + "/hls/" + id + "/";
+  std::vector<std::string> variants;
+  ASSERT_TRUE(eventually(
+      [&] {
+        variants.clear();
+        std::istringstream master(read_file(dir + "master.m3u8"));
+        for (std::string line; std::getline(master, line);)
+          if (!line.empty() && line[0] != '#')
+            variants.push_back(line);
+        for (const auto &v : variants)
+          if (read_file(dir + v).find("#EXTINF") == std::string::npos)
+            return false;
+        return !variants.empty();
+      },
+      20s))
+      << d->log();
+
+  alice->send(R"({"v":1,"type":"gift","gift":"rocket","count":2,"idempotency_key":"live-000001"})");
+  auto ack = alice->next("gift_ack");
+  ASSERT_TRUE(ack);
+  const std::string tag =
+      "#EXT-X-DATERANGE:ID=\"gift-" + std::to_string(ack->num("ledger_id")) + "\"";
+  for (const auto &v : variants) {
+    std::string line;
+    EXPECT_TRUE(eventually(
+        [&] {
+          const std::string text = read_file(dir + v);
+          const size_t at = text.find(tag);
+          if (at == std::string::npos)
+            return false;
+          line = text.substr(at, text.find('\n', at) - at);
+          return true;
+        },
+        10s))
+        << v << " has no " << tag << ":\n"
+        << read_file(dir + v);
+    EXPECT_NE(line.find("CLASS=\"com.sugarcast.gift\""), std::string::npos) << line;
+    EXPECT_NE(line.find("X-GIFT=\"rocket\""), std::string::npos) << line;
+    EXPECT_NE(line.find("X-COUNT=2"), std::string::npos) << line;
+    EXPECT_NE(line.find("X-USER=\"Alice\""), std::string::npos) << line;
+    EXPECT_NE(line.find("X-LEDGER-ID=" + std::to_string(ack->num("ledger_id"))), std::string::npos)
+        << line;
+  }
+  /* A gift for a stream that is not live is recorded, and only that. */
+  HttpResponse other = d->admin("POST", "/api/streams", R"({"title": "not live"})");
+  ASSERT_EQ(other.status, 201) << other.body;
+  auto offline = join(*d, ChatMessage(other.body).str("id"), token("bob", "viewer", "Bob"));
+  ASSERT_TRUE(offline);
+  offline->send(R"({"v":1,"type":"gift","gift":"rose","count":1,"idempotency_key":"live-000002"})");
+  EXPECT_TRUE(offline->next("gift_ack"));
+  EXPECT_TRUE(d->running());
+}
+
 } // namespace
 } // namespace sugarcast::test

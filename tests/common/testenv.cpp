@@ -11,8 +11,11 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
+#include <thread>
 
 namespace sugarcast::test {
 
@@ -237,6 +240,29 @@ int Background::wait(std::chrono::seconds timeout)
              : -1;
 }
 
+int open_descriptors(int pid)
+{
+  int n = 0;
+  for (const auto &e :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    (void)e;
+    ++n;
+  }
+  return n;
+}
+
+int settled_descriptors(int pid)
+{
+  int n = open_descriptors(pid);
+  for (int stable = 0, i = 0; stable < 5 && i < 250; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const int now = open_descriptors(pid);
+    stable = now == n ? stable + 1 : 0;
+    n = now;
+  }
+  return n;
+}
+
 int free_tcp_port()
 {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -253,6 +279,36 @@ int free_tcp_port()
   }
   close(fd);
   return ntohs(addr.sin_port);
+}
+
+bool eventually(const std::function<bool()> &condition, std::chrono::milliseconds timeout)
+{
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition())
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return condition();
+}
+
+bool send_all(int fd, const void *data, size_t size)
+{
+  const auto *bytes = static_cast<const char *>(data);
+  size_t sent = 0;
+  while (sent < size) {
+    const ssize_t n = ::send(fd, bytes + sent, size - sent, MSG_NOSIGNAL);
+    if (n <= 0)
+      return false;
+    sent += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+std::string read_file(const std::string &path)
+{
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 } // namespace sugarcast::test

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,24 @@ private:
 
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int free_tcp_port();
+
+/* Whether CONDITION becomes true within TIMEOUT, asked every 50 ms. */
+bool eventually(const std::function<bool()> &condition,
+                std::chrono::milliseconds timeout = std::chrono::milliseconds(20000));
+
+/* Writes all SIZE bytes to the socket FD (blocking); false if it closed. */
+bool send_all(int fd, const void *data, size_t size);
+
+/* The whole of the file at PATH, bytes as they are; empty when it cannot be
+ * read. */
+std::string read_file(const std::string &path);
+
+/* How many descriptors process PID has open (/proc/PID/fd). */
+int open_descriptors(int pid);
+/* The same once it has stayed put for 100 ms (at most 5 s): a server closes
+ * its end of a connection a moment after the client, so a count taken right
+ * after a request may or may not include it. */
+int settled_descriptors(int pid);
 
 /* While alive, GLib warnings and criticals whose message contains `fragment`
  * are expected and do not fail the test. */

@@ -13,12 +13,6 @@ using namespace sugarcast::test;
 
 namespace {
 
-std::string read(const std::filesystem::path &p)
-{
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
 int run(const std::string &seed)
 {
   return sugarcast::fuzz::run_json(reinterpret_cast<const uint8_t *>(seed.data()), seed.size());
@@ -35,7 +29,7 @@ TEST(JsonFuzzCorpus, EverySeedRunsCleanly)
 {
   size_t seeds = 0;
   for (const auto &entry : std::filesystem::directory_iterator(corpus())) {
-    run(read(entry.path()));
+    run(read_file(entry.path()));
     ++seeds;
   }
   EXPECT_GE(seeds, 8u);
@@ -43,10 +37,10 @@ TEST(JsonFuzzCorpus, EverySeedRunsCleanly)
 
 TEST(JsonFuzzCorpus, SeedsMeanWhatTheySay)
 {
-  EXPECT_EQ(run(read(corpus() / "config-empty")), 0);
-  EXPECT_GT(run(read(corpus() / "config-bad")), 0);
-  EXPECT_EQ(run(read(corpus() / "pipeline-clip")), 0);
-  EXPECT_EQ(run(read(corpus() / "api-stream")), 0);
-  EXPECT_GT(run(read(corpus() / "api-stream-bad")), 0);
-  EXPECT_EQ(run(read(corpus() / "not-json")), -1);
+  EXPECT_EQ(run(read_file(corpus() / "config-empty")), 0);
+  EXPECT_GT(run(read_file(corpus() / "config-bad")), 0);
+  EXPECT_EQ(run(read_file(corpus() / "pipeline-clip")), 0);
+  EXPECT_EQ(run(read_file(corpus() / "api-stream")), 0);
+  EXPECT_GT(run(read_file(corpus() / "api-stream-bad")), 0);
+  EXPECT_EQ(run(read_file(corpus() / "not-json")), -1);
 }

@@ -19,14 +19,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_file(const std::string &path)
-{
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 std::string fixtures()
 {
   return test::source_dir() + "/tests/daemon/pipeline-fixtures";
@@ -152,7 +144,7 @@ TEST(PipelineDescriptions, DaemonRefusesWhatTheSchemaCannotSee)
     const std::string name = fs::path(f).filename().string();
     ASSERT_TRUE(expected.count(name)) << "no expectation for " << name;
     std::string error;
-    EXPECT_FALSE(PipelineDescription::parse(f, read_file(f), error)) << name;
+    EXPECT_FALSE(PipelineDescription::parse(f, test::read_file(f), error)) << name;
     EXPECT_NE(error.find(f + ": " + expected.at(name)), std::string::npos) << name << " said:\n"
                                                                            << error;
   }
@@ -176,7 +168,7 @@ TEST(PipelineCatalog, LoadsTheShippedDescriptionsAndAnOperatorsFolder)
   /* An operator's folder: a replacement and a broken file, both reported. */
   const std::string dir = test::scratch_dir() + "/operator-pipelines";
   fs::create_directories(dir);
-  std::ofstream(dir + "/clip.json") << read_file(test::source_dir() + "/pipelines/clip.json");
+  std::ofstream(dir + "/clip.json") << test::read_file(test::source_dir() + "/pipelines/clip.json");
   std::ofstream(dir + "/broken.json") << R"({"kind": "clip", "nodes": {}, "links": []})";
   PipelineCatalog operator_catalog;
   EXPECT_FALSE(operator_catalog.load(dir, error));

@@ -36,41 +36,11 @@ std::string json_string(const std::string &body, const char *member)
   return json_object_has_member(o, member) ? json_object_get_string_member(o, member) : "";
 }
 
-bool eventually(const std::function<bool()> &condition,
-                std::chrono::milliseconds timeout = std::chrono::milliseconds(20000))
-{
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition())
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return condition();
-}
-
-std::string read_file(const std::string &path)
-{
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 size_t count(const std::string &text, const std::string &what)
 {
   size_t n = 0;
   for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
     ++n;
-  return n;
-}
-
-int open_descriptors(int pid)
-{
-  int n = 0;
-  for (const auto &e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
-    (void)e;
-    ++n;
-  }
   return n;
 }
 
@@ -86,9 +56,10 @@ long rss_kib(int pid)
 class Streams : public ::testing::Test
 {
 protected:
-  void start(const std::string &config)
+  void start(const std::string &config, std::vector<std::pair<std::string, std::string>> env = {})
   {
-    d = std::make_unique<SugarcastdProcess>(SugarcastdProcess::Options{.config = config});
+    d = std::make_unique<SugarcastdProcess>(
+        SugarcastdProcess::Options{.config = config, .env = std::move(env)});
     ASSERT_TRUE(d->wait_ready()) << d->log();
   }
 
@@ -220,7 +191,12 @@ TEST_F(Streams, SigtermMidStreamLeavesCompletePlaylists)
 
 TEST_F(Streams, FiftyPublishCyclesLeaveNoDescriptorsOrMemoryBehind)
 {
-  start(R"({"streams": {"grace_period_ms": 0}, "hls": {"segment_duration": 1}})");
+  /* Each pipeline's threads may land in a new glibc malloc arena (up to 8 per
+   * core), which keeps its pages: on a busy machine that alone grows the
+   * RSS by more than the bound below without any leak. Two arenas measure
+   * what we keep, not how the threads were scheduled. */
+  start(R"({"streams": {"grace_period_ms": 0}, "hls": {"segment_duration": 1}})",
+        {{"MALLOC_ARENA_MAX", "2"}});
   Created s = create();
   const std::string flv = test_flv(0.5, false);
   auto cycle = [&] {
@@ -231,7 +207,7 @@ TEST_F(Streams, FiftyPublishCyclesLeaveNoDescriptorsOrMemoryBehind)
    * pipelines' threads, which fill over the first ten or so publishes. */
   for (int i = 0; i < 10; ++i)
     cycle();
-  const int fds = open_descriptors(d->pid());
+  const int fds = settled_descriptors(d->pid());
   const long rss = rss_kib(d->pid());
   for (int i = 0; i < 50; ++i)
     cycle();

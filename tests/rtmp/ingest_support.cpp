@@ -304,14 +304,7 @@ RawConnection::~RawConnection()
 
 bool RawConnection::send(const std::vector<uint8_t> &data)
 {
-  size_t sent = 0;
-  while (sent < data.size()) {
-    const ssize_t n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0)
-      return false;
-    sent += static_cast<size_t>(n);
-  }
-  return true;
+  return send_all(fd_, data.data(), data.size());
 }
 
 std::vector<uint8_t> RawConnection::read(size_t n, std::chrono::milliseconds timeout)

@@ -1,0 +1,1029 @@
+/* sugarcastd — the media fast path. See fastpath.h. */
+#include "fastpath.h"
+
+#include <glib.h>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <csignal>
+#include <cstring>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#define G_LOG_DOMAIN_NAME "sugarcastd"
+
+namespace sugarcast {
+
+struct MediaFastPath::Shared
+{
+  Options options;
+  std::vector<Mount> mounts;
+  Metrics &metrics;
+  Handoff handoff;
+  /* "GET /hls/", "HEAD /hls/", ...: how a media connection's first request starts. */
+  std::vector<std::string> first_lines;
+  std::atomic<bool> stopping{false};
+  /* Every thread; the first also accepts and deals connections out in turn. */
+  std::vector<Worker *> workers;
+};
+
+namespace {
+
+/* Files changed this recently are not kept in memory: a change made after
+ * they were read could otherwise carry the same timestamps (file times come
+ * from a clock that moves in ticks of a few milliseconds). */
+constexpr int64_t kRacyNanoseconds = 50'000'000;
+constexpr size_t kCacheEntries = 1024;
+constexpr size_t kCacheBytes = 8u << 20;
+/* Enough to tell "OPTIONS /clips/" from anything else after a few blank lines. */
+constexpr size_t kFirstLookBytes = 256;
+constexpr int kAcceptPauseMs = 100;
+
+int64_t monotonic_ms()
+{
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool iequals(std::string_view a, std::string_view b)
+{
+  if (a.size() != b.size())
+    return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (g_ascii_tolower(a[i]) != g_ascii_tolower(b[i]))
+      return false;
+  return true;
+}
+
+std::string_view trim(std::string_view s)
+{
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
+}
+
+bool is_tchar(char c)
+{
+  return g_ascii_isalnum(c) || (c != 0 && std::strchr("!#$%&'*+-.^_`|~", c));
+}
+
+bool all_digits(std::string_view s)
+{
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+/* Digits as a number, saturating at INT64_MAX. */
+int64_t to_int(std::string_view digits)
+{
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (ec == std::errc::result_out_of_range || value > static_cast<uint64_t>(INT64_MAX))
+    return INT64_MAX;
+  return static_cast<int64_t>(value);
+}
+
+struct Request
+{
+  std::string_view method;
+  std::string_view target;
+  bool http10 = false;
+  bool has_host = false;
+  bool has_body = false;
+  bool connection_close = false;
+  bool connection_keep_alive = false;
+  bool if_range = false;
+  int ranges = 0;
+  std::string_view range;
+  std::string_view origin;
+  size_t head_bytes = 0; /* blank lines before it, request line, headers, final blank line */
+};
+
+enum class Parsed { Incomplete, Complete, Malformed, HeadersTooLarge, UriTooLong };
+
+/* One line ending in LF (a CR before it is dropped); false when the data
+ * holds no complete line yet. */
+bool next_line(std::string_view data, size_t &pos, std::string_view &line)
+{
+  const size_t eol = data.find('\n', pos);
+  if (eol == std::string_view::npos)
+    return false;
+  line = data.substr(pos, eol - pos);
+  if (!line.empty() && line.back() == '\r')
+    line.remove_suffix(1);
+  pos = eol + 1;
+  return true;
+}
+
+Parsed parse_request(std::string_view data, Request &r)
+{
+  const bool full = data.size() >= MediaFastPath::kMaxHeadBytes;
+  size_t pos = 0;
+  std::string_view line;
+  /* Blank lines before a request are ignored (RFC 9112, 2.2). */
+  do {
+    if (!next_line(data, pos, line))
+      return full ? Parsed::UriTooLong : Parsed::Incomplete;
+  } while (line.empty());
+
+  const size_t sp1 = line.find(' ');
+  const size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos)
+    return Parsed::Malformed;
+  r.method = line.substr(0, sp1);
+  r.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  const std::string_view version = line.substr(sp2 + 1);
+  if (r.method.empty() || !std::all_of(r.method.begin(), r.method.end(), is_tchar) ||
+      r.target.empty() || (version != "HTTP/1.1" && version != "HTTP/1.0"))
+    return Parsed::Malformed;
+  for (char c : r.target)
+    if (c <= 0x20 || c >= 0x7f)
+      return Parsed::Malformed;
+  r.http10 = version == "HTTP/1.0";
+
+  for (;;) {
+    if (!next_line(data, pos, line))
+      return full ? Parsed::HeadersTooLarge : Parsed::Incomplete;
+    if (line.empty())
+      break;
+    const size_t colon = line.find(':');
+    if (line[0] == ' ' || line[0] == '\t' || colon == std::string_view::npos || colon == 0)
+      return Parsed::Malformed; /* obsolete line folding, or no name */
+    const std::string_view name = line.substr(0, colon);
+    const std::string_view value = trim(line.substr(colon + 1));
+    if (!std::all_of(name.begin(), name.end(), is_tchar))
+      return Parsed::Malformed;
+    for (char c : value)
+      if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f)
+        return Parsed::Malformed;
+    if (iequals(name, "host")) {
+      if (r.has_host)
+        return Parsed::Malformed;
+      r.has_host = true;
+    } else if (iequals(name, "content-length")) {
+      if (!all_digits(value) || to_int(value) != 0)
+        r.has_body = true;
+    } else if (iequals(name, "transfer-encoding")) {
+      r.has_body = true;
+    } else if (iequals(name, "connection")) {
+      size_t start = 0;
+      while (start <= value.size()) {
+        size_t end = value.find(',', start);
+        if (end == std::string_view::npos)
+          end = value.size();
+        const std::string_view token = trim(value.substr(start, end - start));
+        r.connection_close = r.connection_close || iequals(token, "close");
+        r.connection_keep_alive = r.connection_keep_alive || iequals(token, "keep-alive");
+        start = end + 1;
+      }
+    } else if (iequals(name, "range")) {
+      r.range = value;
+      ++r.ranges;
+    } else if (iequals(name, "if-range")) {
+      r.if_range = true;
+    } else if (iequals(name, "origin")) {
+      r.origin = value;
+    }
+  }
+  r.head_bytes = pos;
+  return Parsed::Complete;
+}
+
+enum class FirstLook { Media, Other, NeedMore };
+
+/* Whether a connection's first bytes start a request the fast path serves. */
+FirstLook first_look(std::string_view data, const std::vector<std::string> &first_lines)
+{
+  while (!data.empty() && (data.front() == '\r' || data.front() == '\n'))
+    data.remove_prefix(1);
+  bool could_be = false;
+  for (const std::string &start : first_lines) {
+    if (data.size() >= start.size()) {
+      if (data.compare(0, start.size(), start) == 0)
+        return FirstLook::Media;
+    } else if (std::string_view(start).compare(0, data.size(), data) == 0) {
+      could_be = true;
+    }
+  }
+  return could_be ? FirstLook::NeedMore : FirstLook::Other;
+}
+
+enum class RangeKind { None, Satisfiable, Unsatisfiable };
+
+/* One byte range of a file of SIZE bytes: [first, last]. Anything but a
+ * single well-formed "bytes=" range asks for the whole file. */
+RangeKind parse_range(std::string_view spec, int64_t size, int64_t &first, int64_t &last)
+{
+  spec = trim(spec);
+  if (spec.size() < 6 || !iequals(spec.substr(0, 6), "bytes="))
+    return RangeKind::None;
+  spec = trim(spec.substr(6));
+  const size_t dash = spec.find('-');
+  if (spec.find(',') != std::string_view::npos || dash == std::string_view::npos)
+    return RangeKind::None;
+  const std::string_view a = trim(spec.substr(0, dash));
+  const std::string_view b = trim(spec.substr(dash + 1));
+  if (a.empty()) {
+    if (!all_digits(b))
+      return RangeKind::None;
+    const int64_t suffix = to_int(b);
+    if (suffix == 0 || size == 0)
+      return RangeKind::Unsatisfiable;
+    first = size - std::min(suffix, size);
+    last = size - 1;
+    return RangeKind::Satisfiable;
+  }
+  if (!all_digits(a) || (!b.empty() && !all_digits(b)))
+    return RangeKind::None;
+  first = to_int(a);
+  last = b.empty() ? INT64_MAX : to_int(b);
+  if (last < first)
+    return RangeKind::None;
+  if (first >= size)
+    return RangeKind::Unsatisfiable;
+  last = std::min(last, size - 1);
+  return RangeKind::Satisfiable;
+}
+
+void append_number(std::string &out, int64_t value)
+{
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+  out.append(digits, static_cast<size_t>(end - digits));
+}
+
+const char *status_line(int status)
+{
+  switch (status) {
+  case 200:
+    return "HTTP/1.1 200 OK\r\n";
+  case 204:
+    return "HTTP/1.1 204 No Content\r\n";
+  case 206:
+    return "HTTP/1.1 206 Partial Content\r\n";
+  case 404:
+    return "HTTP/1.1 404 Not Found\r\n";
+  case 414:
+    return "HTTP/1.1 414 URI Too Long\r\n";
+  case 416:
+    return "HTTP/1.1 416 Range Not Satisfiable\r\n";
+  case 431:
+    return "HTTP/1.1 431 Request Header Fields Too Large\r\n";
+  default:
+    return "HTTP/1.1 500 Internal Server Error\r\n";
+  }
+}
+
+} // namespace
+
+class MediaFastPath::Worker
+{
+public:
+  /* LISTENER: the listening socket for the thread that accepts, or none. */
+  Worker(Shared &shared, UniqueFd listener, int index)
+      : shared_(shared), listener_(std::move(listener)), index_(index)
+  {}
+  ~Worker();
+
+  bool start(std::string &error);
+  /* Wakes the thread (MediaFastPath::stop sets `stopping` first) and joins it. */
+  void stop();
+  /* From the accepting thread: a new connection for this one. */
+  void give(int fd);
+
+private:
+  struct Connection
+  {
+    UniqueFd fd;
+    std::list<Connection>::iterator self;
+    int64_t deadline = 0;
+    bool media = false;        /* its first request was seen to be the fast path's */
+    bool input_closed = false; /* the peer will send nothing more */
+    bool lingering = false;    /* output shut down; reading until the peer closes */
+    std::string pending;       /* read, not yet answered */
+    /* The response being sent: head, then a body from memory or a file. */
+    bool writing = false;
+    bool close_after = false;
+    std::string head;
+    size_t head_sent = 0;
+    std::shared_ptr<const std::string> body;
+    size_t body_off = 0;
+    size_t body_end = 0;
+    UniqueFd file;
+    off_t file_off = 0;
+    off_t file_end = 0;
+  };
+  struct CachedFile
+  {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    timespec mtime;
+    timespec ctime;
+    std::shared_ptr<const std::string> bytes;
+  };
+  enum class Flush { Done, Again, Failed };
+
+  void run();
+  void accept_connections();
+  void add_connection(int fd);
+  void wake();
+  void close(Connection &c) { connections_.erase(c.self); }
+  void hand_over(Connection &c, std::string already_read);
+  void touch(Connection &c);
+  void expire();
+  void look_first(Connection &c, uint32_t events);
+  void process(Connection &c);
+  Flush flush(Connection &c);
+  bool serves(const Request &r, size_t &mount) const;
+  void respond(Connection &c, const Request &r, size_t mount);
+  void respond_error(Connection &c, int status, const char *code, const std::string &message,
+                     std::string_view origin, const char *extra_headers = "");
+  void begin_head(Connection &c, int status, std::string_view origin);
+  void finish_head(Connection &c, bool keep_alive_header);
+  std::shared_ptr<const std::string> cached(size_t mount, const std::string &relative,
+                                            struct stat &st);
+  std::shared_ptr<const std::string> keep(size_t mount, const std::string &relative, int fd,
+                                          const struct stat &st);
+  const std::string &date();
+  void count(int status);
+
+  Shared &shared_;
+  UniqueFd listener_;
+  int index_;
+  UniqueFd epoll_;
+  UniqueFd wake_;
+  std::thread thread_;
+  std::list<Connection> connections_; /* by deadline, soonest first */
+  int64_t accept_paused_until_ = 0;
+  char scratch_[kMaxHeadBytes];
+  std::unordered_map<std::string, CachedFile> cache_;
+  size_t cache_bytes_ = 0;
+  time_t date_second_ = -1;
+  std::string date_;
+  std::unordered_map<int, std::atomic<uint64_t> *> counters_;
+  size_t next_worker_ = 0;
+  std::mutex inbox_lock_;
+  std::vector<int> inbox_; /* connections given by the accepting thread */
+  /* epoll tags for the two descriptors that are not connections */
+  char listener_tag_ = 0;
+  char wake_tag_ = 0;
+};
+
+MediaFastPath::Worker::~Worker()
+{
+  stop();
+  for (int fd : inbox_)
+    ::close(fd);
+}
+
+bool MediaFastPath::Worker::start(std::string &error)
+{
+  epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
+  wake_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!epoll_ || !wake_) {
+    error = std::string("cannot start the media fast path: ") + g_strerror(errno);
+    return false;
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &wake_tag_;
+  epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
+  ev.data.ptr = &listener_tag_;
+  if (listener_ && epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listener_.get(), &ev) != 0) {
+    error = std::string("cannot start the media fast path: ") + g_strerror(errno);
+    return false;
+  }
+  thread_ = std::thread([this] { run(); });
+  const std::string name = "sc-media-" + std::to_string(index_);
+  pthread_setname_np(thread_.native_handle(), name.c_str());
+  return true;
+}
+
+void MediaFastPath::Worker::wake()
+{
+  const uint64_t one = 1;
+  if (write(wake_.get(), &one, sizeof one) < 0 && errno != EAGAIN)
+    g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_WARNING, "waking media thread %d: %s", index_,
+          g_strerror(errno));
+}
+
+void MediaFastPath::Worker::stop()
+{
+  if (!thread_.joinable())
+    return;
+  wake();
+  thread_.join();
+}
+
+void MediaFastPath::Worker::give(int fd)
+{
+  {
+    std::lock_guard<std::mutex> guard(inbox_lock_);
+    inbox_.push_back(fd);
+  }
+  wake();
+}
+
+void MediaFastPath::Worker::run()
+{
+  epoll_event events[128];
+  while (!shared_.stopping.load(std::memory_order_acquire)) {
+    const int64_t now = monotonic_ms();
+    int64_t wait = -1;
+    if (!connections_.empty())
+      wait = std::max<int64_t>(0, connections_.front().deadline - now) + 1;
+    if (accept_paused_until_) {
+      const int64_t resume = std::max<int64_t>(0, accept_paused_until_ - now);
+      wait = wait < 0 ? resume : std::min(wait, resume);
+    }
+    const int n =
+        epoll_wait(epoll_.get(), events, 128, static_cast<int>(std::min<int64_t>(wait, INT32_MAX)));
+    if (n < 0 && errno != EINTR) {
+      g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_CRITICAL, "media thread %d: epoll_wait: %s", index_,
+            g_strerror(errno));
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      void *tag = events[i].data.ptr;
+      if (tag == &wake_tag_) {
+        /* Stopping (the loop condition says so), or connections given. */
+        uint64_t count;
+        if (read(wake_.get(), &count, sizeof count) < 0 && errno != EAGAIN)
+          g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_WARNING, "media thread %d: %s", index_,
+                g_strerror(errno));
+        std::vector<int> given;
+        {
+          std::lock_guard<std::mutex> guard(inbox_lock_);
+          given.swap(inbox_);
+        }
+        for (int fd : given)
+          add_connection(fd);
+        continue;
+      }
+      if (tag == &listener_tag_) {
+        accept_connections();
+        continue;
+      }
+      /* A connection is only ever closed while its own event is handled or
+       * after the batch, so every pointer here is live. */
+      auto &c = *static_cast<Connection *>(tag);
+      if (events[i].events & EPOLLERR) {
+        close(c);
+        continue;
+      }
+      if (c.media)
+        process(c);
+      else
+        look_first(c, events[i].events);
+    }
+    expire();
+    if (accept_paused_until_ && monotonic_ms() >= accept_paused_until_) {
+      accept_paused_until_ = 0;
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.ptr = &listener_tag_;
+      epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listener_.get(), &ev);
+    }
+  }
+  connections_.clear();
+  listener_.reset();
+}
+
+void MediaFastPath::Worker::accept_connections()
+{
+  const int64_t now = monotonic_ms();
+  for (int i = 0; i < 64; ++i) {
+    const int fd = accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        /* Out of descriptors: stop accepting for a moment rather than spin. */
+        g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_WARNING,
+              "HTTP: cannot accept connections (%s); pausing for %d ms", g_strerror(errno),
+              kAcceptPauseMs);
+        epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr);
+        accept_paused_until_ = now + kAcceptPauseMs;
+        return;
+      }
+      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+        continue;
+      return; /* EAGAIN, or nothing to be done about it */
+    }
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* In turn, so that long keep-alive connections spread evenly. */
+    Worker *to = shared_.workers[next_worker_++ % shared_.workers.size()];
+    if (to == this)
+      add_connection(fd);
+    else
+      to->give(fd);
+  }
+}
+
+void MediaFastPath::Worker::add_connection(int fd)
+{
+  Connection &c = connections_.emplace_back();
+  c.fd.reset(fd);
+  c.self = std::prev(connections_.end());
+  c.deadline = monotonic_ms() + shared_.options.idle_timeout_ms;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = &c;
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
+    close(c);
+}
+
+void MediaFastPath::Worker::hand_over(Connection &c, std::string already_read)
+{
+  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
+  const int fd = c.fd.release();
+  close(c);
+  shared_.handoff(fd, std::move(already_read));
+}
+
+void MediaFastPath::Worker::touch(Connection &c)
+{
+  /* Every deadline is "now + the timeout", so moving the connection to the
+   * end keeps the list in deadline order. */
+  c.deadline = monotonic_ms() + shared_.options.idle_timeout_ms;
+  connections_.splice(connections_.end(), connections_, c.self);
+}
+
+void MediaFastPath::Worker::expire()
+{
+  const int64_t now = monotonic_ms();
+  while (!connections_.empty() && connections_.front().deadline <= now) {
+    Connection &c = connections_.front();
+    if (c.writing) {
+      /* Reset rather than close: a client that stopped reading would
+       * otherwise keep megabytes queued in the kernel for minutes. */
+      const linger abort{1, 0};
+      setsockopt(c.fd.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+    }
+    connections_.pop_front();
+  }
+}
+
+void MediaFastPath::Worker::look_first(Connection &c, uint32_t events)
+{
+  const ssize_t n = recv(c.fd.get(), scratch_, kFirstLookBytes, MSG_PEEK);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    return;
+  if (n <= 0) {
+    close(c);
+    return;
+  }
+  switch (first_look(std::string_view(scratch_, static_cast<size_t>(n)), shared_.first_lines)) {
+  case FirstLook::Media:
+    c.media = true;
+    process(c);
+    return;
+  case FirstLook::NeedMore:
+    if (events & EPOLLRDHUP) { /* the start of a line, then the client stopped */
+      close(c);
+      return;
+    }
+    if (static_cast<size_t>(n) < kFirstLookBytes)
+      return; /* the rest of the line is on its way */
+    [[fallthrough]];
+  case FirstLook::Other:
+    hand_over(c, "");
+    return;
+  }
+}
+
+void MediaFastPath::Worker::process(Connection &c)
+{
+  for (;;) {
+    if (c.lingering) {
+      /* Read and drop what the client still sends, so that closing does not
+       * reset the connection before it has read the last response. */
+      const ssize_t n = recv(c.fd.get(), scratch_, sizeof scratch_, 0);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+      if (n <= 0) {
+        close(c);
+        return;
+      }
+      continue;
+    }
+    if (c.writing) {
+      const Flush f = flush(c);
+      if (f == Flush::Again)
+        return;
+      if (f == Flush::Failed) {
+        close(c);
+        return;
+      }
+      c.writing = false;
+      c.body.reset();
+      c.file.reset();
+      if (c.close_after || shared_.stopping.load(std::memory_order_relaxed)) {
+        shutdown(c.fd.get(), SHUT_WR);
+        c.lingering = true;
+        c.pending.clear();
+        touch(c);
+        continue;
+      }
+      touch(c); /* the next request has the whole timeout again */
+    }
+    if (!c.pending.empty()) {
+      Request r;
+      size_t mount = 0;
+      switch (parse_request(c.pending, r)) {
+      case Parsed::Complete:
+        if (!serves(r, mount)) {
+          hand_over(c, std::move(c.pending));
+          return;
+        }
+        respond(c, r, mount);
+        c.pending.erase(0, r.head_bytes);
+        if (c.pending.empty() && c.pending.capacity() > 4096)
+          std::string().swap(c.pending); /* a big head once is no reason to keep 16 KiB */
+        continue;
+      case Parsed::Malformed:
+        /* libsoup answers it, as it would have without the fast path. */
+        hand_over(c, std::move(c.pending));
+        return;
+      case Parsed::HeadersTooLarge:
+        respond_error(c, 431, "headers_too_large",
+                      "The request head is over " + std::to_string(kMaxHeadBytes) + " bytes", "");
+        continue;
+      case Parsed::UriTooLong:
+        respond_error(c, 414, "uri_too_long",
+                      "The request line is over " + std::to_string(kMaxHeadBytes) + " bytes", "");
+        continue;
+      case Parsed::Incomplete:
+        break;
+      }
+    }
+    if (c.input_closed) {
+      close(c);
+      return;
+    }
+    const ssize_t n = recv(c.fd.get(), scratch_, kMaxHeadBytes - c.pending.size(), 0);
+    if (n > 0) {
+      c.pending.append(scratch_, static_cast<size_t>(n));
+    } else if (n == 0) {
+      c.input_closed = true;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      return;
+    } else if (errno != EINTR) {
+      close(c);
+      return;
+    }
+  }
+}
+
+MediaFastPath::Worker::Flush MediaFastPath::Worker::flush(Connection &c)
+{
+  bool progress = false;
+  for (;;) {
+    const size_t head_left = c.head.size() - c.head_sent;
+    const size_t body_left = c.body ? c.body_end - c.body_off : 0;
+    const off_t file_left = c.file ? c.file_end - c.file_off : 0;
+    ssize_t n;
+    if (head_left > 0) {
+      iovec iov[2] = {
+          {c.head.data() + c.head_sent, head_left},
+          {const_cast<char *>(c.body ? c.body->data() + c.body_off : nullptr), body_left}};
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = body_left > 0 ? 2 : 1;
+      /* With a file to follow, the head waits for its first bytes. */
+      n = sendmsg(c.fd.get(), &msg, MSG_NOSIGNAL | (file_left > 0 ? MSG_MORE : 0));
+      if (n > 0) {
+        const size_t from_head = std::min(static_cast<size_t>(n), head_left);
+        c.head_sent += from_head;
+        c.body_off += static_cast<size_t>(n) - from_head;
+      }
+    } else if (body_left > 0) {
+      n = send(c.fd.get(), c.body->data() + c.body_off, body_left, MSG_NOSIGNAL);
+      if (n > 0)
+        c.body_off += static_cast<size_t>(n);
+    } else if (file_left > 0) {
+      n = sendfile(c.fd.get(), c.file.get(), &c.file_off,
+                   static_cast<size_t>(std::min<off_t>(file_left, 1 << 30)));
+      if (n == 0)
+        return Flush::Failed; /* the file got shorter: the promised length cannot be sent */
+    } else {
+      return Flush::Done;
+    }
+    if (n > 0) {
+      progress = true;
+      continue;
+    }
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (progress)
+        touch(c);
+      return Flush::Again;
+    }
+    return Flush::Failed;
+  }
+}
+
+bool MediaFastPath::Worker::serves(const Request &r, size_t &mount) const
+{
+  if (r.has_body || (!r.http10 && !r.has_host) || r.target[0] != '/')
+    return false;
+  if (r.method != "GET" && r.method != "HEAD" && r.method != "OPTIONS")
+    return false;
+  for (size_t i = 0; i < shared_.mounts.size(); ++i) {
+    const std::string &prefix = shared_.mounts[i].url_prefix;
+    if (r.target.size() > prefix.size() && r.target.compare(0, prefix.size(), prefix) == 0 &&
+        r.target[prefix.size()] == '/') {
+      mount = i;
+      return true;
+    }
+  }
+  return false;
+}
+
+const std::string &MediaFastPath::Worker::date()
+{
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  if (ts.tv_sec != date_second_) {
+    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char text[40];
+    g_snprintf(text, sizeof text, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
+               tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    date_ = text;
+    date_second_ = ts.tv_sec;
+  }
+  return date_;
+}
+
+void MediaFastPath::Worker::count(int status)
+{
+  std::atomic<uint64_t> *&counter = counters_[status];
+  if (!counter)
+    counter = &shared_.metrics.counter("sugarcast_http_requests_total",
+                                       "HTTP requests answered, by status",
+                                       {{"status", std::to_string(status)}});
+  counter->fetch_add(1, std::memory_order_relaxed);
+}
+
+void MediaFastPath::Worker::begin_head(Connection &c, int status, std::string_view origin)
+{
+  count(status);
+  c.head.clear();
+  c.head_sent = 0;
+  c.head += status_line(status);
+  c.head += "Server: sugarcastd\r\nDate: ";
+  c.head += date();
+  c.head += "\r\n";
+  bool vary = false;
+  const std::string_view allow = cors_allow_origin(shared_.options.cors_origins, origin, vary);
+  if (!allow.empty()) {
+    c.head += "Access-Control-Allow-Origin: ";
+    c.head += allow;
+    c.head += vary ? "\r\nVary: Origin\r\n" : "\r\n";
+  }
+}
+
+void MediaFastPath::Worker::finish_head(Connection &c, bool keep_alive_header)
+{
+  if (c.close_after)
+    c.head += "Connection: close\r\n";
+  else if (keep_alive_header)
+    c.head += "Connection: keep-alive\r\n";
+  c.head += "\r\n";
+  c.writing = true;
+}
+
+void MediaFastPath::Worker::respond_error(Connection &c, int status, const char *code,
+                                          const std::string &message, std::string_view origin,
+                                          const char *extra_headers)
+{
+  if (status == 414 || status == 431) {
+    c.close_after = true;
+    c.pending.clear();
+  }
+  auto body = std::make_shared<const std::string>(error_json(code, message));
+  begin_head(c, status, origin);
+  c.head += "Content-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: ";
+  append_number(c.head, static_cast<int64_t>(body->size()));
+  c.head += "\r\n";
+  c.head += extra_headers;
+  finish_head(c, false);
+  c.body_off = 0;
+  c.body_end = body->size();
+  c.body = std::move(body);
+}
+
+std::shared_ptr<const std::string>
+MediaFastPath::Worker::cached(size_t mount, const std::string &relative, struct stat &st)
+{
+  if (cache_.empty())
+    return nullptr;
+  std::string key(1, static_cast<char>('0' + mount));
+  key += relative;
+  auto it = cache_.find(key);
+  if (it == cache_.end())
+    return nullptr;
+  const CachedFile &f = it->second;
+  /* The kept bytes were read from a file opened inside the folder; a path
+   * that now shows that same unchanged file can only lead to it. */
+  if (fstatat(shared_.mounts[mount].root->fd(), relative.c_str(), &st, 0) == 0 &&
+      st.st_dev == f.dev && st.st_ino == f.ino && st.st_size == f.size &&
+      st.st_mtim.tv_sec == f.mtime.tv_sec && st.st_mtim.tv_nsec == f.mtime.tv_nsec &&
+      st.st_ctim.tv_sec == f.ctime.tv_sec && st.st_ctim.tv_nsec == f.ctime.tv_nsec)
+    return f.bytes;
+  cache_bytes_ -= f.bytes->size();
+  cache_.erase(it);
+  return nullptr;
+}
+
+std::shared_ptr<const std::string> MediaFastPath::Worker::keep(size_t mount,
+                                                               const std::string &relative, int fd,
+                                                               const struct stat &st)
+{
+  if (st.st_size > static_cast<off_t>(kMaxCachedFileBytes))
+    return nullptr;
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  const auto ns = [](const timespec &t) {
+    return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+  };
+  const int64_t settled = ns(now) - kRacyNanoseconds;
+  if (ns(st.st_mtim) > settled || ns(st.st_ctim) > settled)
+    return nullptr;
+  std::string bytes(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  while (got < bytes.size()) {
+    const ssize_t n = pread(fd, bytes.data() + got, bytes.size() - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return nullptr;
+    got += static_cast<size_t>(n);
+  }
+  if (cache_.size() >= kCacheEntries || cache_bytes_ + bytes.size() > kCacheBytes) {
+    cache_.clear();
+    cache_bytes_ = 0;
+  }
+  auto shared = std::make_shared<const std::string>(std::move(bytes));
+  std::string key(1, static_cast<char>('0' + mount));
+  key += relative;
+  cache_bytes_ += shared->size();
+  cache_[key] = {st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim, shared};
+  return shared;
+}
+
+void MediaFastPath::Worker::respond(Connection &c, const Request &r, size_t mount)
+{
+  const bool keep_alive =
+      r.http10 ? r.connection_keep_alive && !r.connection_close : !r.connection_close;
+  c.close_after = !keep_alive;
+  const bool keep_alive_header = r.http10 && keep_alive;
+  const Mount &m = shared_.mounts[mount];
+  const std::string_view path = r.target.substr(0, r.target.find_first_of("?#"));
+
+  if (r.method == "OPTIONS") {
+    begin_head(c, 204, r.origin);
+    c.head += "Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r\nAccess-Control-Allow-Headers: ";
+    c.head += kPreflightAllowHeaders;
+    c.head += "\r\nAccess-Control-Max-Age: ";
+    c.head += kPreflightMaxAge;
+    c.head += "\r\n";
+    finish_head(c, keep_alive_header);
+    return;
+  }
+
+  const MediaKind *kind = nullptr;
+  const std::string relative = media_relative_path(path.substr(m.url_prefix.size()), &kind);
+  struct stat st;
+  std::shared_ptr<const std::string> bytes;
+  UniqueFd file;
+  if (!relative.empty()) {
+    bytes = cached(mount, relative, st);
+    if (!bytes) {
+      file.reset(m.root->open(relative, st));
+      if (file)
+        bytes = keep(mount, relative, file.get(), st);
+      if (bytes)
+        file.reset();
+    }
+  }
+  if (!bytes && !file) {
+    respond_error(c, 404, "not_found", "No such file: " + std::string(path), r.origin);
+    return;
+  }
+
+  const int64_t size = st.st_size;
+  int64_t first = 0, last = size - 1;
+  RangeKind range = RangeKind::None;
+  if (r.ranges == 1 && !r.if_range)
+    range = parse_range(r.range, size, first, last);
+  if (range == RangeKind::Unsatisfiable) {
+    std::string extra = "Content-Range: bytes */" + std::to_string(size) + "\r\n";
+    respond_error(c, 416, "range_not_satisfiable",
+                  "The range " + std::string(r.range) + " is outside the file's " +
+                      std::to_string(size) + " bytes",
+                  r.origin, extra.c_str());
+    return;
+  }
+  if (range == RangeKind::None) {
+    first = 0;
+    last = size - 1;
+  }
+  begin_head(c, range == RangeKind::Satisfiable ? 206 : 200, r.origin);
+  c.head += "Content-Type: ";
+  c.head += kind->content_type;
+  c.head += "\r\nCache-Control: ";
+  c.head += kind->cache_control;
+  c.head += "\r\nAccept-Ranges: bytes\r\nContent-Length: ";
+  append_number(c.head, last - first + 1);
+  c.head += "\r\n";
+  if (range == RangeKind::Satisfiable) {
+    c.head += "Content-Range: bytes ";
+    append_number(c.head, first);
+    c.head += '-';
+    append_number(c.head, last);
+    c.head += '/';
+    append_number(c.head, size);
+    c.head += "\r\n";
+  }
+  finish_head(c, keep_alive_header);
+  if (r.method == "HEAD" || last < first)
+    return;
+  if (bytes) {
+    c.body = std::move(bytes);
+    c.body_off = static_cast<size_t>(first);
+    c.body_end = static_cast<size_t>(last + 1);
+  } else {
+    c.file = std::move(file);
+    c.file_off = first;
+    c.file_end = last + 1;
+  }
+}
+
+MediaFastPath::MediaFastPath(Options options, std::vector<Mount> mounts, Metrics &metrics,
+                             Handoff handoff)
+    : shared_(new Shared{std::move(options), std::move(mounts), metrics, std::move(handoff), {}})
+{
+  for (const char *method : {"GET ", "HEAD ", "OPTIONS "})
+    for (const Mount &m : shared_->mounts)
+      shared_->first_lines.push_back(method + m.url_prefix + "/");
+}
+
+MediaFastPath::~MediaFastPath()
+{
+  stop();
+}
+
+bool MediaFastPath::start(UniqueFd listener, std::string &error)
+{
+  /* sendfile(2) has no MSG_NOSIGNAL: writing to a client that has gone
+   * would raise SIGPIPE, which kills a process that has not said otherwise. */
+  struct sigaction current;
+  if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL)
+    signal(SIGPIPE, SIG_IGN);
+  for (int i = 0; i < std::max(1, shared_->options.threads); ++i)
+    workers_.push_back(std::make_unique<Worker>(*shared_, i == 0 ? std::move(listener) : UniqueFd(),
+                                                static_cast<int>(i)));
+  for (auto &w : workers_)
+    shared_->workers.push_back(w.get());
+  for (auto &w : workers_) {
+    if (!w->start(error)) {
+      stop();
+      return false;
+    }
+  }
+  return true;
+}
+
+void MediaFastPath::stop()
+{
+  shared_->stopping.store(true, std::memory_order_release);
+  for (auto &w : workers_) /* the accepting thread first */
+    w->stop();
+  workers_.clear();
+  shared_->workers.clear();
+}
+
+} // namespace sugarcast

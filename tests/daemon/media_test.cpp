@@ -1,0 +1,702 @@
+/* The media fast path of a real sugarcastd (daemon/fastpath.h), through raw
+ * sockets so that nothing normalises what is sent: keep-alive, pipelining,
+ * HEAD, ranges, Connection: close, timeouts, clients that vanish, requests
+ * handed on to the API server mid-connection, size limits, paths that try to
+ * leave the data folder, playlists rewritten under the cache, descriptors. */
+#include "sugarcastd.h"
+#include "testenv.h"
+
+#include <gtest/gtest.h>
+#include <libsoup/soup.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <thread>
+
+using namespace sugarcast::test;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using namespace std::string_literals;
+
+namespace {
+
+struct Response
+{
+  int status = 0; /* 0: the connection closed (or nothing came) before a whole response */
+  std::map<std::string, std::string> headers; /* names in lower case */
+  std::string body;
+  std::string header(const std::string &name) const
+  {
+    auto it = headers.find(name);
+    return it == headers.end() ? "" : it->second;
+  }
+};
+
+/* One TCP connection to the daemon, spoken to byte by byte. */
+class Raw
+{
+public:
+  explicit Raw(int port)
+  {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0)
+      ADD_FAILURE() << "connect to port " << port << ": " << strerror(errno);
+  }
+  ~Raw()
+  {
+    if (fd_ >= 0)
+      close(fd_);
+  }
+  Raw(const Raw &) = delete;
+  Raw &operator=(const Raw &) = delete;
+
+  bool send(const std::string &data) { return send_all(fd_, data.data(), data.size()); }
+
+  /* The next response; HEAD answers carry no body. */
+  Response read(bool head = false, std::chrono::seconds timeout = 20s)
+  {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    size_t end;
+    while ((end = buffer_.find("\r\n\r\n")) == std::string::npos)
+      if (!fill(deadline))
+        return {};
+    Response r;
+    std::string head_text = buffer_.substr(0, end);
+    buffer_.erase(0, end + 4);
+    size_t line_end = head_text.find("\r\n");
+    const std::string status_line = head_text.substr(0, line_end);
+    if (status_line.rfind("HTTP/1.", 0) != 0 || status_line.size() < 12)
+      return {};
+    r.status = std::stoi(status_line.substr(9, 3));
+    while (line_end != std::string::npos) {
+      const size_t start = line_end + 2;
+      line_end = head_text.find("\r\n", start);
+      const std::string line = head_text.substr(start, line_end - start);
+      const size_t colon = line.find(':');
+      if (colon == std::string::npos)
+        continue;
+      std::string name = line.substr(0, colon);
+      for (auto &c : name)
+        c = static_cast<char>(g_ascii_tolower(c));
+      std::string value = line.substr(colon + 1);
+      value.erase(0, value.find_first_not_of(' '));
+      r.headers[name] = value;
+    }
+    size_t length = 0;
+    if (!head && r.status != 204 && r.status != 304 && r.status >= 200)
+      length = std::stoul(r.header("content-length").empty() ? "0" : r.header("content-length"));
+    while (buffer_.size() < length)
+      if (!fill(deadline)) {
+        r.status = 0;
+        return r;
+      }
+    r.body = buffer_.substr(0, length);
+    buffer_.erase(0, length);
+    return r;
+  }
+
+  /* Whether the server closes the connection within `timeout`; what it sends
+   * meanwhile is counted in received(). */
+  bool closed_within(std::chrono::seconds timeout)
+  {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (fill(deadline)) {
+      received_ += buffer_.size();
+      buffer_.clear();
+    }
+    return eof_;
+  }
+  size_t received() const { return received_; }
+
+  /* Closes with a reset, as a client that vanishes does. */
+  void reset()
+  {
+    linger l{1, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    close(fd_);
+    fd_ = -1;
+  }
+  int fd() const { return fd_; }
+
+private:
+  /* More bytes into the buffer; false on end of stream, error or deadline. */
+  bool fill(std::chrono::steady_clock::time_point deadline)
+  {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      return false;
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0)
+      return false;
+    char chunk[65536];
+    const ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
+    if (n <= 0) {
+      eof_ = true; /* end of stream or reset: closed either way */
+      return false;
+    }
+    buffer_.append(chunk, static_cast<size_t>(n));
+    return true;
+  }
+
+  int fd_ = -1;
+  std::string buffer_;
+  bool eof_ = false;
+  size_t received_ = 0;
+};
+
+std::string get(const std::string &path, const std::string &extra = "",
+                const std::string &method = "GET")
+{
+  return method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra + "\r\n";
+}
+
+void write_file(const std::string &path, const std::string &content)
+{
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
+}
+
+/* A file body no two offsets of which look alike over short spans. */
+std::string pattern(size_t size)
+{
+  std::string s(size, '\0');
+  for (size_t i = 0; i < size; ++i)
+    s[i] = static_cast<char>('a' + (i * 7 + i / 26) % 26);
+  return s;
+}
+
+/* The value of a Prometheus series, 0 when absent. */
+double metric(const std::string &text, const std::string &series)
+{
+  const size_t at = text.find("\n" + series + " ");
+  return at == std::string::npos ? 0 : std::stod(text.substr(at + series.size() + 2));
+}
+
+/* One daemon for most tests: every test uses its own stream folder. Its idle
+ * timeout is longer than any wait below, so that it cannot tidy up a leak
+ * before the descriptor counts look. */
+class Media : public ::testing::Test
+{
+protected:
+  static void SetUpTestSuite()
+  {
+    d = new SugarcastdProcess({.config = R"({"http": {"idle_timeout_ms": 60000}})"});
+    ASSERT_TRUE(d->wait_ready()) << d->log();
+    hls = d->data_dir() + "/hls";
+    write_file(hls + "/s1/master.m3u8", "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000\n360p.m3u8\n");
+    write_file(hls + "/s1/360p/seg1.ts", pattern(1000));
+    write_file(hls + "/s1/360p/big.ts", pattern(350 * 1024));
+    write_file(d->data_dir() + "/secret.json", "{\"secret\": \"do not serve\"}");
+  }
+  static void TearDownTestSuite()
+  {
+    EXPECT_EQ(d->stop(), 0) << d->log();
+    delete d;
+    d = nullptr;
+  }
+  int port() const { return d->http_port(); }
+
+  static SugarcastdProcess *d;
+  static std::string hls;
+};
+
+SugarcastdProcess *Media::d = nullptr;
+std::string Media::hls;
+
+} // namespace
+
+TEST_F(Media, KeepAliveServesManyRequestsOnOneConnection)
+{
+  Raw c(port());
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_TRUE(c.send(get("/hls/s1/master.m3u8", "Origin: https://player.example\r\n")));
+    Response playlist = c.read();
+    ASSERT_EQ(playlist.status, 200) << round;
+    EXPECT_EQ(playlist.body, "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000\n360p.m3u8\n");
+    EXPECT_EQ(playlist.header("content-type"), "application/vnd.apple.mpegurl");
+    EXPECT_EQ(playlist.header("cache-control"), "no-cache");
+    EXPECT_EQ(playlist.header("access-control-allow-origin"), "*");
+    EXPECT_EQ(playlist.header("accept-ranges"), "bytes");
+    EXPECT_EQ(playlist.header("connection"), "");
+
+    ASSERT_TRUE(c.send(get("/hls/s1/360p/big.ts")));
+    Response segment = c.read();
+    ASSERT_EQ(segment.status, 200);
+    EXPECT_EQ(segment.body, pattern(350 * 1024));
+    EXPECT_EQ(segment.header("content-type"), "video/mp2t");
+    EXPECT_EQ(segment.header("cache-control"), "public, max-age=31536000, immutable");
+
+    ASSERT_TRUE(c.send(get("/hls/s1/360p/missing.ts")));
+    Response missing = c.read();
+    EXPECT_EQ(missing.status, 404);
+    EXPECT_EQ(missing.header("content-type"), "application/json");
+    EXPECT_NE(missing.body.find(R"("code":"not_found")"), std::string::npos) << missing.body;
+    EXPECT_NE(missing.body.find("/hls/s1/360p/missing.ts"), std::string::npos) << missing.body;
+  }
+}
+
+TEST_F(Media, KeepAliveWithLibsoupAcrossMediaAndApi)
+{
+  g_autoptr(SoupSession) session = soup_session_new_with_options("max-conns", 1, nullptr);
+  guint64 connection = 0;
+  for (const char *path : {"/hls/s1/master.m3u8", "/hls/s1/360p/seg1.ts", "/healthz",
+                           "/hls/s1/master.m3u8", "/api/streams", "/hls/s1/360p/seg1.ts"}) {
+    g_autoptr(SoupMessage) msg = soup_message_new("GET", d->url(path).c_str());
+    soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization",
+                                 ("Bearer " + d->admin_token()).c_str());
+    g_autoptr(GError) error = nullptr;
+    g_autoptr(GBytes) body = soup_session_send_and_read(session, msg, nullptr, &error);
+    ASSERT_NE(body, nullptr) << path << ": " << error->message;
+    EXPECT_EQ(soup_message_get_status(msg), SOUP_STATUS_OK) << path;
+    if (!connection)
+      connection = soup_message_get_connection_id(msg);
+    /* One connection for all: the API requests were answered on the media
+     * connection, and the media requests after them too. */
+    EXPECT_EQ(soup_message_get_connection_id(msg), connection) << path;
+  }
+}
+
+TEST_F(Media, PipelinedRequestsAreAnsweredInOrder)
+{
+  Raw c(port());
+  ASSERT_TRUE(c.send(get("/hls/s1/master.m3u8") + get("/hls/s1/360p/big.ts") +
+                     get("/hls/s1/360p/seg1.ts", "", "HEAD") +
+                     get("/hls/s1/360p/seg1.ts", "Range: bytes=0-3\r\n") + get("/nope.ts") +
+                     get("/hls/s1/master.m3u8") + get("/healthz")));
+  EXPECT_EQ(c.read().body.substr(0, 8), "#EXTM3U\n");
+  EXPECT_EQ(c.read().body, pattern(350 * 1024));
+  Response head = c.read(true);
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.header("content-length"), "1000");
+  Response range = c.read();
+  EXPECT_EQ(range.status, 206);
+  EXPECT_EQ(range.body, pattern(4));
+  /* From here on libsoup answers: a route it does not know, then media and
+   * health on the same connection. */
+  Response unknown = c.read();
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_NE(unknown.body.find(R"("code":"not_found")"), std::string::npos) << unknown.body;
+  EXPECT_EQ(c.read().body.substr(0, 8), "#EXTM3U\n");
+  EXPECT_EQ(c.read().body, "ok\n");
+}
+
+TEST_F(Media, HeadAnswersLengthAndTypeWithoutABody)
+{
+  Raw c(port());
+  ASSERT_TRUE(c.send(get("/hls/s1/360p/big.ts", "", "HEAD")));
+  Response head = c.read(true);
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.header("content-length"), std::to_string(350 * 1024));
+  EXPECT_EQ(head.header("content-type"), "video/mp2t");
+  /* No body came: the next answer starts right away. */
+  ASSERT_TRUE(c.send(get("/hls/s1/360p/seg1.ts")));
+  Response next = c.read();
+  EXPECT_EQ(next.status, 200);
+  EXPECT_EQ(next.body, pattern(1000));
+}
+
+TEST_F(Media, ByteRanges)
+{
+  Raw c(port());
+  struct Case
+  {
+    const char *file;
+    size_t size;
+    std::string range;
+    int status;
+    size_t first, last;
+  };
+  const size_t big = 350 * 1024;
+  for (const Case &k : {
+           Case{"seg1.ts", 1000, "bytes=10-19", 206, 10, 19},
+           Case{"seg1.ts", 1000, "bytes=990-", 206, 990, 999},
+           Case{"seg1.ts", 1000, "bytes=-5", 206, 995, 999},
+           Case{"seg1.ts", 1000, "bytes=900-5000", 206, 900, 999},
+           Case{"big.ts", big, "bytes=100000-100099", 206, 100000, 100099},
+           Case{"big.ts", big, "bytes=-1", 206, big - 1, big - 1},
+           Case{"seg1.ts", 1000, "bytes=0-1,5-6", 200, 0, 999}, /* several: the whole file */
+           Case{"seg1.ts", 1000, "bytes=9-2", 200, 0, 999},     /* malformed: ignored */
+           Case{"seg1.ts", 1000, "lines=1-2", 200, 0, 999},
+       }) {
+    ASSERT_TRUE(c.send(get(std::string("/hls/s1/360p/") + k.file, "Range: " + k.range + "\r\n")));
+    Response r = c.read();
+    EXPECT_EQ(r.status, k.status) << k.range;
+    EXPECT_EQ(r.body, pattern(k.size).substr(k.first, k.last - k.first + 1)) << k.range;
+    if (k.status == 206) {
+      EXPECT_EQ(r.header("content-range"), "bytes " + std::to_string(k.first) + "-" +
+                                               std::to_string(k.last) + "/" +
+                                               std::to_string(k.size));
+    }
+  }
+  for (const char *range : {"bytes=1000-", "bytes=5000-6000", "bytes=-0"}) {
+    ASSERT_TRUE(c.send(get("/hls/s1/360p/seg1.ts", std::string("Range: ") + range + "\r\n")));
+    Response r = c.read();
+    EXPECT_EQ(r.status, 416) << range;
+    EXPECT_EQ(r.header("content-range"), "bytes */1000") << range;
+    EXPECT_NE(r.body.find("range_not_satisfiable"), std::string::npos) << r.body;
+  }
+  /* If-Range names a version the server never handed out: the whole file. */
+  ASSERT_TRUE(c.send(get("/hls/s1/360p/seg1.ts", "Range: bytes=0-1\r\nIf-Range: \"x\"\r\n")));
+  EXPECT_EQ(c.read().status, 200);
+}
+
+TEST_F(Media, ConnectionCloseIsHonoured)
+{
+  {
+    Raw c(port());
+    ASSERT_TRUE(c.send(get("/hls/s1/master.m3u8", "Connection: close\r\n")));
+    Response r = c.read();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.header("connection"), "close");
+    EXPECT_TRUE(c.closed_within(20s));
+  }
+  {
+    Raw c(port());
+    ASSERT_TRUE(c.send("GET /hls/s1/master.m3u8 HTTP/1.0\r\n\r\n"));
+    EXPECT_EQ(c.read().status, 200);
+    EXPECT_TRUE(c.closed_within(20s));
+  }
+  {
+    Raw c(port());
+    ASSERT_TRUE(c.send("GET /hls/s1/master.m3u8 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    Response r = c.read();
+    EXPECT_EQ(r.header("connection"), "keep-alive");
+    ASSERT_TRUE(c.send("GET /hls/s1/360p/seg1.ts HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    EXPECT_EQ(c.read().body, pattern(1000));
+  }
+}
+
+TEST_F(Media, OptionsPreflightOnAFreshConnection)
+{
+  Raw c(port());
+  ASSERT_TRUE(c.send(get("/hls/s1/master.m3u8",
+                         "Origin: https://player.example\r\n"
+                         "Access-Control-Request-Method: GET\r\n",
+                         "OPTIONS")));
+  Response r = c.read();
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(r.header("access-control-allow-origin"), "*");
+  EXPECT_EQ(r.header("access-control-allow-methods"), "GET, HEAD, OPTIONS");
+  EXPECT_EQ(r.header("access-control-allow-headers"), "Authorization, Content-Type, Range");
+  ASSERT_TRUE(c.send(get("/hls/s1/master.m3u8")));
+  EXPECT_EQ(c.read().status, 200);
+}
+
+TEST_F(Media, OtherRequestsOnAMediaConnectionGoToTheApiServer)
+{
+  Raw c(port());
+  ASSERT_TRUE(c.send(get("/hls/s1/master.m3u8")));
+  EXPECT_EQ(c.read().status, 200);
+  ASSERT_TRUE(c.send(get("/api/streams", "Authorization: Bearer " + d->admin_token() + "\r\n")));
+  Response api = c.read();
+  EXPECT_EQ(api.status, 200);
+  EXPECT_EQ(api.body, "{\"streams\":[]}\n");
+  /* A body on a media path, and a method media does not take. */
+  ASSERT_TRUE(
+      c.send("POST /hls/s1/master.m3u8 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"));
+  Response post = c.read();
+  EXPECT_EQ(post.status, 405);
+  EXPECT_EQ(post.header("allow"), "GET, HEAD, OPTIONS");
+  EXPECT_NE(post.body.find(R"("code":"method_not_allowed")"), std::string::npos) << post.body;
+  ASSERT_TRUE(c.send(get("/hls/s1/360p/seg1.ts")));
+  EXPECT_EQ(c.read().body, pattern(1000));
+
+  /* A request the fast path cannot read goes the same way: libsoup says 400. */
+  Raw bad(port());
+  ASSERT_TRUE(bad.send(get("/hls/s1/master.m3u8") + "GET /hls/s1/master.m3u8 HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(bad.read().status, 200);
+  EXPECT_EQ(bad.read().status, 400); /* HTTP/1.1 without Host */
+}
+
+TEST_F(Media, OversizedRequestHeadsAreRefused)
+{
+  {
+    Raw c(port());
+    ASSERT_TRUE(c.send(get("/hls/s1/master.m3u8", "X-Big: " + std::string(20000, 'a') + "\r\n")));
+    Response r = c.read();
+    EXPECT_EQ(r.status, 431);
+    EXPECT_EQ(r.header("connection"), "close");
+    EXPECT_NE(r.body.find(R"("code":"headers_too_large")"), std::string::npos) << r.body;
+    EXPECT_TRUE(c.closed_within(20s));
+  }
+  {
+    Raw c(port());
+    ASSERT_TRUE(c.send(get("/hls/s1/" + std::string(20000, 'a') + ".ts")));
+    EXPECT_EQ(c.read().status, 414);
+    EXPECT_TRUE(c.closed_within(20s));
+  }
+  /* Just under the limit is fine. */
+  Raw c(port());
+  ASSERT_TRUE(c.send(get("/hls/s1/master.m3u8", "X-Big: " + std::string(15000, 'a') + "\r\n")));
+  EXPECT_EQ(c.read().status, 200);
+}
+
+TEST_F(Media, NoPathLeavesTheDataFolder)
+{
+  const std::string dir = hls + "/trav";
+  write_file(dir + "/real.m3u8", "#EXTM3U\n");
+  fs::create_symlink(d->data_dir() + "/secret.json", dir + "/abs.json");
+  fs::create_symlink("../../secret.json", dir + "/rel.json");
+  fs::create_symlink(d->data_dir(), dir + "/up");
+  fs::create_symlink("../trav/real.m3u8", dir + "/inside.m3u8");
+  const std::string port_text = std::to_string(port());
+  const std::string attempts[] = {
+      "/hls/../secret.json",
+      "/hls/trav/../../secret.json",
+      "/hls/%2e%2e/secret.json",
+      "/hls/trav/%2e%2e/%2e%2e/secret.json",
+      "/hls/trav/..%2f..%2fsecret.json",
+      "/hls/trav%2f..%2f..%2fsecret.json",
+      "/hls/trav/..\\..\\secret.json",
+      "/hls//trav/../../secret.json",
+      "/hls/trav/abs.json",
+      "/hls/trav/rel.json",
+      "/hls/trav/up/secret.json",
+      "/hls/trav/.hidden.json",
+      "/hls/trav/real.m3u8/../../../secret.json",
+      "http://127.0.0.1:" + port_text + "/hls/../secret.json",
+      "http://127.0.0.1:" + port_text + "/hls/trav/%2e%2e/%2e%2e/secret.json",
+      "/hls/trav/rel.json?x=/../../secret.json",
+      "/hls/trav/\0../../secret.json"s,
+      "/hls/trav/real.m3u8\0/../../secret.json"s,
+  };
+  for (const std::string &path : attempts) {
+    /* On a fresh connection, and on a connection the fast path already owns. */
+    for (bool warm : {false, true}) {
+      Raw c(port());
+      if (warm) {
+        ASSERT_TRUE(c.send(get("/hls/trav/real.m3u8")));
+        ASSERT_EQ(c.read().status, 200);
+      }
+      ASSERT_TRUE(c.send(get(path)));
+      Response r = c.read();
+      EXPECT_TRUE(r.status == 404 || r.status == 400)
+          << path << " (warm " << warm << "): " << r.status << " " << r.body;
+      EXPECT_EQ(r.body.find("do not serve"), std::string::npos) << path;
+    }
+  }
+  /* A link that stays inside the folder is followed. */
+  Raw c(port());
+  ASSERT_TRUE(c.send(get("/hls/trav/inside.m3u8")));
+  EXPECT_EQ(c.read().body, "#EXTM3U\n");
+}
+
+TEST_F(Media, RewrittenPlaylistIsServedFresh)
+{
+  const std::string file = hls + "/fresh/live.m3u8";
+  write_file(file, "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:1\n");
+  /* Old enough to be kept in memory by the fast path (see fastpath.h). */
+  std::this_thread::sleep_for(200ms);
+  Raw c(port());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(c.send(get("/hls/fresh/live.m3u8")));
+    EXPECT_EQ(c.read().body, "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:1\n");
+  }
+  /* In place, same size, at once. */
+  write_file(file, "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:2\n");
+  ASSERT_TRUE(c.send(get("/hls/fresh/live.m3u8")));
+  EXPECT_EQ(c.read().body, "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:2\n");
+  /* Replaced by a rename, as atomic writers do, after it was kept again. */
+  std::this_thread::sleep_for(200ms);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(c.send(get("/hls/fresh/live.m3u8")));
+    EXPECT_EQ(c.read().body, "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:2\n");
+  }
+  write_file(file + ".tmp", "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:3\n");
+  fs::rename(file + ".tmp", file);
+  ASSERT_TRUE(c.send(get("/hls/fresh/live.m3u8")));
+  EXPECT_EQ(c.read().body, "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:3\n");
+  /* Deleted. */
+  fs::remove(file);
+  ASSERT_TRUE(c.send(get("/hls/fresh/live.m3u8")));
+  EXPECT_EQ(c.read().status, 404);
+}
+
+TEST_F(Media, ClientsThatVanishMidResponseLeaveNothingBehind)
+{
+  write_file(hls + "/vanish/huge.ts", pattern(16 << 20));
+  const int before = settled_descriptors(d->pid());
+  for (int i = 0; i < 20; ++i) {
+    Raw c(port());
+    ASSERT_TRUE(c.send(get("/hls/vanish/huge.ts")));
+    char some[4096];
+    ASSERT_GT(recv(c.fd(), some, sizeof some, 0), 0);
+    if (i % 2)
+      c.reset();
+    /* else: closed with 16 MB unread, which resets it too */
+  }
+  /* The daemon serves on, and every one of those connections is gone. */
+  EXPECT_EQ(http_request("GET", d->url("/hls/s1/360p/seg1.ts")).body, pattern(1000));
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (open_descriptors(d->pid()) > before && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_LE(open_descriptors(d->pid()), before);
+}
+
+TEST_F(Media, NoDescriptorGrowthOverAThousandConnections)
+{
+  /* Warm up: the daemon opens what it keeps (folders, the store) once. */
+  for (int i = 0; i < 5; ++i) {
+    Raw c(port());
+    c.send(get("/hls/s1/master.m3u8") + get("/healthz"));
+    c.read();
+    c.read();
+  }
+  const int before = settled_descriptors(d->pid());
+  for (int i = 0; i < 1000; ++i) {
+    Raw c(port());
+    switch (i % 5) {
+    case 0: /* a whole media exchange */
+      ASSERT_TRUE(c.send(get("/hls/s1/360p/seg1.ts")));
+      ASSERT_EQ(c.read().status, 200) << i;
+      break;
+    case 1: /* an API exchange, handed to libsoup */
+      ASSERT_TRUE(c.send(get("/healthz")));
+      ASSERT_EQ(c.read().status, 200) << i;
+      break;
+    case 2: /* media, then the API on the same connection */
+      ASSERT_TRUE(c.send(get("/hls/s1/master.m3u8") + get("/healthz")));
+      ASSERT_EQ(c.read().status, 200) << i;
+      ASSERT_EQ(c.read().status, 200) << i;
+      break;
+    case 3: /* half a request, or half a first line */
+      ASSERT_TRUE(c.send(i % 2 ? "GET /hls/s1/mas" : "GET /h"));
+      break;
+    case 4: /* nothing at all */
+      break;
+    }
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (open_descriptors(d->pid()) > before && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_LE(open_descriptors(d->pid()), before);
+}
+
+TEST_F(Media, AnswersAreCountedInTheRequestMetrics)
+{
+  const std::string before = http_request("GET", d->url("/metrics")).body;
+  Raw c(port());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(c.send(get("/hls/s1/master.m3u8") + get("/hls/s1/none.m3u8")));
+    EXPECT_EQ(c.read().status, 200);
+    EXPECT_EQ(c.read().status, 404);
+  }
+  const std::string after = http_request("GET", d->url("/metrics")).body;
+  const std::string ok = "sugarcast_http_requests_total{status=\"200\"}";
+  const std::string missing = "sugarcast_http_requests_total{status=\"404\"}";
+  /* The /metrics request itself is counted after its answer is written. */
+  EXPECT_GE(metric(after, ok) - metric(before, ok), 3) << after;
+  EXPECT_LE(metric(after, ok) - metric(before, ok), 4) << after;
+  EXPECT_EQ(metric(after, missing) - metric(before, missing), 3) << after;
+}
+
+/* Timeouts and origins need a daemon configured for them. */
+TEST(MediaLimits, IdleAndSlowClientsAreClosedAfterTheTimeout)
+{
+  SugarcastdProcess d({.config = R"({"http": {"idle_timeout_ms": 500,
+                                              "cors_origins": ["https://player.example"]}})"});
+  ASSERT_TRUE(d.wait_ready()) << d.log();
+  write_file(d.data_dir() + "/hls/s/a.m3u8", "#EXTM3U\n");
+  write_file(d.data_dir() + "/hls/s/huge.ts", pattern(32 << 20));
+  const int port = d.http_port();
+
+  Raw silent(port); /* never says anything */
+  Raw idle(port);   /* one request, then nothing */
+  ASSERT_TRUE(idle.send(get("/hls/s/a.m3u8")));
+  EXPECT_EQ(idle.read().status, 200);
+  Raw partial(port); /* half a request head */
+  ASSERT_TRUE(partial.send("GET /hls/s/a.m3u8 HTTP/1.1\r\nHost: x\r\n"));
+  EXPECT_TRUE(silent.closed_within(20s));
+  EXPECT_TRUE(idle.closed_within(20s));
+  EXPECT_TRUE(partial.closed_within(20s));
+
+  /* A head trickled a byte at a time is closed too: the timeout runs from
+   * the start of the request, not from its last byte. */
+  Raw trickle(port);
+  ASSERT_TRUE(trickle.send("GET /hls/s/a.m3u8 HTTP/1.1\r\n"));
+  bool sending = true;
+  const auto give_up = std::chrono::steady_clock::now() + 20s;
+  while (sending && std::chrono::steady_clock::now() < give_up) {
+    sending = trickle.send("X");
+    pollfd p{trickle.fd(), POLLIN, 0};
+    if (poll(&p, 1, 100) > 0)
+      break;
+  }
+  EXPECT_TRUE(trickle.closed_within(20s));
+
+  /* A client that stops reading a response is let go. */
+  Raw stalled(port);
+  ASSERT_TRUE(stalled.send(get("/hls/s/huge.ts")));
+  std::this_thread::sleep_for(1500ms); /* three timeouts */
+  EXPECT_TRUE(stalled.closed_within(20s));
+  EXPECT_LT(stalled.received(), size_t{32} << 20);
+
+  /* Origins: only the configured one, with Vary. */
+  Raw c(port);
+  ASSERT_TRUE(c.send(get("/hls/s/a.m3u8", "Origin: https://player.example\r\n")));
+  Response allowed = c.read();
+  EXPECT_EQ(allowed.header("access-control-allow-origin"), "https://player.example");
+  EXPECT_EQ(allowed.header("vary"), "Origin");
+  ASSERT_TRUE(c.send(get("/hls/s/a.m3u8", "Origin: https://elsewhere.example\r\n")));
+  Response other = c.read();
+  EXPECT_EQ(other.status, 200);
+  EXPECT_EQ(other.header("access-control-allow-origin"), "");
+}
+
+TEST_F(Media, NoOtherProcessCanShareThePort)
+{
+  /* Another daemon started on the same port by mistake must fail, not take
+   * half of the connections. */
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port()));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_NE(bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
+  EXPECT_EQ(errno, EADDRINUSE);
+  close(fd);
+}
+
+TEST(MediaLimits, ShutdownClosesMediaConnections)
+{
+  SugarcastdProcess d({});
+  ASSERT_TRUE(d.wait_ready()) << d.log();
+  write_file(d.data_dir() + "/hls/s/a.m3u8", "#EXTM3U\n");
+  Raw c(d.http_port());
+  ASSERT_TRUE(c.send(get("/hls/s/a.m3u8")));
+  EXPECT_EQ(c.read().status, 200);
+  EXPECT_EQ(d.stop(), 0) << d.log();
+  EXPECT_TRUE(c.closed_within(20s));
+}
+
+TEST(MediaLimits, WithoutMediaThreadsLibsoupServesMedia)
+{
+  SugarcastdProcess d({.config = R"({"http": {"media_threads": 0}})"});
+  ASSERT_TRUE(d.wait_ready()) << d.log();
+  write_file(d.data_dir() + "/hls/s/360p/seg1.ts", pattern(1000));
+  HttpResponse r =
+      http_request("GET", d.url("/hls/s/360p/seg1.ts"), "", {{"Range", "bytes=10-19"}});
+  EXPECT_EQ(r.status, 206);
+  EXPECT_EQ(r.body, pattern(1000).substr(10, 10));
+  EXPECT_EQ(r.header("content-type"), "video/mp2t");
+  EXPECT_EQ(r.header("cache-control"), "public, max-age=31536000, immutable");
+  EXPECT_EQ(http_request("GET", d.url("/hls/s/360p/../../../secret.json")).status, 404);
+}
