@@ -11,7 +11,7 @@ latency  One push released in real time (frame t leaves at W0 + t, as if
 
 streams  How many single-rung 360p streams sugarcastd keeps up with: N pushers
          (ffmpeg -re -stream_loop, -c copy: encoders are not measured) for
-         N = 1, 2, 4, ... ; a step passes when every stream's playlist gained at
+         N = 1, 2, 3, 4, 6, 8, 12, ... ; a step passes when every stream's playlist gained at
          least 95 % of the wall time in media over the measuring window.
 
 Usage: bench/daemon/live.py latency SOURCE_1080P.mp4 [--seconds 30]
