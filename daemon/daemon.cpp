@@ -17,6 +17,7 @@
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <malloc.h>
 
 #include <filesystem>
 
@@ -90,6 +91,13 @@ struct Daemon::Impl
           respond_text(r.msg, SOUP_STATUS_OK, "text/plain; version=0.0.4", metrics.render());
         },
         false);
+    /* What the process holds through malloc, free of what the allocator keeps
+     * back (RSS includes that): the figure to watch for leaks. */
+    metrics.gauge("sugarcast_heap_bytes", "Bytes allocated with malloc and not freed (mallinfo2)",
+                  [] {
+                    const struct mallinfo2 m = mallinfo2();
+                    return static_cast<double>(m.uordblks + m.hblkhd);
+                  });
   }
 };
 

@@ -38,6 +38,25 @@ void ensure_debug_category()
 
 } // namespace
 
+static GstCaps *gop_end_caps()
+{
+  static GstCaps *caps = gst_caps_new_empty_simple("timestamp/x-sugarcast-gop-end");
+  return caps;
+}
+
+void sugarcast::abr::mark_gop_end(GstBuffer *buf, int64_t next_keyframe)
+{
+  if (next_keyframe >= 0)
+    gst_buffer_add_reference_timestamp_meta(
+        buf, gop_end_caps(), static_cast<GstClockTime>(next_keyframe), GST_CLOCK_TIME_NONE);
+}
+
+int64_t sugarcast::abr::gop_end_mark(GstBuffer *buf)
+{
+  GstReferenceTimestampMeta *meta = gst_buffer_get_reference_timestamp_meta(buf, gop_end_caps());
+  return meta ? static_cast<int64_t>(meta->timestamp) : kUnknown;
+}
+
 int64_t sugarcast::abr::signed_running_time(const GstSegment &segment, GstClockTime t)
 {
   if (!GST_CLOCK_TIME_IS_VALID(t) || segment.format != GST_FORMAT_TIME)
@@ -106,8 +125,11 @@ void sugarcast::abr::grid_follow(SugarcastAbrGrid *grid, SourceTimeline *timelin
   grid->priv->timeline = timeline;
 }
 
-static bool grid_decide(SugarcastAbrGrid *self, int64_t rt, int64_t duration)
+/* Whether the frame at RT is a keyframe; *ENDS_GOP: whether the next one
+ * is (known only on the own grid). */
+static bool grid_decide(SugarcastAbrGrid *self, int64_t rt, int64_t duration, bool *ends_gop)
 {
+  *ends_gop = false;
   SugarcastAbrGridPrivate *p = self->priv;
   SourceTimeline *timeline;
   {
@@ -120,8 +142,11 @@ static bool grid_decide(SugarcastAbrGrid *self, int64_t rt, int64_t duration)
     p->grid.anchor_at(rt);
     return true;
   }
-  if (!timeline)
-    return p->grid.on_grid(rt, duration);
+  if (!timeline) {
+    const bool keyframe = p->grid.on_grid(rt, duration);
+    *ends_gop = p->grid.ends_gop();
+    return keyframe;
+  }
 
   /* Following the publisher: its keyframes are ours. */
   int64_t tolerance = duration != kUnknown && duration > 0 ? duration / 2 : GST_MSECOND * 5;
@@ -162,7 +187,8 @@ static GstFlowReturn grid_chain(GstPad *, GstObject *parent, GstBuffer *buf)
   const int64_t rt = signed_running_time(p->segment, pts);
   const int64_t duration =
       GST_BUFFER_DURATION_IS_VALID(buf) ? static_cast<int64_t>(GST_BUFFER_DURATION(buf)) : kUnknown;
-  if (rt != kUnknown && grid_decide(self, rt, duration)) {
+  bool ends_gop = false;
+  if (rt != kUnknown && grid_decide(self, rt, duration, &ends_gop)) {
     const GstClockTime stream_time = gst_segment_to_stream_time(&p->segment, GST_FORMAT_TIME, pts);
     GST_LOG_OBJECT(self, "keyframe at running time %" GST_STIME_FORMAT, GST_STIME_ARGS(rt));
     /* "Now" rather than a running time: GstVideoEncoder 1.22 compares a
@@ -171,6 +197,10 @@ static GstFlowReturn grid_chain(GstPad *, GstObject *parent, GstBuffer *buf)
      * is serialized right before this frame, so "now" is this frame. */
     gst_pad_push_event(self->srcpad, gst_video_event_new_downstream_force_key_unit(
                                          pts, stream_time, GST_CLOCK_TIME_NONE, TRUE, ++p->count));
+  }
+  if (ends_gop) {
+    buf = gst_buffer_make_writable(buf);
+    mark_gop_end(buf, rt + duration);
   }
   return gst_pad_push(self->srcpad, buf);
 }

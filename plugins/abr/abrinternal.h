@@ -61,6 +61,15 @@ void decimate_configure(SugarcastAbrDecimate *decimate, int factor, int max_fps)
  * none or the segment is not in time. */
 int64_t signed_running_time(const GstSegment &segment, GstClockTime t);
 
+/* The mark abrladder puts on a frame that ends its GOP (the next frame is a
+ * keyframe on every rung): a GstReferenceTimestampMeta, which video filters
+ * and encoders copy onto what they make of the frame, holding the running
+ * time of the next keyframe. hlsabrsink closes the segment on it instead of
+ * waiting for that keyframe to be captured and encoded. */
+void mark_gop_end(GstBuffer *buf, int64_t next_keyframe);
+/* The running time of the next keyframe if BUF carries the mark, else kUnknown. */
+int64_t gop_end_mark(GstBuffer *buf);
+
 /* The structure names of the custom events that abrladder and hlsabrsink
  * understand; see daterange.h and streamrestart.h. */
 bool is_restart_event(GstEvent *event);

@@ -433,6 +433,7 @@ static GstFlowReturn writer_chain(GstPad *pad, GstObject *parent, GstBuffer *buf
   if (GST_BUFFER_DURATION_IS_VALID(buf))
     sample.duration = static_cast<int64_t>(GST_BUFFER_DURATION(buf));
   sample.keyframe = !GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
+  sample.gop_end = gop_end_mark(buf);
   gst_buffer_unref(buf);
   if (sample.pts != kUnknown) {
     const int64_t end = sample.pts + (sample.duration != kUnknown ? sample.duration : 0);

@@ -638,6 +638,25 @@ struct HlsWriter::Impl
     return true;
   }
 
+  /* The frame just added ends its GOP: the next keyframe comes at `k`. When
+   * a cut is due there, close the segment now rather than when that keyframe
+   * has been captured, decoded and encoded (a frame or more later); the
+   * keyframe then opens the next one. */
+  bool close_at_gop_end(Video &v, int64_t k, int64_t next_dts)
+  {
+    if (!v.r.current || k <= v.r.current->start + kCutTolerance || !due(v, k))
+      return true;
+    Segment done = std::move(*v.r.current);
+    v.r.current.reset();
+    done.end = k;
+    done.closed_us = hooks.now_us ? hooks.now_us() : 0;
+    done.next_dts = next_dts;
+    /* The cut enters the shared plan when the keyframe comes: the stream may
+     * end before it does, and then there is no cut at `k`. */
+    v.r.closing.push_back(std::move(done));
+    return true;
+  }
+
   /* Moves the audio before `end` into the segment. */
   void take_audio(std::deque<MediaSample> &pending, Segment &seg)
   {
@@ -1040,7 +1059,13 @@ bool HlsWriter::push_video(int id, MediaSample sample)
     v.first_pts = s.pts;
   }
   v.frames++;
+  const int64_t gop_end = s.gop_end;
+  const int64_t next_dts = s.duration != kUnknown && s.duration > 0
+                               ? (s.dts != kUnknown ? s.dts : s.pts) + s.duration
+                               : gop_end;
   v.r.current->video.push_back(std::move(s));
+  if (gop_end != kUnknown && !d.close_at_gop_end(v, gop_end, next_dts))
+    return false;
   return d.drain(v);
 }
 

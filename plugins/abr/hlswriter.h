@@ -83,6 +83,9 @@ struct MediaSample
   int64_t dts = kUnknown;
   int64_t duration = kUnknown;
   bool keyframe = false;
+  /* Video: the running time of the next keyframe when the sender knows this
+   * frame ends its GOP (abrladder's mark); the segment may close here. */
+  int64_t gop_end = kUnknown;
 };
 
 struct DateRange

@@ -16,21 +16,29 @@ bool KeyframeGrid::on_grid(int64_t running_time, int64_t duration)
   if (duration != kUnknown && duration > 0 && duration / 2 < gop_ / 2)
     tolerance = duration / 2;
 
+  bool keyframe;
   if (anchor_ == kUnknown || running_time < anchor_) {
     anchor_at(running_time);
-    return true;
+    keyframe = true;
+  } else if (ends_gop_ || running_time + tolerance >= next_) {
+    /* The grid time this keyframe stands for is used up, even when the
+     * frame came a little early (its predecessor announced it). */
+    const int64_t periods = (running_time + tolerance - anchor_) / gop_;
+    next_ = std::max(next_ + gop_, anchor_ + (periods + 1) * gop_);
+    keyframe = true;
+  } else {
+    keyframe = false;
   }
-  if (running_time + tolerance < next_)
-    return false;
-  const int64_t periods = (running_time + tolerance - anchor_) / gop_;
-  next_ = anchor_ + (periods + 1) * gop_;
-  return true;
+  /* Decided now, so that the frame can say it ends its GOP. */
+  ends_gop_ = duration != kUnknown && duration > 0 && running_time + duration + tolerance >= next_;
+  return keyframe;
 }
 
 void KeyframeGrid::anchor_at(int64_t running_time)
 {
   anchor_ = running_time;
   next_ = running_time + gop_;
+  ends_gop_ = false;
 }
 
 void SourceTimeline::add(int64_t pts, int64_t dts, bool keyframe)

@@ -38,8 +38,19 @@ public:
    * known) is on the grid. Frames must come in presentation order. */
   bool on_grid(int64_t running_time, int64_t duration);
 
+  /* Whether the frame just decided ends its GOP: it reaches the next grid
+   * time (within half a frame), so the next frame is a keyframe whatever its
+   * time. Known only for frames with a duration; then a segment can be
+   * closed as soon as this frame is written, without waiting for the next
+   * one to be captured and encoded. */
+  bool ends_gop() const { return ends_gop_; }
+
   /* The next frame is a keyframe and the grid starts again from it. */
-  void restart() { anchor_ = kUnknown; }
+  void restart()
+  {
+    anchor_ = kUnknown;
+    ends_gop_ = false;
+  }
 
   /* Makes `running_time` a keyframe already taken (following a publisher),
    * re-anchoring the grid there for when the publisher goes away. */
@@ -51,6 +62,7 @@ private:
   int64_t gop_;
   int64_t anchor_ = kUnknown;
   int64_t next_ = kUnknown;
+  bool ends_gop_ = false;
 };
 
 /* The publisher's keyframes, seen on the passthrough pad, read by the

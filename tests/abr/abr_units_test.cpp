@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <thread>
 
@@ -180,6 +182,43 @@ TEST(KeyframeGrid, NtscFrameTimesDoNotDrift)
     EXPECT_GE(t + 1001 * kSec / 60000, static_cast<int64_t>(k) * kSec);
     EXPECT_LT(t, static_cast<int64_t>(k) * kSec + 1001 * kSec / 30000);
   }
+}
+
+TEST(KeyframeGrid, TheLastFrameOfEachGopIsKnownBeforeTheNextArrives)
+{
+  KeyframeGrid grid(kSec);
+  std::vector<int> keys, ends;
+  for (int i = 0; i < 2997; ++i) {
+    const int64_t t = static_cast<int64_t>(i) * 1001 * kSec / 30000;
+    if (grid.on_grid(t, 1001 * kSec / 30000))
+      keys.push_back(i);
+    if (grid.ends_gop())
+      ends.push_back(i + 1);
+  }
+  /* Every announced keyframe came, and no other (the first is the anchor;
+   * the last frame announces one that never comes). */
+  ASSERT_EQ(keys.size(), 100u);
+  ends.erase(std::remove_if(ends.begin(), ends.end(), [](int i) { return i >= 2997; }), ends.end());
+  EXPECT_EQ(std::vector<int>(keys.begin() + 1, keys.end()), ends);
+}
+
+TEST(KeyframeGrid, AnAnnouncedKeyframeThatComesEarlyUsesUpItsGridTime)
+{
+  KeyframeGrid grid(kSec);
+  EXPECT_TRUE(grid.on_grid(0, 100 * kMs));
+  for (int i = 1; i < 9; ++i)
+    EXPECT_FALSE(grid.on_grid(i * 100 * kMs, 100 * kMs)) << i;
+  EXPECT_FALSE(grid.on_grid(900 * kMs, 100 * kMs));
+  EXPECT_TRUE(grid.ends_gop());
+  /* The next frame comes 30 ms early (a variable frame rate): still the
+   * keyframe, and the one after it is not one again. */
+  EXPECT_TRUE(grid.on_grid(970 * kMs, 100 * kMs));
+  EXPECT_FALSE(grid.ends_gop());
+  EXPECT_FALSE(grid.on_grid(1070 * kMs, 100 * kMs));
+  /* Frames without a duration announce nothing; the grid still holds. */
+  EXPECT_FALSE(grid.on_grid(1950 * kMs, kUnknown));
+  EXPECT_FALSE(grid.ends_gop());
+  EXPECT_TRUE(grid.on_grid(2000 * kMs, kUnknown));
 }
 
 TEST(KeyframeGrid, RestartAnchorsAtTheNextFrame)

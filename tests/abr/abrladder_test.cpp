@@ -1,4 +1,5 @@
 /* abrladder through GstHarness: raw frames in, every rung collected. */
+#include "abrinternal.h"
 #include "daterange.h"
 #include "streamrestart.h"
 
@@ -27,6 +28,7 @@ struct Frame
   GstClockTime running_time;
   bool keyframe;
   gsize size;
+  int64_t gop_end; /* abrladder's mark: the next keyframe's running time, or kUnknown */
 };
 
 /* Everything one src pad of abrladder produced. */
@@ -102,7 +104,8 @@ protected:
       c->caps = gst_pad_get_current_caps(pad);
     c->frames.push_back(
         {gst_segment_to_running_time(&c->segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buf)),
-         !GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT), gst_buffer_get_size(buf)});
+         !GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT), gst_buffer_get_size(buf),
+         sugarcast::abr::gop_end_mark(buf)});
     c->events.push_back("frame");
     if (c->keep_buffers)
       c->buffers.push_back(buf);
@@ -300,6 +303,37 @@ TEST_F(Ladder, KeyframesOfAllRungsAtIdenticalRunningTimesOver300Frames)
   EXPECT_EQ(size_of("src_0"), "854x480");
   EXPECT_EQ(size_of("src_1"), "640x360");
   EXPECT_EQ(size_of("src_2"), "428x240");
+}
+
+TEST_F(Ladder, TheFrameBeforeEachKeyframeCarriesItsTimeThroughScalersAndEncoders)
+{
+  /* hlsabrsink closes a segment on this mark instead of waiting for the next
+   * keyframe to be encoded: it must be on exactly the last frame of every GOP
+   * of every rung, laddered (scaled) or not, with the next keyframe's time. */
+  g_object_set(element, "ladder", "480p:1400,360p:800,240p:400", nullptr);
+  gst_util_set_object_arg(G_OBJECT(element), "preset", "ultrafast");
+  GstHarness *h = harness("sink");
+  raw_caps(h, 854, 480);
+  push_frames(h, 854, 480, 0, 90);
+  finish(h, 3);
+  for (const char *pad : {"src_0", "src_1", "src_2"}) {
+    const auto &frames = rung(pad).frames;
+    ASSERT_EQ(frames.size(), 90u) << pad;
+    for (size_t i = 0; i < frames.size(); ++i) {
+      const bool last_of_gop = i % 30 == 29;
+      if (last_of_gop) {
+        /* The frame's end: within rounding of the next frame's time. */
+        EXPECT_NEAR(static_cast<double>(frames[i].gop_end),
+                    static_cast<double>(frame30(static_cast<int>(i) + 1)), 2.0)
+            << pad << " frame " << i;
+        if (i + 1 < frames.size()) {
+          EXPECT_TRUE(frames[i + 1].keyframe) << pad << " frame " << i + 1;
+        }
+      } else {
+        EXPECT_EQ(frames[i].gop_end, sugarcast::abr::kUnknown) << pad << " frame " << i;
+      }
+    }
+  }
 }
 
 TEST_F(Ladder, A720pSourceYields720And480And360Only)

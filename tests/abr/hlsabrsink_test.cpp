@@ -7,6 +7,7 @@
 #include "streamrestart.h"
 #include "testenv.h"
 
+#include <gst/check/gstharness.h>
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
@@ -453,6 +454,86 @@ TEST(HlsAbrSink, AudioCanBeItsOwnRendition)
   }
   expect_audio_in_every_segment(folder, "audio");
   expect_ffmpeg_plays(folder + "/master.m3u8");
+}
+
+/* `count` frames of 320x240 30 fps H.264 (byte-stream, whole access units),
+ * a keyframe every 30, stamped at frame times from 0. */
+std::vector<GstBuffer *> encoded_frames(int count, GstCaps **caps)
+{
+  GstHarness *enc =
+      gst_harness_new_parse("x264enc speed-preset=ultrafast tune=zerolatency key-int-max=30 "
+                            "option-string=scenecut=0 ! capsfilter caps=video/x-h264,"
+                            "stream-format=byte-stream,alignment=au");
+  gst_harness_set_src_caps_str(enc, "video/x-raw,format=I420,width=320,height=240,framerate=30/1");
+  for (int i = 0; i < count; ++i) {
+    GstBuffer *raw = gst_harness_create_buffer(enc, 320 * 240 * 3 / 2);
+    gst_buffer_memset(raw, 0, static_cast<guint8>(i * 7), 320 * 240 * 3 / 2);
+    GST_BUFFER_PTS(raw) = gst_util_uint64_scale(static_cast<guint64>(i), GST_SECOND, 30);
+    GST_BUFFER_DURATION(raw) = GST_SECOND / 30;
+    EXPECT_EQ(gst_harness_push(enc, raw), GST_FLOW_OK);
+  }
+  gst_harness_push_event(enc, gst_event_new_eos());
+  std::vector<GstBuffer *> out;
+  while (GstBuffer *b = gst_harness_try_pull(enc)) {
+    b = gst_buffer_make_writable(b);
+    const auto n = static_cast<guint64>(out.size());
+    GST_BUFFER_PTS(b) = GST_BUFFER_DTS(b) = gst_util_uint64_scale(n, GST_SECOND, 30);
+    GST_BUFFER_DURATION(b) = GST_SECOND / 30;
+    out.push_back(b);
+  }
+  *caps = gst_pad_get_current_caps(enc->sinkpad);
+  gst_harness_teardown(enc);
+  return out;
+}
+
+TEST(HlsAbrSink, ASegmentIsListedOnTheLastFrameOfItsGopWhenTheFrameSaysSo)
+{
+  /* abrladder marks the last frame of every GOP (a GstReferenceTimestampMeta
+   * "timestamp/x-sugarcast-gop-end" holding the next keyframe's running
+   * time): the segment can be listed then, a frame before the next keyframe
+   * exists. Without the mark, it is listed when that keyframe arrives. */
+  GstCaps *caps = nullptr;
+  std::vector<GstBuffer *> frames = encoded_frames(61, &caps);
+  ASSERT_EQ(frames.size(), 61u);
+  for (int k : {0, 30, 60})
+    ASSERT_FALSE(GST_BUFFER_FLAG_IS_SET(frames[k], GST_BUFFER_FLAG_DELTA_UNIT)) << k;
+  GstCaps *mark = gst_caps_new_empty_simple("timestamp/x-sugarcast-gop-end");
+  gst_buffer_add_reference_timestamp_meta(frames[59], mark, GST_BUFFER_PTS(frames[60]),
+                                          GST_CLOCK_TIME_NONE);
+  gst_caps_unref(mark);
+
+  const std::string folder = fresh_folder("gop-end");
+  GstElement *sink = gst_element_factory_make("hlsabrsink", nullptr);
+  ASSERT_NE(sink, nullptr);
+  g_object_set(sink, "location", folder.c_str(), "target-duration", 1u, nullptr);
+  GstHarness *h = gst_harness_new_with_element(sink, "video_0", nullptr);
+  gst_harness_set_src_caps(h, caps); /* takes the caps */
+  auto listed = [&] {
+    const std::string text = read_file(folder + "/video_0.m3u8");
+    size_t n = 0;
+    for (size_t at = text.find("#EXTINF"); at != std::string::npos;
+         at = text.find("#EXTINF", at + 1))
+      ++n;
+    return n;
+  };
+  for (int i = 0; i < 30; ++i)
+    ASSERT_EQ(gst_harness_push(h, frames[i]), GST_FLOW_OK);
+  EXPECT_EQ(listed(), 0u) << "no mark on frame 29: the segment waits for keyframe 30";
+  ASSERT_EQ(gst_harness_push(h, frames[30]), GST_FLOW_OK);
+  EXPECT_EQ(listed(), 1u);
+  for (int i = 31; i < 60; ++i)
+    ASSERT_EQ(gst_harness_push(h, frames[i]), GST_FLOW_OK);
+  EXPECT_EQ(listed(), 2u) << "frame 59 carries the mark: its segment is listed before keyframe 60";
+  const MediaPlaylist playlist = parse_media_playlist(read_file(folder + "/video_0.m3u8"));
+  ASSERT_EQ(playlist.segments.size(), 2u);
+  EXPECT_NEAR(playlist.segments[1].duration, 1.0, 0.001);
+  ASSERT_EQ(gst_harness_push(h, frames[60]), GST_FLOW_OK);
+  EXPECT_TRUE(gst_harness_push_event(h, gst_event_new_eos()));
+  EXPECT_EQ(listed(), 3u);
+  const std::string text = read_file(folder + "/video_0.m3u8");
+  EXPECT_NE(text.find("#EXT-X-ENDLIST"), std::string::npos) << text;
+  gst_harness_teardown(h);
+  gst_object_unref(sink);
 }
 
 TEST(HlsAbrSink, AnUnwritableFolderFailsNamingIt)
