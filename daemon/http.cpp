@@ -543,21 +543,30 @@ GSocket *message_socket(SoupServerMessage *msg)
 
 /* libsoup 3.2 (Debian 12) never notices a keep-alive client closing an idle
  * connection (fixed upstream in 3.3.0, commit d20c6601): the socket stays in
- * CLOSE_WAIT and its descriptor is never freed. Until the next request
- * arrives, watch the socket ourselves and close it when the peer has gone.
- * Closing the GSocket (not the bare descriptor) keeps libsoup's later
- * operations on it harmless. Upgraded connections (WebSockets) are not ours
- * to watch. */
-static gboolean on_idle_connection(GSocket *socket, GIOCondition condition, gpointer)
+ * CLOSE_WAIT and the connection, with its buffers, is never freed. Until the
+ * next request arrives, watch the socket ourselves; when the peer has gone,
+ * take the connection from libsoup (which frees its side of it) and close
+ * it. The watch runs at a higher priority than libsoup's own reader of the
+ * socket, so it always sees the connection waiting for a request, never
+ * half-way through libsoup's handling of the end. Upgraded connections
+ * (WebSockets) are not ours to watch. */
+static gboolean on_idle_connection(GSocket *socket, GIOCondition condition, gpointer data)
 {
   if (g_socket_is_closed(socket))
     return G_SOURCE_REMOVE;
   char byte;
   const ssize_t n = recv(g_socket_get_fd(socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ||
-      (condition & (G_IO_HUP | G_IO_ERR)))
+      (condition & (G_IO_HUP | G_IO_ERR))) {
+    g_object_ref(socket);
+    if (GIOStream *io = soup_server_message_steal_connection(SOUP_SERVER_MESSAGE(data))) {
+      g_io_stream_close(io, nullptr, nullptr);
+      g_object_unref(io);
+    }
     g_socket_close(socket, nullptr);
-  return G_SOURCE_REMOVE; /* a request is coming, or the socket is closed */
+    g_object_unref(socket);
+  }
+  return G_SOURCE_REMOVE; /* a request is coming, or the connection is gone */
 }
 
 void HttpServer::on_request_finished(SoupServer *, SoupServerMessage *msg, gpointer self)
@@ -565,10 +574,13 @@ void HttpServer::on_request_finished(SoupServer *, SoupServerMessage *msg, gpoin
   auto *server = static_cast<HttpServer *>(self);
   const guint status = soup_server_message_get_status(msg);
   GSocket *socket = message_socket(msg);
-  if (status != SOUP_STATUS_SWITCHING_PROTOCOLS && socket && !g_socket_is_closed(socket)) {
+  if (status != SOUP_STATUS_SWITCHING_PROTOCOLS && socket && !g_socket_is_closed(socket) &&
+      soup_get_major_version() == 3 && soup_get_minor_version() < 3) {
     GSource *watch = g_socket_create_source(
         socket, static_cast<GIOCondition>(G_IO_IN | G_IO_HUP | G_IO_ERR), nullptr);
-    g_source_set_callback(watch, G_SOURCE_FUNC(on_idle_connection), nullptr, nullptr);
+    g_source_set_priority(watch, G_PRIORITY_HIGH);
+    g_source_set_callback(watch, G_SOURCE_FUNC(on_idle_connection), g_object_ref(msg),
+                          g_object_unref);
     g_source_attach(watch, g_main_context_get_thread_default());
     g_source_unref(watch);
   }

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -177,6 +178,23 @@ std::string SugarcastdProcess::log() const
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+double SugarcastdProcess::heap_bytes() const
+{
+  const std::string name = "\nsugarcast_heap_bytes ";
+  double lowest = -1;
+  for (int i = 0; i < 5; ++i) {
+    if (i > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const std::string body = http_request("GET", url("/metrics")).body;
+    const size_t at = body.find(name);
+    if (at == std::string::npos)
+      continue;
+    const double v = std::stod(body.substr(at + name.size()));
+    lowest = lowest < 0 ? v : std::min(lowest, v);
+  }
+  return lowest;
 }
 
 HttpResponse SugarcastdProcess::admin(const std::string &method, const std::string &path,

@@ -66,6 +66,12 @@ public:
   HttpResponse admin(const std::string &method, const std::string &path,
                      const std::string &body = "") const;
 
+  /* The daemon's sugarcast_heap_bytes (what malloc handed out and did not
+   * get back; unlike the RSS, blind to the pages the allocator keeps), the
+   * lowest of five readings 100 ms apart: work may still be going away.
+   * -1 when /metrics has none. */
+  double heap_bytes() const;
+
 private:
   Options options_;
   std::string data_dir_;
