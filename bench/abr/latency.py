@@ -125,6 +125,16 @@ def wall_at_running_time_zero(pipeline):
     return time.time() - (clock.get_time() - pipeline.get_base_time()) / 1e9
 
 
+def run_push(pusher, seconds):
+    """Runs the (playing) pusher for `seconds` or until it ends, then stops it."""
+    loop = GLib.MainLoop()
+    GLib.timeout_add(int(seconds * 1000), loop.quit)
+    pusher.get_bus().add_watch(GLib.PRIORITY_DEFAULT,
+                               lambda b, m: (loop.quit() if m.type == Gst.MessageType.EOS else None) or True)
+    loop.run()
+    pusher.set_state(Gst.State.NULL)
+
+
 def summary(values):
     values = sorted(values)
     if not values:
@@ -197,12 +207,7 @@ def main():
         poller = PlaylistPoller(os.path.join(nginx_hls, "bench.m3u8"))
         poller.start()
 
-        loop = GLib.MainLoop()
-        GLib.timeout_add(int(args.seconds * 1000), loop.quit)
-        pusher.get_bus().add_watch(GLib.PRIORITY_DEFAULT,
-                                   lambda b, m: (loop.quit() if m.type == Gst.MessageType.EOS else None) or True)
-        loop.run()
-        pusher.set_state(Gst.State.NULL)
+        run_push(pusher, args.seconds)
         time.sleep(1.5)
         poller.stop = True
         ours.set_state(Gst.State.NULL)

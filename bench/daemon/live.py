@@ -30,13 +30,13 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "abr"))
-from latency import (PlaylistPoller, first_video_pts, free_port, start_nginx,  # noqa: E402
-                     summary, wall_at_running_time_zero)
+from latency import (PlaylistPoller, first_video_pts, free_port, run_push,  # noqa: E402
+                     start_nginx, summary, wall_at_running_time_zero)
 
 import gi  # noqa: E402
 
 gi.require_version("Gst", "1.0")
-from gi.repository import GLib, Gst  # noqa: E402
+from gi.repository import Gst  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 TOKEN = "bench-admin-token"
@@ -141,12 +141,7 @@ def latency(args):
             poll = PlaylistPoller(os.path.join(daemon.hls(stream_id), v))
             poll.start()
             ours_polls.append(poll)
-        loop = GLib.MainLoop()
-        GLib.timeout_add(int(args.seconds * 1000), loop.quit)
-        pusher.get_bus().add_watch(GLib.PRIORITY_DEFAULT,
-                                   lambda b, m: (loop.quit() if m.type == Gst.MessageType.EOS else None) or True)
-        loop.run()
-        pusher.set_state(Gst.State.NULL)
+        run_push(pusher, args.seconds)
         time.sleep(1.5)
         for p in [nginx_poll] + ours_polls:
             p.stop = True
