@@ -56,6 +56,18 @@ void respond_text(SoupServerMessage *msg, guint status, const char *content_type
   soup_server_message_set_response(msg, content_type, SOUP_MEMORY_COPY, text.data(), text.size());
 }
 
+void respond_bytes(SoupServerMessage *msg, const std::string &method, const char *content_type,
+                   GBytes *bytes)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
+  soup_message_headers_set_content_type(headers, content_type, nullptr);
+  soup_server_message_set_status(msg, SOUP_STATUS_OK, nullptr);
+  if (method == "GET")
+    soup_message_body_append_bytes(soup_server_message_get_response_body(msg), bytes);
+  else
+    soup_message_headers_set_content_length(headers, g_bytes_get_size(bytes));
+}
+
 void respond_json(SoupServerMessage *msg, guint status, JsonNode *body)
 {
   g_autoptr(JsonGenerator) gen = json_generator_new();

@@ -51,6 +51,9 @@ void respond_error(SoupServerMessage *msg, guint status, const char *code,
                    const std::string &message);
 void respond_text(SoupServerMessage *msg, guint status, const char *content_type,
                   const std::string &text);
+/* 200 with BYTES (a file) for GET, or only their length for HEAD. */
+void respond_bytes(SoupServerMessage *msg, const std::string &method, const char *content_type,
+                   GBytes *bytes);
 
 /* The request body as a JSON object; on failure replies 400/413/415 itself
  * and returns nullptr. The node is owned by the caller. */

@@ -212,12 +212,7 @@ void MediaFiles::serve(SoupServerMessage *msg, const char *path)
   SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
   soup_message_headers_replace(headers, "Cache-Control", kind->cache_control);
   soup_message_headers_replace(headers, "Accept-Ranges", "bytes");
-  soup_message_headers_set_content_type(headers, kind->content_type, nullptr);
-  soup_server_message_set_status(msg, SOUP_STATUS_OK, nullptr);
-  if (method == "GET")
-    soup_message_body_append_bytes(soup_server_message_get_response_body(msg), bytes);
-  else
-    soup_message_headers_set_content_length(headers, g_bytes_get_size(bytes));
+  respond_bytes(msg, method, kind->content_type, bytes);
 }
 
 } // namespace sugarcast

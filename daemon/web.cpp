@@ -60,12 +60,7 @@ void WebPages::on_request(SoupServer *, SoupServerMessage *msg, const char *path
   soup_message_headers_replace(headers, "Cache-Control",
                                resource == "watch.html" ? "no-cache" : "public, max-age=300");
   soup_message_headers_replace(headers, "X-Content-Type-Options", "nosniff");
-  soup_message_headers_set_content_type(headers, content_type(resource), nullptr);
-  soup_server_message_set_status(msg, SOUP_STATUS_OK, nullptr);
-  if (method == "GET")
-    soup_message_body_append_bytes(soup_server_message_get_response_body(msg), bytes);
-  else
-    soup_message_headers_set_content_length(headers, g_bytes_get_size(bytes));
+  respond_bytes(msg, method, content_type(resource), bytes);
 }
 
 } // namespace sugarcast

@@ -125,6 +125,20 @@ def wall_at_running_time_zero(pipeline):
     return time.time() - (clock.get_time() - pipeline.get_base_time()) / 1e9
 
 
+def start_push(source, sinks):
+    """Plays `source` (an MP4 with H.264 and AAC) as FLV into `sinks` (a
+    pipeline description), released in real time: frame t leaves at W0 + t,
+    as if captured then. Returns the pusher and W0."""
+    pusher = Gst.parse_launch(
+        f"filesrc location={source} ! qtdemux name=d "
+        "d.video_0 ! queue ! h264parse ! clocksync ! queue ! m. "
+        "d.audio_0 ! queue ! aacparse ! clocksync ! queue ! m. "
+        f"flvmux name=m streamable=true ! {sinks}")
+    pusher.set_state(Gst.State.PLAYING)
+    pusher.get_state(Gst.CLOCK_TIME_NONE)
+    return pusher, wall_at_running_time_zero(pusher)
+
+
 def run_push(pusher, seconds):
     """Runs the (playing) pusher for `seconds` or until it ends, then stops it."""
     loop = GLib.MainLoop()
@@ -196,14 +210,7 @@ def main():
         ours.set_state(Gst.State.PLAYING)
         time.sleep(1.0)
 
-        pusher = Gst.parse_launch(
-            f"filesrc location={args.source} ! qtdemux name=d "
-            "d.video_0 ! queue ! h264parse ! clocksync ! queue ! m. "
-            "d.audio_0 ! queue ! aacparse ! clocksync ! queue ! m. "
-            f"flvmux name=m streamable=true ! rtmp2sink location={url}")
-        pusher.set_state(Gst.State.PLAYING)
-        pusher.get_state(Gst.CLOCK_TIME_NONE)
-        w0 = wall_at_running_time_zero(pusher)
+        pusher, w0 = start_push(args.source, f"rtmp2sink location={url}")
         poller = PlaylistPoller(os.path.join(nginx_hls, "bench.m3u8"))
         poller.start()
 

@@ -31,7 +31,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "abr"))
 from latency import (PlaylistPoller, first_video_pts, free_port, run_push,  # noqa: E402
-                     start_nginx, summary, wall_at_running_time_zero)
+                     start_nginx, start_push, summary)
 
 import gi  # noqa: E402
 
@@ -119,16 +119,10 @@ def latency(args):
     daemon = Daemon(tmp, {"hls": {"segment_duration": 1, "playlist_length": 30}})
     try:
         stream_id, url = daemon.create_stream("latency")
-        pusher = Gst.parse_launch(
-            f"filesrc location={args.source} ! qtdemux name=d "
-            "d.video_0 ! queue ! h264parse ! clocksync ! queue ! m. "
-            "d.audio_0 ! queue ! aacparse ! clocksync ! queue ! m. "
-            "flvmux name=m streamable=true ! tee name=t "
+        pusher, w0 = start_push(
+            args.source, "tee name=t "
             f"t. ! queue ! rtmp2sink location=rtmp://127.0.0.1:{nginx_port}/live/bench "
             f"t. ! queue ! rtmp2sink location={url}")
-        pusher.set_state(Gst.State.PLAYING)
-        pusher.get_state(Gst.CLOCK_TIME_NONE)
-        w0 = wall_at_running_time_zero(pusher)
         nginx_poll = PlaylistPoller(os.path.join(nginx_hls, "bench.m3u8"))
         nginx_poll.start()
         # Every variant of ours: a segment counts once all of them list it.

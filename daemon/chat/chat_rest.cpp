@@ -22,9 +22,18 @@ bool valid_id(const std::string &s, size_t max = 64)
   return true;
 }
 
-bool valid_user(const std::string &s)
+/* The {id} and {user} of a route about one user of one stream; false (and a
+ * 404 sent) when either cannot be one. */
+bool stream_and_user(HttpRequest &r, std::string &stream, std::string &user)
 {
-  return !s.empty() && s.size() <= 128 && g_utf8_validate(s.c_str(), -1, nullptr);
+  stream = r.params["id"];
+  g_autofree gchar *unescaped = g_uri_unescape_string(r.params["user"].c_str(), nullptr);
+  user = unescaped ? unescaped : "";
+  if (valid_id(stream) && !user.empty() && user.size() <= 128 &&
+      g_utf8_validate(user.c_str(), -1, nullptr))
+    return true;
+  respond_error(r.msg, SOUP_STATUS_NOT_FOUND, "not_found", "no such user");
+  return false;
 }
 
 /* A string member, or "" when absent; false (and a 400 sent) when present but wrong. */
@@ -311,10 +320,9 @@ void ChatService::Impl::add_routes()
   http.route(
       "POST", "/api/streams/{id}/bans/{user}",
       [this](HttpRequest &r) {
-        const std::string stream = r.params["id"];
-        g_autofree gchar *user = g_uri_unescape_string(r.params["user"].c_str(), nullptr);
-        if (!valid_id(stream) || !user || !valid_user(user))
-          return respond_error(r.msg, SOUP_STATUS_NOT_FOUND, "not_found", "no such user");
+        std::string stream, user;
+        if (!stream_and_user(r, stream, user))
+          return;
         BanRecord ban;
         ban.user_id = user;
         ban.scope = config.chat.ban_scope == "global" ? "*" : stream;
@@ -363,10 +371,9 @@ void ChatService::Impl::add_routes()
   http.route(
       "DELETE", "/api/streams/{id}/bans/{user}",
       [this](HttpRequest &r) {
-        const std::string stream = r.params["id"];
-        g_autofree gchar *user = g_uri_unescape_string(r.params["user"].c_str(), nullptr);
-        if (!valid_id(stream) || !user || !valid_user(user))
-          return respond_error(r.msg, SOUP_STATUS_NOT_FOUND, "not_found", "no such user");
+        std::string stream, user;
+        if (!stream_and_user(r, stream, user))
+          return;
         const std::string scope_param = r.query_param("scope");
         std::string scope = config.chat.ban_scope == "global" ? "*" : stream;
         if (scope_param == "global")
@@ -377,16 +384,15 @@ void ChatService::Impl::add_routes()
           return respond_error(r.msg, SOUP_STATUS_BAD_REQUEST, "bad_request",
                                "scope: expected stream or global");
         auto pending = std::make_shared<Deferred>(r.msg);
-        const std::string u = user;
-        store.unban_user(u, scope, [this, pending, u, stream](StoreResult<bool> got) {
+        store.unban_user(user, scope, [this, pending, user, stream](StoreResult<bool> got) {
           if (!got.ok())
             return respond_store_error(pending->msg(), got.error());
           if (!got.value())
             return respond_error(pending->msg(), SOUP_STATUS_NOT_FOUND, "not_found",
-                                 u + " is not banned there");
-          broadcast(stream, encode_moderation({"unban", u, "admin"}));
+                                 user + " is not banned there");
+          broadcast(stream, encode_moderation({"unban", user, "admin"}));
           JsonWriter f;
-          f.string("user", u).string("by", "admin");
+          f.string("user", user).string("by", "admin");
           tell_cluster("unban", stream, f);
           soup_server_message_set_status(pending->msg(), SOUP_STATUS_NO_CONTENT, nullptr);
         });
@@ -396,10 +402,9 @@ void ChatService::Impl::add_routes()
   http.route(
       "POST", "/api/streams/{id}/mutes/{user}",
       [this](HttpRequest &r) {
-        const std::string stream = r.params["id"];
-        g_autofree gchar *user = g_uri_unescape_string(r.params["user"].c_str(), nullptr);
-        if (!valid_id(stream) || !user || !valid_user(user))
-          return respond_error(r.msg, SOUP_STATUS_NOT_FOUND, "not_found", "no such user");
+        std::string stream, user;
+        if (!stream_and_user(r, stream, user))
+          return;
         int64_t seconds = 600;
         std::string reason;
         SoupMessageBody *body = soup_server_message_get_request_body(r.msg);
@@ -449,26 +454,25 @@ void ChatService::Impl::add_routes()
     http.route(
         on ? "PUT" : "DELETE", "/api/streams/{id}/moderators/{user}",
         [this, on](HttpRequest &r) {
-          const std::string stream = r.params["id"];
-          g_autofree gchar *user = g_uri_unescape_string(r.params["user"].c_str(), nullptr);
-          if (!valid_id(stream) || !user || !valid_user(user))
-            return respond_error(r.msg, SOUP_STATUS_NOT_FOUND, "not_found", "no such user");
+          std::string stream, user;
+          if (!stream_and_user(r, stream, user))
+            return;
           auto pending = std::make_shared<Deferred>(r.msg);
-          const std::string u = user;
-          store.set_moderator(stream, u, on, [this, pending, stream, u, on](StoreResult<Done> got) {
-            if (!got.ok())
-              return respond_store_error(pending->msg(), got.error());
-            if (auto it = rooms.find(stream); it != rooms.end()) {
-              if (on)
-                it->second->moderators.insert(u);
-              else
-                it->second->moderators.erase(u);
-            }
-            JsonWriter f;
-            f.string("user", u).boolean("on", on);
-            tell_cluster("moderator", stream, f);
-            soup_server_message_set_status(pending->msg(), SOUP_STATUS_NO_CONTENT, nullptr);
-          });
+          store.set_moderator(
+              stream, user, on, [this, pending, stream, user, on](StoreResult<Done> got) {
+                if (!got.ok())
+                  return respond_store_error(pending->msg(), got.error());
+                if (auto it = rooms.find(stream); it != rooms.end()) {
+                  if (on)
+                    it->second->moderators.insert(user);
+                  else
+                    it->second->moderators.erase(user);
+                }
+                JsonWriter f;
+                f.string("user", user).boolean("on", on);
+                tell_cluster("moderator", stream, f);
+                soup_server_message_set_status(pending->msg(), SOUP_STATUS_NO_CONTENT, nullptr);
+              });
         },
         true);
   }

@@ -127,21 +127,7 @@ std::optional<std::string> RawClient::next_of_type(const std::string &type, int 
 
 bool RawClient::wait_eof(int timeout_ms)
 {
-  const gint64 deadline = g_get_monotonic_time() + gint64(timeout_ms) * 1000;
-  while (true) {
-    const gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-    if (left <= 0)
-      return false;
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left)) <= 0)
-      return false;
-    char buf[65536];
-    const ssize_t n = recv(fd_, buf, sizeof buf, 0);
-    if (n == 0)
-      return true;
-    if (n < 0 && errno != EINTR && errno != EAGAIN)
-      return true;
-  }
+  return wait_closed(fd_, std::chrono::milliseconds(timeout_ms));
 }
 
 } // namespace sugarcast::test

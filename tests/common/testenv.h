@@ -63,6 +63,9 @@ bool eventually(const std::function<bool()> &condition,
 
 /* Writes all SIZE bytes to the socket FD (blocking); false if it closed. */
 bool send_all(int fd, const void *data, size_t size);
+/* Whether the peer closes the socket FD (or it fails) within TIMEOUT; what
+ * arrives meanwhile is read and dropped. */
+bool wait_closed(int fd, std::chrono::milliseconds timeout);
 
 /* The whole of the file at PATH, bytes as they are; empty when it cannot be
  * read. */

@@ -329,19 +329,7 @@ std::vector<uint8_t> RawConnection::read(size_t n, std::chrono::milliseconds tim
 
 bool RawConnection::closed_by_server(std::chrono::milliseconds timeout)
 {
-  const gint64 deadline = g_get_monotonic_time() + timeout.count() * 1000;
-  for (;;) {
-    const gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-    if (left <= 0)
-      return false;
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left)) <= 0)
-      return false;
-    uint8_t buf[4096];
-    const ssize_t got = recv(fd_, buf, sizeof buf, 0);
-    if (got <= 0)
-      return true;
-  }
+  return wait_closed(fd_, timeout);
 }
 
 } // namespace sugarcast::test
