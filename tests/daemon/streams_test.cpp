@@ -57,10 +57,9 @@ long proc_status(int pid, const std::string &field)
 class Streams : public ::testing::Test
 {
 protected:
-  void start(const std::string &config, std::vector<std::pair<std::string, std::string>> env = {})
+  void start(const std::string &config)
   {
-    d = std::make_unique<SugarcastdProcess>(
-        SugarcastdProcess::Options{.config = config, .env = std::move(env)});
+    d = std::make_unique<SugarcastdProcess>(SugarcastdProcess::Options{.config = config});
     ASSERT_TRUE(d->wait_ready()) << d->log();
   }
 
