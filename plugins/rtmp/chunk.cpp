@@ -50,36 +50,33 @@ bool ChunkReader::feed(const uint8_t *data, size_t size, std::vector<Message> &m
 {
   if (failed())
     return false;
-  const uint8_t *p = data;
-  size_t avail = size;
-  const bool buffered_input = consumed_ < buffer_.size();
-  if (buffered_input) {
-    buffer_.insert(buffer_.end(), data, data + size);
-    p = buffer_.data() + consumed_;
-    avail = buffer_.size() - consumed_;
+  /* A chunk left incomplete by the last call is completed first, taking from
+   * data only the bytes it still misses: the rest is parsed where it lies,
+   * not copied behind it (a video frame's first chunk header often arrives
+   * alone, and the whole frame would be copied once more). */
+  while (!buffer_.empty()) {
+    if (size == 0)
+      return true;
+    const size_t take = std::min(size, chunk_missing_);
+    buffer_.insert(buffer_.end(), data, data + take);
+    data += take;
+    size -= take;
+    const int r = parse_chunk(buffer_.data(), buffer_.size(), messages);
+    if (r < 0)
+      return false;
+    if (r > 0) /* it took exactly what it missed, so all of the buffer */
+      buffer_.erase(buffer_.begin(), buffer_.begin() + r);
   }
   size_t used = 0;
   for (;;) {
-    const int r = parse_chunk(p + used, avail - used, messages);
+    const int r = parse_chunk(data + used, size - used, messages);
     if (r < 0)
       return false;
     if (r == 0)
       break;
     used += static_cast<size_t>(r);
   }
-  if (buffered_input) {
-    consumed_ += used;
-    if (consumed_ == buffer_.size()) {
-      buffer_.clear();
-      consumed_ = 0;
-    } else if (consumed_ > 65536 && consumed_ * 2 > buffer_.size()) {
-      buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(consumed_));
-      consumed_ = 0;
-    }
-  } else if (used < size) {
-    buffer_.assign(data + used, data + size);
-    consumed_ = 0;
-  }
+  buffer_.assign(data + used, data + size);
   return true;
 }
 
@@ -87,26 +84,31 @@ bool ChunkReader::feed(const uint8_t *data, size_t size, std::vector<Message> &m
  * is not complete yet, -1 on error. */
 int ChunkReader::parse_chunk(const uint8_t *p, size_t avail, std::vector<Message> &messages)
 {
-  if (avail < 1)
+  /* Each incomplete case says how many more bytes its next step needs. */
+  auto more = [this, avail](size_t needed) {
+    chunk_missing_ = needed - avail;
     return 0;
+  };
+  if (avail < 1)
+    return more(1);
   const uint8_t fmt = p[0] >> 6;
   uint32_t csid = p[0] & 0x3f;
   size_t pos = 1;
   if (csid == 0) {
     if (avail < 2)
-      return 0;
+      return more(2);
     csid = 64 + p[1];
     pos = 2;
   } else if (csid == 1) {
     if (avail < 3)
-      return 0;
+      return more(3);
     csid = 64 + p[1] + 256u * p[2];
     pos = 3;
   }
 
   static constexpr size_t header_sizes[4] = {11, 7, 3, 0};
   if (avail < pos + header_sizes[fmt])
-    return 0;
+    return more(pos + header_sizes[fmt]);
 
   auto found = streams_.find(csid);
   if (found == streams_.end()) {
@@ -141,7 +143,7 @@ int ChunkReader::parse_chunk(const uint8_t *p, size_t avail, std::vector<Message
   const bool extended = fmt <= 2 ? ts_field == kExtendedMarker : prev.extended;
   if (extended) {
     if (avail < pos + 4)
-      return 0;
+      return more(pos + 4);
     const uint32_t ext = be32(p + pos);
     pos += 4;
     if (fmt <= 2)
@@ -163,7 +165,7 @@ int ChunkReader::parse_chunk(const uint8_t *p, size_t avail, std::vector<Message
   const size_t received = prev.in_progress ? prev.payload.size() : 0;
   const size_t take = std::min<size_t>(chunk_size_, length - received);
   if (avail < pos + take)
-    return 0;
+    return more(pos + take);
 
   Stream &s = streams_[csid];
   if (!s.in_progress) {

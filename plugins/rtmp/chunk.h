@@ -81,7 +81,7 @@ public:
   const std::string &error() const { return error_; }
   uint32_t chunk_size() const { return chunk_size_; }
   /* Bytes of a chunk not yet complete, waiting for more input. */
-  size_t buffered() const { return buffer_.size() - consumed_; }
+  size_t buffered() const { return buffer_.size(); }
 
 private:
   struct Stream
@@ -105,8 +105,8 @@ private:
   ChunkLimits limits_;
   uint32_t chunk_size_ = kDefaultChunkSize;
   std::unordered_map<uint32_t, Stream> streams_;
-  std::vector<uint8_t> buffer_;
-  size_t consumed_ = 0;
+  std::vector<uint8_t> buffer_; /* an incomplete chunk, never more */
+  size_t chunk_missing_ = 0;    /* bytes it needs before it can be parsed further */
   std::string error_;
 };
 

@@ -363,3 +363,48 @@ TEST(Chunk, WriterOutputParsesBackWithCompressedHeaders)
     EXPECT_EQ(got[i].type, sent[i].type) << i;
   }
 }
+
+/* A socket hands over bytes cut anywhere: a chunk header alone, a header and
+ * part of its payload, several chunks and a piece of the next. Every way of
+ * cutting the same stream gives the same messages. */
+TEST(Chunk, TheSameMessagesWhereverTheInputIsCut)
+{
+  ChunkWriter writer;
+  writer.set_chunk_size(64);
+  std::vector<Message> sent;
+  Bytes data;
+  ChunkWriter().write(make_set_chunk_size(64), data);
+  for (int i = 0; i < 6; ++i) {
+    Message m;
+    m.chunk_stream = i % 2 ? 4 : 6;
+    m.type = i % 2 ? kAudio : kVideo;
+    m.stream_id = 1;
+    m.timestamp = i < 3 ? 40u * i : 0x01000000u + 40u * i; /* extended ones too */
+    m.payload = payload(static_cast<size_t>(20 + 45 * i), static_cast<uint8_t>(i));
+    sent.push_back(m);
+    writer.write(m, data);
+  }
+  auto check = [&sent](const std::vector<Message> &got, const std::string &how) {
+    ASSERT_EQ(got.size(), sent.size() + 1) << how; /* + Set Chunk Size */
+    for (size_t i = 0; i < sent.size(); ++i) {
+      EXPECT_EQ(got[i + 1].payload, sent[i].payload) << how << ", message " << i;
+      EXPECT_EQ(got[i + 1].timestamp, sent[i].timestamp) << how << ", message " << i;
+    }
+  };
+  for (size_t cut = 0; cut <= data.size(); ++cut) {
+    ChunkReader reader;
+    std::vector<Message> got;
+    ASSERT_TRUE(reader.feed(data.data(), cut, got)) << reader.error();
+    ASSERT_TRUE(reader.feed(data.data() + cut, data.size() - cut, got)) << reader.error();
+    EXPECT_EQ(reader.buffered(), 0u);
+    check(got, "cut at " + std::to_string(cut));
+  }
+  for (size_t step : {2u, 3u, 7u, 12u, 13u, 65u, 100u}) {
+    ChunkReader reader;
+    std::vector<Message> got;
+    for (size_t at = 0; at < data.size(); at += step)
+      ASSERT_TRUE(reader.feed(data.data() + at, std::min(step, data.size() - at), got))
+          << reader.error();
+    check(got, "pieces of " + std::to_string(step));
+  }
+}
