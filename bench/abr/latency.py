@@ -91,6 +91,15 @@ def start_nginx(tmp, port):
     sys.exit("nginx did not start; see " + os.path.join(tmp, "error.log"))
 
 
+def stop_nginx(proc):
+    """Stops what start_nginx started: gracefully, then for good."""
+    proc.send_signal(signal.SIGQUIT)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 class PlaylistPoller(threading.Thread):
     """Notes the wall time each segment first appears in a playlist."""
 
@@ -259,11 +268,7 @@ def main():
                 json.dump({"nginx": nginx_latency, "ours": ours_latency, "ours_top": ours_top,
                            "ours_from_entry": ours_from_entry}, f)
     finally:
-        nginx.send_signal(signal.SIGQUIT)
-        try:
-            nginx.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            nginx.kill()
+        stop_nginx(nginx)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

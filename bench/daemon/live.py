@@ -31,7 +31,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "abr"))
 from latency import (PlaylistPoller, first_video_pts, free_port, run_push,  # noqa: E402
-                     start_nginx, start_push, summary)
+                     start_nginx, start_push, stop_nginx, summary)
 
 import gi  # noqa: E402
 
@@ -169,11 +169,7 @@ def latency(args):
                 json.dump({"nginx": nginx_lat, "ours": ours_lat, "variants": len(variants)}, f)
     finally:
         daemon.stop()
-        nginx.send_signal(signal.SIGQUIT)
-        try:
-            nginx.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            nginx.kill()
+        stop_nginx(nginx)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
