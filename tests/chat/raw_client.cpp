@@ -5,7 +5,6 @@
 #include <cerrno>
 #include <cstring>
 #include <glib.h>
-#include <poll.h>
 
 namespace sugarcast::test {
 
@@ -59,15 +58,13 @@ int RawClient::handshake(const std::string &path, std::string *response)
   if (!send_raw(request))
     return -1;
   std::string head;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (head.find("\r\n\r\n") == std::string::npos) {
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, 10000) <= 0)
-      return -1;
     char buf[4096];
-    const ssize_t n = recv(fd_, buf, sizeof buf, 0);
-    if (n <= 0)
+    const std::optional<ssize_t> n = recv_before(fd_, buf, sizeof buf, deadline);
+    if (!n || *n <= 0)
       return -1;
-    head.append(buf, static_cast<size_t>(n));
+    head.append(buf, static_cast<size_t>(*n));
   }
   const size_t end = head.find("\r\n\r\n") + 4;
   buffered_ = head.substr(end);
@@ -81,23 +78,17 @@ int RawClient::handshake(const std::string &path, std::string *response)
 
 std::optional<Frame> RawClient::next(int timeout_ms)
 {
-  const gint64 deadline = g_get_monotonic_time() + gint64(timeout_ms) * 1000;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (frames_.empty()) {
     std::string data;
     if (!buffered_.empty()) {
       data.swap(buffered_);
     } else {
-      const gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-      if (left <= 0)
-        return std::nullopt;
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(left)) <= 0)
-        return std::nullopt;
       char buf[65536];
-      const ssize_t n = recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0)
+      const std::optional<ssize_t> n = recv_before(fd_, buf, sizeof buf, deadline);
+      if (!n || *n <= 0)
         return std::nullopt;
-      data.assign(buf, static_cast<size_t>(n));
+      data.assign(buf, static_cast<size_t>(*n));
     }
     if (parser_.feed(data.data(), data.size(), [this](const chat::WsEvent &e) {
           frames_.push_back({e.kind, std::string(e.payload), e.close_code});

@@ -307,20 +307,28 @@ bool send_all(int fd, const void *data, size_t size)
   return true;
 }
 
+std::optional<ssize_t> recv_before(int fd, void *buffer, size_t size,
+                                   std::chrono::steady_clock::time_point deadline)
+{
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0)
+    return std::nullopt;
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, static_cast<int>(left.count())) <= 0)
+    return std::nullopt;
+  return recv(fd, buffer, size, 0);
+}
+
 bool wait_closed(int fd, std::chrono::milliseconds timeout)
 {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0)
-      return false;
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left.count())) <= 0)
-      return false;
     char buf[65536];
-    const ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+    const std::optional<ssize_t> n = recv_before(fd, buf, sizeof buf, deadline);
+    if (!n)
+      return false;
+    if (*n == 0 || (*n < 0 && errno != EINTR && errno != EAGAIN))
       return true;
   }
 }

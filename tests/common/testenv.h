@@ -6,8 +6,11 @@
  */
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,6 +69,11 @@ bool send_all(int fd, const void *data, size_t size);
 /* Whether the peer closes the socket FD (or it fails) within TIMEOUT; what
  * arrives meanwhile is read and dropped. */
 bool wait_closed(int fd, std::chrono::milliseconds timeout);
+/* One recv() on fd once it is readable, if that happens before deadline:
+ * recv's result (bytes, 0 at end of stream, -1 with errno), or nothing when
+ * the deadline passed first. */
+std::optional<ssize_t> recv_before(int fd, void *buffer, size_t size,
+                                   std::chrono::steady_clock::time_point deadline);
 
 /* The whole of the file at PATH, bytes as they are; empty when it cannot be
  * read. */

@@ -136,15 +136,11 @@ private:
   /* More bytes into the buffer; false on end of stream, error or deadline. */
   bool fill(std::chrono::steady_clock::time_point deadline)
   {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0)
-      return false;
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left.count())) <= 0)
-      return false;
     char chunk[65536];
-    const ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
+    const std::optional<ssize_t> got = recv_before(fd_, chunk, sizeof chunk, deadline);
+    if (!got)
+      return false;
+    const ssize_t n = *got;
     if (n <= 0) {
       eof_ = true; /* end of stream or reset: closed either way */
       return false;

@@ -7,7 +7,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -310,19 +309,14 @@ bool RawConnection::send(const std::vector<uint8_t> &data)
 std::vector<uint8_t> RawConnection::read(size_t n, std::chrono::milliseconds timeout)
 {
   std::vector<uint8_t> out;
-  const gint64 deadline = g_get_monotonic_time() + timeout.count() * 1000;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (out.size() < n) {
-    const gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-    if (left <= 0)
-      break;
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left)) <= 0)
-      break;
     uint8_t buf[65536];
-    const ssize_t got = recv(fd_, buf, std::min(sizeof buf, n - out.size()), 0);
-    if (got <= 0)
+    const std::optional<ssize_t> got =
+        recv_before(fd_, buf, std::min(sizeof buf, n - out.size()), deadline);
+    if (!got || *got <= 0)
       break;
-    out.insert(out.end(), buf, buf + got);
+    out.insert(out.end(), buf, buf + *got);
   }
   return out;
 }
