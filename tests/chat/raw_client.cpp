@@ -3,8 +3,8 @@
 #include "testenv.h"
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
-#include <glib.h>
 
 namespace sugarcast::test {
 
@@ -103,12 +103,13 @@ std::optional<Frame> RawClient::next(int timeout_ms)
 std::optional<std::string> RawClient::next_of_type(const std::string &type, int timeout_ms)
 {
   const std::string needle = "\"type\":\"" + type + "\"";
-  const gint64 deadline = g_get_monotonic_time() + gint64(timeout_ms) * 1000;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (true) {
-    const gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-    if (left <= 0)
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
       return std::nullopt;
-    auto f = next(static_cast<int>(left));
+    auto f = next(static_cast<int>(left.count()));
     if (!f)
       return std::nullopt;
     if (f->kind == chat::WsEvent::Text && f->payload.find(needle) != std::string::npos)
