@@ -51,6 +51,7 @@
 #include "auth.h"
 #include "flv.h"
 #include "rtmpserver.h"
+#include "streamrestart.h"
 
 #include <condition_variable>
 #include <memory>
@@ -514,10 +515,8 @@ static GstFlowReturn gst_rtmp_server_src_create(GstPushSrc *src, GstBuffer **out
           p->restart_pending = false;
           p->timeline.restart();
           const PublishInfo &info = session_info(p->current.session);
-          GstEvent *restart = gst_event_new_custom(
-              GST_EVENT_CUSTOM_DOWNSTREAM,
-              gst_structure_new("sugarcast-stream-restart", "app", G_TYPE_STRING, info.app.c_str(),
-                                "stream", G_TYPE_STRING, info.stream.c_str(), nullptr));
+          GstEvent *restart =
+              sugarcast_stream_restart_event_new(info.app.c_str(), info.stream.c_str());
           lock.unlock();
           GST_INFO_OBJECT(self, "a new publisher continues the stream");
           gst_pad_push_event(GST_BASE_SRC_PAD(self), restart);
