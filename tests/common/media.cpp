@@ -9,7 +9,10 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <sstream>
 
 namespace sugarcast::test {
 
@@ -106,6 +109,65 @@ std::string make_clip(const ClipSpec &spec)
   }
   std::filesystem::rename(partial, path);
   return path;
+}
+
+MediaProbe probe_media(const std::string &path_or_url, bool count_frames)
+{
+  MediaProbe p;
+  std::vector<std::string> argv = {"ffprobe",
+                                   "-v",
+                                   "error",
+                                   "-show_entries",
+                                   "stream=codec_type,codec_name,width,height,avg_frame_rate,r_"
+                                   "frame_rate,nb_read_frames,pix_fmt:"
+                                   "stream_side_data=rotation:format=duration",
+                                   "-of",
+                                   "flat"};
+  if (count_frames)
+    argv.push_back("-count_frames");
+  argv.push_back(path_or_url);
+  ProcessResult r = run_process(argv, std::chrono::seconds(120));
+  if (!r.ok()) {
+    p.error = r.err;
+    return p;
+  }
+  /* flat output: streams.stream.0.codec_name="h264" */
+  std::map<std::string, std::string> kv;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    const auto eq = line.find('=');
+    if (eq == std::string::npos)
+      continue;
+    std::string value = line.substr(eq + 1);
+    if (value.size() >= 2 && value.front() == '"')
+      value = value.substr(1, value.size() - 2);
+    kv[line.substr(0, eq)] = value;
+  }
+  auto ratio = [](const std::string &s) {
+    int n = 0, d = 0;
+    return std::sscanf(s.c_str(), "%d/%d", &n, &d) == 2 && d ? static_cast<double>(n) / d : 0.0;
+  };
+  for (int i = 0; kv.count("streams.stream." + std::to_string(i) + ".codec_type"); ++i) {
+    const std::string k = "streams.stream." + std::to_string(i) + ".";
+    if (kv[k + "codec_type"] == "video" && p.video_codec.empty()) {
+      p.video_codec = kv[k + "codec_name"];
+      p.width = std::atoi(kv[k + "width"].c_str());
+      p.height = std::atoi(kv[k + "height"].c_str());
+      p.fps = ratio(kv[k + "avg_frame_rate"]);
+      p.r_frame_rate = kv[k + "r_frame_rate"];
+      p.frames = std::atoi(kv[k + "nb_read_frames"].c_str());
+      p.pix_fmt = kv[k + "pix_fmt"];
+      for (const auto &[key, value] : kv)
+        if (key.rfind(k + "side_data_list.", 0) == 0 && key.size() > 9 &&
+            key.compare(key.size() - 9, 9, ".rotation") == 0)
+          p.rotation = std::atoi(value.c_str());
+    } else if (kv[k + "codec_type"] == "audio" && p.audio_codec.empty()) {
+      p.audio_codec = kv[k + "codec_name"];
+    }
+  }
+  p.duration = std::atof(kv["format.duration"].c_str());
+  p.ok = true;
+  return p;
 }
 
 } // namespace sugarcast::test

@@ -24,6 +24,24 @@ struct ClipSpec
  * returns "") when ffmpeg cannot make it. */
 std::string make_clip(const ClipSpec &spec);
 
+/* What ffprobe reads from a file or URL: the first video stream (its size as
+ * stored, its display rotation), the codecs of all streams, the duration. */
+struct MediaProbe
+{
+  bool ok = false;
+  std::string error;         /* ffprobe's complaint when !ok */
+  std::string video_codec;   /* "" without video */
+  std::string audio_codec;   /* "" without audio */
+  int width = 0, height = 0; /* as stored */
+  int rotation = 0;          /* display matrix, degrees (ffprobe's sign) */
+  double fps = 0;            /* average frame rate */
+  std::string r_frame_rate;  /* ffprobe's r_frame_rate, e.g. "30/1" */
+  double duration = 0;       /* the container's, seconds */
+  int frames = 0;            /* video frames counted by decoding (-count_frames) */
+  std::string pix_fmt;
+};
+MediaProbe probe_media(const std::string &path_or_url, bool count_frames = false);
+
 /* The folder the cache lives in. */
 std::string media_dir();
 

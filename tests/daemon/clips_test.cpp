@@ -12,6 +12,7 @@
 #include <functional>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 using namespace sugarcast::test;
 namespace fs = std::filesystem;
@@ -76,8 +77,39 @@ protected:
     return c;
   }
 
+  /* ffprobe on both outputs (over HTTP, as a viewer gets them): codecs, the
+   * upright size, the duration and a constant frame rate; and the thumbnail. */
+  void expect_outputs(const std::string &id, int width, int height, double fps, double seconds,
+                      bool audio)
+  {
+    for (const auto &[file, video, sound] :
+         {std::tuple{"clip.mp4", "h264", "aac"}, {"clip.webm", "vp9", "opus"}}) {
+      SCOPED_TRACE(file);
+      MediaProbe p = probe_media(d->url("/clips/" + id + "/" + file), true);
+      ASSERT_TRUE(p.ok) << p.error;
+      EXPECT_EQ(p.video_codec, video);
+      EXPECT_EQ(p.audio_codec, audio ? sound : "");
+      EXPECT_EQ(p.width, width);
+      EXPECT_EQ(p.height, height);
+      EXPECT_EQ(p.rotation, 0) << "the pixels are upright, not a display matrix";
+      EXPECT_EQ(p.pix_fmt, "yuv420p");
+      EXPECT_NEAR(p.duration, seconds, 0.1);
+      /* Constant frame rate: as many frames as the duration holds at that rate. */
+      EXPECT_NEAR(p.frames, seconds * fps, 2) << p.r_frame_rate;
+      EXPECT_NEAR(p.fps, fps, 0.1) << p.r_frame_rate;
+    }
+    MediaProbe thumb = probe_media(d->url("/clips/" + id + "/thumbnail-01.jpg"));
+    ASSERT_TRUE(thumb.ok) << thumb.error;
+    EXPECT_EQ(thumb.video_codec, "mjpeg");
+    EXPECT_EQ(thumb.width, width);
+    EXPECT_EQ(thumb.height, height);
+  }
+
   std::unique_ptr<SugarcastdProcess> d;
 };
+
+/* Short clips for the format tests: the suite stays fast. */
+constexpr const char *kShortClips = R"({"clips": {"min_duration": 1}})";
 
 } // namespace
 
@@ -157,6 +189,32 @@ TEST_F(Clips, UploadsOverTheLimitAreRefusedBeforeTheyAreRead)
   EXPECT_EQ(anonymous.status, 401);
   EXPECT_EQ(d->admin("GET", "/api/clips").body, "{\"clips\":[]}\n");
   EXPECT_TRUE(fs::is_empty(d->data_dir() + "/clips"));
+}
+
+/* A raw 1080p frame is 3.1 MB: the clip pipeline once stalled for good on
+ * every 1080p upload (its sinks prerolled while the queues before the
+ * encoders held three frames), with or without audio. */
+TEST_F(Clips, A1080pUploadIsTranscoded)
+{
+  start(kShortClips);
+  Clip with_audio =
+      upload(read_file(make_clip(
+                 {.seconds = 3, .width = 1920, .height = 1080, .extra = {"-preset", "veryfast"}})),
+             "1080p.mp4");
+  Clip silent = upload(read_file(make_clip({.seconds = 3,
+                                            .width = 1920,
+                                            .height = 1080,
+                                            .audio = false,
+                                            .extra = {"-preset", "veryfast"}})),
+                       "1080p-silent.mp4");
+  ASSERT_EQ(with_audio.status, 202) << with_audio.body;
+  ASSERT_EQ(silent.status, 202) << silent.body;
+  Clip c = settle(with_audio.id);
+  ASSERT_EQ(c.state, "ready") << c.body << d->log();
+  expect_outputs(c.id, 1920, 1080, 30, 3, true);
+  c = settle(silent.id);
+  ASSERT_EQ(c.state, "ready") << c.body << d->log();
+  expect_outputs(c.id, 1920, 1080, 30, 3, false);
 }
 
 TEST_F(Clips, UnknownClipIs404)
