@@ -6,6 +6,7 @@
 
 #include <glib/gstdio.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <deque>
@@ -71,8 +72,17 @@ struct ClipService::Impl
     guint bus_watch = 0;
     guint progress_timer = 0;
     bool verdict_valid = false;
+    /* The watchdog: buffers the pipeline moved (counted by pad probes in the
+     * streaming threads; shared because the probes outlive this record while
+     * the pipeline stops), and when that count last changed. */
+    std::shared_ptr<std::atomic<uint64_t>> moved = std::make_shared<std::atomic<uint64_t>>(0);
+    uint64_t moved_seen = 0;
+    gint64 moved_at = 0; /* monotonic µs */
   };
   std::deque<std::string> queue;
+  /* Clips whose record could not be read (the store was down): tried again. */
+  std::deque<std::string> retry;
+  guint retry_timer = 0;
   std::map<std::string, std::unique_ptr<Running>> running;
   bool shutting_down = false;
   int stopping = 0;
@@ -250,17 +260,95 @@ struct ClipService::Impl
            static_cast<int>(running.size()) < config.clips.max_concurrent) {
       const std::string id = queue.front();
       queue.pop_front();
+      /* begin() fills the slot when the record arrives: reserve it first (the
+       * store may answer at once, before get_clip returns). */
+      running[id] = nullptr;
       store.get_clip(id, [this, id](StoreResult<std::optional<ClipRecord>> found) {
-        if (!found.ok() || !found.value()) {
-          g_log(LOG_DOMAIN, G_LOG_LEVEL_WARNING, "clip %s: its record is gone; skipped",
-                id.c_str());
+        auto slot = running.find(id);
+        if (slot == running.end() || slot->second)
+          return; /* a shutdown dropped the reservation */
+        if (!found.ok() || !found.value() || shutting_down) {
+          running.erase(slot); /* free the slot, or no clip ever runs again */
+          if (!found.ok()) {
+            g_log(LOG_DOMAIN, G_LOG_LEVEL_WARNING,
+                  "clip %s: its record could not be read (%s); trying again in %d s", id.c_str(),
+                  found.error().message.c_str(), kRetrySeconds);
+            retry_later(id);
+          } else if (!found.value()) {
+            g_log(LOG_DOMAIN, G_LOG_LEVEL_WARNING, "clip %s: its record is gone; skipped",
+                  id.c_str());
+          }
+          run_next();
           return;
         }
         begin(*found.value());
       });
-      /* begin() fills `running` later: reserve the slot now. */
-      running[id] = nullptr;
     }
+  }
+
+  static constexpr int kRetrySeconds = 2;
+
+  void retry_later(const std::string &id)
+  {
+    retry.push_back(id);
+    if (retry_timer)
+      return;
+    retry_timer = g_timeout_add_seconds(
+        kRetrySeconds,
+        [](gpointer data) -> gboolean {
+          auto *self = static_cast<Impl *>(data);
+          self->retry_timer = 0;
+          if (self->shutting_down)
+            return G_SOURCE_REMOVE;
+          /* Ahead of later uploads: they were queued after these. */
+          self->queue.insert(self->queue.begin(), self->retry.begin(), self->retry.end());
+          self->retry.clear();
+          self->run_next();
+          return G_SOURCE_REMOVE;
+        },
+        this);
+  }
+
+  /* Counts every buffer that leaves the validator (the upload being read) and
+   * every buffer a sink receives (the outputs being written, and the
+   * encoders draining after the input has ended). */
+  static void watch_progress(GstElement *pipeline,
+                             const std::shared_ptr<std::atomic<uint64_t>> &moved)
+  {
+    auto add_probe = [&moved](GstPad *pad) {
+      gst_pad_add_probe(
+          pad,
+          static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+          [](GstPad *, GstPadProbeInfo *, gpointer data) -> GstPadProbeReturn {
+            static_cast<std::shared_ptr<std::atomic<uint64_t>> *>(data)->get()->fetch_add(
+                1, std::memory_order_relaxed);
+            return GST_PAD_PROBE_OK;
+          },
+          new std::shared_ptr<std::atomic<uint64_t>>(moved),
+          [](gpointer data) {
+            delete static_cast<std::shared_ptr<std::atomic<uint64_t>> *>(data);
+          });
+    };
+    g_autoptr(GstIterator) it = gst_bin_iterate_elements(GST_BIN(pipeline));
+    GValue item = G_VALUE_INIT;
+    while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
+      auto *element = GST_ELEMENT(g_value_get_object(&item));
+      GstElementFactory *factory = gst_element_get_factory(element);
+      const bool validator = factory && g_strcmp0(GST_OBJECT_NAME(factory), "clipvalidate") == 0;
+      const bool sink = GST_OBJECT_FLAG_IS_SET(element, GST_ELEMENT_FLAG_SINK);
+      if (validator || sink) {
+        g_autoptr(GstIterator) pads = validator ? gst_element_iterate_src_pads(element)
+                                                : gst_element_iterate_sink_pads(element);
+        GValue pad = G_VALUE_INIT;
+        while (gst_iterator_next(pads, &pad) == GST_ITERATOR_OK) {
+          add_probe(GST_PAD(g_value_get_object(&pad)));
+          g_value_reset(&pad);
+        }
+        g_value_unset(&pad);
+      }
+      g_value_reset(&item);
+    }
+    g_value_unset(&item);
   }
 
   void begin(ClipRecord c)
@@ -308,6 +396,8 @@ struct ClipService::Impl
           return G_SOURCE_CONTINUE;
         },
         new Ctx{this, rec.id}, [](gpointer d) { delete static_cast<Ctx *>(d); });
+    watch_progress(run->pipeline, run->moved);
+    run->moved_at = g_get_monotonic_time();
     rec.state = "processing";
     rec.updated_at = now_ms();
     save(rec);
@@ -324,6 +414,24 @@ struct ClipService::Impl
     if (it == running.end() || !it->second)
       return;
     Running &r = *it->second;
+    const uint64_t moved = r.moved->load(std::memory_order_relaxed);
+    const gint64 now = g_get_monotonic_time();
+    if (moved != r.moved_seen) {
+      r.moved_seen = moved;
+      r.moved_at = now;
+    } else if (now - r.moved_at >
+               static_cast<gint64>(config.clips.stall_timeout * G_USEC_PER_SEC)) {
+      char seconds[32];
+      g_snprintf(seconds, sizeof seconds, "%g", config.clips.stall_timeout);
+      g_log(LOG_DOMAIN, G_LOG_LEVEL_WARNING,
+            "clip %s: no buffer moved for %s s (clips.stall_timeout); stopped", id.c_str(),
+            seconds);
+      finish(id, "failed", "stalled",
+             std::string("Processing the clip stopped making progress (nothing for ") + seconds +
+                 " s) and was abandoned; upload it again, and if that fails too, export it "
+                 "again from your phone or editor");
+      return;
+    }
     gint64 position = 0, duration = 0;
     if (!gst_element_query_position(r.pipeline, GST_FORMAT_TIME, &position) ||
         !gst_element_query_duration(r.pipeline, GST_FORMAT_TIME, &duration) || duration <= 0)
@@ -498,6 +606,8 @@ ClipService::ClipService(const Config &config, HttpServer &http, Store &store,
 
 ClipService::~ClipService()
 {
+  if (impl_->retry_timer)
+    g_source_remove(impl_->retry_timer);
   for (auto &[id, r] : impl_->running) {
     if (!r)
       continue;
@@ -540,6 +650,9 @@ void ClipService::shutdown(std::function<void()> done)
   Impl &d = *impl_;
   d.shutting_down = true;
   d.queue.clear();
+  d.retry.clear();
+  if (d.retry_timer)
+    g_source_remove(std::exchange(d.retry_timer, 0u));
   d.shutdown_done = std::move(done);
   std::vector<std::string> ids;
   for (auto &[id, r] : d.running)

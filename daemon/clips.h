@@ -8,7 +8,9 @@
  * States: queued → validating → transcoding → ready, or rejected (the
  * validator's reason and message) or failed. Progress goes to the control
  * WebSocket as {"type": "clip", ...}. Clips cut short by a shutdown are run
- * again at the next start. */
+ * again at the next start. A watchdog fails a clip whose pipeline moves no
+ * buffer for clips.stall_timeout seconds (reason "stalled"); a queued clip
+ * whose record the store cannot hand over is tried again a little later. */
 #pragma once
 
 #include "config.h"

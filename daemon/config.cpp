@@ -114,6 +114,7 @@ Config map(JsonObject *root)
   c.clips.min_duration = number(clips, "min_duration");
   c.clips.max_duration = number(clips, "max_duration");
   c.clips.max_concurrent = static_cast<int>(integer(clips, "max_concurrent"));
+  c.clips.stall_timeout = number(clips, "stall_timeout");
 
   JsonObject *chat = object(root, "chat");
   c.chat.jwt_secret = str(chat, "jwt_secret");

@@ -79,6 +79,7 @@ struct Config
     double min_duration = 0;
     double max_duration = 0;
     int max_concurrent = 0;
+    double stall_timeout = 0; /* seconds without progress before a clip fails as stalled */
   } clips;
 
   struct Chat

@@ -1,6 +1,7 @@
 /* Uploading clips to a real sugarcastd: accepted and transcoded, rejected
  * with the validator's words, unreadable, too large, unauthenticated. */
 #include "media.h"
+#include "pgserver.h"
 #include "sugarcastd.h"
 #include "testenv.h"
 
@@ -107,6 +108,52 @@ protected:
 
   std::unique_ptr<SugarcastdProcess> d;
 };
+
+/* A clip description that stalls for good on any upload longer than its
+ * queue, as the shipped one once did at 1080p: the first sink prerolls and
+ * blocks, the second never gets a buffer (nor a gap) to preroll on. Shorter
+ * uploads fit in the queue, their end reaches both sinks and they finish. */
+constexpr const char *kStallingPipeline = R"({
+  "kind": "clip",
+  "nodes": {
+    "src": { "factory": "filesrc", "properties": { "location": "${upload.path}" } },
+    "parse": { "factory": "parsebin" },
+    "validate": { "factory": "clipvalidate",
+      "properties": { "min-duration": "${clip.min_duration}", "max-duration": "${clip.max_duration}" } },
+    "tee": { "factory": "tee" },
+    "qa": { "factory": "queue", "properties": { "max-size-buffers": 50, "max-size-bytes": 0, "max-size-time": 0 } },
+    "a": { "factory": "fakesink", "properties": { "sync": false } },
+    "qb": { "factory": "queue" },
+    "drop": { "factory": "valve", "properties": { "drop": true, "drop-mode": "forward-sticky-events" } },
+    "b": { "factory": "fakesink", "properties": { "sync": false } }
+  },
+  "links": [
+    { "from": "src", "to": "parse" },
+    { "from": "parse", "to": "validate", "select": "video" },
+    { "from": "validate", "to": "tee" },
+    { "from": "tee", "to": "qa" }, { "from": "qa", "to": "a" },
+    { "from": "tee", "to": "qb" }, { "from": "qb", "to": "drop" }, { "from": "drop", "to": "b" }
+  ]
+})";
+
+/* pipelines_dir holding kStallingPipeline as "clip-stall". */
+std::string stalling_pipelines_dir()
+{
+  const std::string dir = scratch_dir() + "/stall-pipelines";
+  fs::create_directories(dir);
+  std::ofstream(dir + "/clip-stall.json") << kStallingPipeline;
+  return dir;
+}
+
+/* 4 s (120 frames, more than the stalling queue holds) and 1 s (30). */
+ClipSpec stalling_clip()
+{
+  return {.seconds = 4, .audio = false};
+}
+ClipSpec passing_clip()
+{
+  return {.seconds = 1, .audio = false};
+}
 
 /* Short clips for the format tests: the suite stays fast. */
 constexpr const char *kShortClips = R"({"clips": {"min_duration": 1}})";
@@ -215,6 +262,54 @@ TEST_F(Clips, A1080pUploadIsTranscoded)
   c = settle(silent.id);
   ASSERT_EQ(c.state, "ready") << c.body << d->log();
   expect_outputs(c.id, 1920, 1080, 30, 3, false);
+}
+
+TEST_F(Clips, AStalledClipFailsAndTheNextOneRuns)
+{
+  start(R"({"pipelines_dir": ")" + stalling_pipelines_dir() +
+        R"(", "clips": {"pipeline": "clip-stall", "min_duration": 0.5, "stall_timeout": 1}})");
+  Clip stuck = upload(read_file(make_clip(stalling_clip())), "stuck.mp4");
+  Clip next = upload(read_file(make_clip(passing_clip())), "next.mp4");
+  ASSERT_EQ(stuck.status, 202) << stuck.body;
+  ASSERT_EQ(next.status, 202) << next.body;
+  Clip c = settle(stuck.id);
+  EXPECT_EQ(c.state, "failed") << c.body;
+  EXPECT_EQ(c.reason, "stalled");
+  EXPECT_NE(c.message.find("stopped making progress (nothing for 1 s)"), std::string::npos)
+      << c.message;
+  c = settle(next.id);
+  EXPECT_EQ(c.state, "ready") << c.body << d->log();
+}
+
+/* The store failing to hand over a queued clip's record once (the database
+ * restarting) used to keep its processing slot taken: no clip ran again
+ * until a restart. */
+TEST_F(Clips, AStoreErrorDoesNotStopTheQueue)
+{
+  PgServer &pg = PgServer::shared();
+  const std::string url = pg.conninfo(pg.create_database("clips"));
+  d = std::make_unique<SugarcastdProcess>(SugarcastdProcess::Options{
+      .config =
+          R"({"pipelines_dir": ")" + stalling_pipelines_dir() +
+          R"(", "clips": {"pipeline": "clip-stall", "min_duration": 0.5, "stall_timeout": 1}})",
+      .env = {{"SUGARCAST_DATABASE_URL", url}}});
+  ASSERT_TRUE(d->wait_ready()) << d->log();
+  Clip stuck = upload(read_file(make_clip(stalling_clip())), "stuck.mp4");
+  Clip queued = upload(read_file(make_clip(passing_clip())), "queued.mp4");
+  ASSERT_EQ(stuck.status, 202) << stuck.body;
+  ASSERT_EQ(queued.status, 202) << queued.body;
+  /* The database goes away while the first clip runs; when the watchdog ends
+   * it, the second clip's record cannot be read. */
+  pg.stop();
+  const std::string unread = "clip " + queued.id + ": its record could not be read";
+  for (int i = 0; i < 300 && d->log().find(unread) == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  pg.start();
+  ASSERT_NE(d->log().find(unread), std::string::npos) << d->log();
+  Clip c = settle(queued.id);
+  EXPECT_EQ(c.state, "ready") << c.body << d->log();
+  Clip later = settle(upload(read_file(make_clip(passing_clip())), "later.mp4").id);
+  EXPECT_EQ(later.state, "ready") << later.body << d->log();
 }
 
 TEST_F(Clips, UnknownClipIs404)
