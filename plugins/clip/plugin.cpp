@@ -3,11 +3,14 @@
 #include "config.h"
 #endif
 
+#include "gstclipfit.h"
 #include "gstclipvalidate.h"
 
 static gboolean plugin_init(GstPlugin *plugin)
 {
-  return GST_ELEMENT_REGISTER(clipvalidate, plugin);
+  gboolean ok = GST_ELEMENT_REGISTER(clipvalidate, plugin);
+  ok &= GST_ELEMENT_REGISTER(clipfit, plugin);
+  return ok;
 }
 
 GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, sugarcastclip,

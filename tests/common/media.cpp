@@ -11,8 +11,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 namespace sugarcast::test {
 
@@ -22,6 +24,8 @@ const char *muxer_for(const std::string &container)
 {
   if (container == "mp4")
     return "mp4";
+  if (container == "mov")
+    return "mov";
   if (container == "webm")
     return "webm";
   if (container == "mkv")
@@ -40,6 +44,8 @@ std::string cache_name(const ClipSpec &spec)
                 spec.video.empty() ? "novideo" : spec.video.c_str(), spec.width, spec.height,
                 spec.fps, spec.seconds, spec.audio ? "audio" : "silent");
   std::string name = head;
+  if (spec.rotation)
+    name += "_rot" + std::to_string(spec.rotation);
   if (!spec.extra.empty()) {
     std::string joined;
     for (const auto &e : spec.extra)
@@ -90,6 +96,9 @@ std::string make_clip(const ClipSpec &spec)
   else if (spec.video == "vp9")
     argv.insert(argv.end(),
                 {"-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k"});
+  else if (spec.video == "hevc") /* as iPhones write it: hvc1 in MOV */
+    argv.insert(argv.end(), {"-c:v", "libx265", "-preset", "ultrafast", "-x265-params",
+                             "log-level=error", "-pix_fmt", "yuv420p", "-tag:v", "hvc1"});
   else if (spec.video == "mpeg2")
     argv.insert(argv.end(), {"-c:v", "mpeg2video"});
   else if (!spec.video.empty())
@@ -107,8 +116,93 @@ std::string make_clip(const ClipSpec &spec)
     ADD_FAILURE() << "ffmpeg could not make " << path << ": " << r.err;
     return {};
   }
+  if (spec.rotation && !set_display_rotation(partial, spec.rotation)) {
+    std::filesystem::remove(partial);
+    return {};
+  }
   std::filesystem::rename(partial, path);
   return path;
+}
+
+namespace {
+
+uint32_t be32(const std::string &b, size_t at)
+{
+  return (uint32_t(uint8_t(b[at])) << 24) | (uint32_t(uint8_t(b[at + 1])) << 16) |
+         (uint32_t(uint8_t(b[at + 2])) << 8) | uint32_t(uint8_t(b[at + 3]));
+}
+
+void put_be32(std::string &b, size_t at, uint32_t v)
+{
+  for (int i = 0; i < 4; ++i)
+    b[at + i] = static_cast<char>(v >> (24 - 8 * i));
+}
+
+/* Boxes directly inside [begin, end): (type, payload start, box end). */
+std::vector<std::tuple<std::string, size_t, size_t>> boxes(const std::string &b, size_t begin,
+                                                           size_t end)
+{
+  std::vector<std::tuple<std::string, size_t, size_t>> out;
+  for (size_t at = begin; at + 8 <= end;) {
+    uint64_t size = be32(b, at);
+    size_t header = 8;
+    if (size == 1 && at + 16 <= end) {
+      size = (uint64_t(be32(b, at + 8)) << 32) | be32(b, at + 12);
+      header = 16;
+    } else if (size == 0) {
+      size = end - at;
+    }
+    if (size < header || at + size > end)
+      break;
+    out.emplace_back(b.substr(at + 4, 4), at + header, at + size);
+    at += size;
+  }
+  return out;
+}
+
+} // namespace
+
+bool set_display_rotation(const std::string &path, int clockwise)
+{
+  std::string b = read_file(path);
+  /* a, b, u, c, d, v, x, y, w in 16.16 (u, v, w 2.30), ISO/IEC 14496-12 8.3.2 */
+  const int32_t one = 0x10000;
+  int32_t m[9] = {one, 0, 0, 0, one, 0, 0, 0, 0x40000000};
+  if (clockwise == 90) {
+    m[0] = 0, m[1] = one, m[3] = -one, m[4] = 0;
+  } else if (clockwise == 180) {
+    m[0] = -one, m[4] = -one;
+  } else if (clockwise == 270) {
+    m[0] = 0, m[1] = -one, m[3] = one, m[4] = 0;
+  }
+  for (const auto &[type, begin, end] : boxes(b, 0, b.size())) {
+    if (type != "moov")
+      continue;
+    for (const auto &[ttype, tbegin, tend] : boxes(b, begin, end)) {
+      if (ttype != "trak")
+        continue;
+      size_t tkhd = 0;
+      bool video = false;
+      for (const auto &[ktype, kbegin, kend] : boxes(b, tbegin, tend)) {
+        if (ktype == "tkhd")
+          tkhd = kbegin;
+        if (ktype == "mdia")
+          for (const auto &[mtype, mbegin, mend] : boxes(b, kbegin, kend))
+            if (mtype == "hdlr" && mend - mbegin >= 12 && b.compare(mbegin + 8, 4, "vide") == 0)
+              video = true;
+      }
+      if (!video || !tkhd)
+        continue;
+      /* version 0: 4+4+4+4+4 bytes of times/id/duration, version 1: 8+8+4+4+8 */
+      const size_t matrix = tkhd + 4 + (b[tkhd] == 1 ? 32 : 20) + 8 + 8;
+      for (int i = 0; i < 9; ++i)
+        put_be32(b, matrix + 4 * i, static_cast<uint32_t>(m[i]));
+      std::ofstream(path, std::ios::binary | std::ios::trunc) << b;
+      return true;
+    }
+  }
+  ADD_FAILURE() << path << ": no video track header (tkhd) found";
+  return false;
 }
 
 MediaProbe probe_media(const std::string &path_or_url, bool count_frames)

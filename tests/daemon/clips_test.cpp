@@ -99,6 +99,9 @@ protected:
       EXPECT_NEAR(p.frames, seconds * fps, 2) << p.r_frame_rate;
       EXPECT_NEAR(p.fps, fps, 0.1) << p.r_frame_rate;
     }
+    /* faststart: the index before the media, so playback starts at once */
+    const std::string mp4 = read_file(d->data_dir() + "/clips/" + id + "/clip.mp4");
+    EXPECT_LT(mp4.find("moov"), mp4.find("mdat"));
     MediaProbe thumb = probe_media(d->url("/clips/" + id + "/thumbnail-01.jpg"));
     ASSERT_TRUE(thumb.ok) << thumb.error;
     EXPECT_EQ(thumb.video_codec, "mjpeg");
@@ -246,9 +249,9 @@ TEST_F(Clips, A1080pUploadIsTranscoded)
   start(kShortClips);
   Clip with_audio =
       upload(read_file(make_clip(
-                 {.seconds = 3, .width = 1920, .height = 1080, .extra = {"-preset", "veryfast"}})),
+                 {.seconds = 2, .width = 1920, .height = 1080, .extra = {"-preset", "veryfast"}})),
              "1080p.mp4");
-  Clip silent = upload(read_file(make_clip({.seconds = 3,
+  Clip silent = upload(read_file(make_clip({.seconds = 2,
                                             .width = 1920,
                                             .height = 1080,
                                             .audio = false,
@@ -258,10 +261,71 @@ TEST_F(Clips, A1080pUploadIsTranscoded)
   ASSERT_EQ(silent.status, 202) << silent.body;
   Clip c = settle(with_audio.id);
   ASSERT_EQ(c.state, "ready") << c.body << d->log();
-  expect_outputs(c.id, 1920, 1080, 30, 3, true);
+  expect_outputs(c.id, 1920, 1080, 30, 2, true);
   c = settle(silent.id);
   ASSERT_EQ(c.state, "ready") << c.body << d->log();
-  expect_outputs(c.id, 1920, 1080, 30, 3, false);
+  expect_outputs(c.id, 1920, 1080, 30, 2, false);
+}
+
+/* What phones record, each through the daemon: the outputs are upright, at
+ * most 1080 on the shorter side and never enlarged, at a constant frame rate
+ * of at most 30. */
+TEST_F(Clips, PhoneFormatsAreTranscodedUprightAndFitted)
+{
+  start(kShortClips);
+  struct Case
+  {
+    const char *name;
+    ClipSpec spec;
+    int width, height;
+    double fps;
+  };
+  const std::vector<std::string> variable_rate = {
+      "-vf", "select=not(eq(mod(n\\,3)\\,0))+lt(n\\,10)", "-fps_mode", "vfr"};
+  const Case cases[] = {
+      {"portrait", {.seconds = 2, .width = 1080, .height = 1920}, 1080, 1920, 30},
+      /* stored landscape, shown turned 90° clockwise: a phone held upright */
+      {"rotated",
+       {.seconds = 2, .width = 1920, .height = 1080, .audio = false, .rotation = 90},
+       1080,
+       1920,
+       30},
+      {"hevc-mov",
+       {.seconds = 2, .video = "hevc", .width = 1920, .height = 1080, .container = "mov"},
+       1920,
+       1080,
+       30},
+      {"4k", {.seconds = 2, .width = 3840, .height = 2160, .audio = false}, 1920, 1080, 30},
+      {"60fps", {.seconds = 2, .width = 1280, .height = 720, .fps = 60}, 1280, 720, 30},
+      {"vfr",
+       {.seconds = 3, .width = 640, .height = 360, .audio = false, .extra = variable_rate},
+       640,
+       360,
+       30},
+  };
+  std::vector<std::string> ids;
+  for (const Case &c : cases) {
+    Clip up = upload(read_file(make_clip(c.spec)), std::string(c.name) + ".mp4");
+    ASSERT_EQ(up.status, 202) << c.name << ": " << up.body;
+    ids.push_back(up.id);
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    SCOPED_TRACE(cases[i].name);
+    Clip c = settle(ids[i]);
+    ASSERT_EQ(c.state, "ready") << c.body << d->log();
+    expect_outputs(c.id, cases[i].width, cases[i].height, cases[i].fps, cases[i].spec.seconds,
+                   cases[i].spec.audio);
+  }
+}
+
+TEST_F(Clips, AnUnsupportedCodecIsNamed)
+{
+  start(kShortClips);
+  Clip c = settle(
+      upload(read_file(make_clip({.seconds = 2, .video = "mpeg2", .audio = false})), "old.mp4").id);
+  EXPECT_EQ(c.state, "rejected") << c.body;
+  EXPECT_EQ(c.reason, "unsupported-codec");
+  EXPECT_NE(c.message.find("Video codec mpeg2 is not accepted"), std::string::npos) << c.message;
 }
 
 TEST_F(Clips, AStalledClipFailsAndTheNextOneRuns)
