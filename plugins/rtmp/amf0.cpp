@@ -1,6 +1,7 @@
 /* Sugarcast RTMP — AMF0 encoding and decoding. */
 #include "amf0.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <sstream>
@@ -305,8 +306,13 @@ bool AmfReader::read_value(AmfValue &out, int depth)
     if (count > size_ - pos_) /* every value takes at least one byte */
       return fail("strict array of " + std::to_string(count) + " values but only " +
                   std::to_string(size_ - pos_) + " bytes left");
+    if (count > limits_.max_values - std::min(values_, limits_.max_values))
+      return fail("strict array of " + std::to_string(count) + " values exceeds the limit of " +
+                  std::to_string(limits_.max_values) + " values");
+    /* No reserve(count): the count is the peer's claim (one 16 MiB connect
+     * said 16 million, and reserving that many values took 1.6 GB). The
+     * vector grows with the values actually decoded. */
     std::vector<AmfValue> items;
-    items.reserve(count);
     for (uint32_t i = 0; i < count; ++i) {
       AmfValue item;
       if (!read_value(item, depth + 1))

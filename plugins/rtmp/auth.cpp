@@ -6,6 +6,7 @@
 #include <libsoup/soup.h>
 
 #include <algorithm>
+#include <charconv>
 #include <set>
 
 namespace sugarcast::rtmp {
@@ -67,9 +68,15 @@ std::string hex_hmac(const std::string &secret, const std::string &message)
 
 } // namespace
 
-std::string sign_stream(const std::string &secret, const std::string &stream, int64_t expires)
+std::string signed_string(const std::string &app, const std::string &stream, const std::string &exp)
 {
-  return hex_hmac(secret, stream + ":" + std::to_string(expires));
+  return app + "/" + stream + ":" + exp;
+}
+
+std::string sign_stream(const std::string &secret, const std::string &app,
+                        const std::string &stream, int64_t expires)
+{
+  return hex_hmac(secret, signed_string(app, stream, std::to_string(expires)));
 }
 
 const char *token_check_reason(TokenCheck result)
@@ -88,24 +95,41 @@ const char *token_check_reason(TokenCheck result)
   }
 }
 
-TokenCheck check_token(const std::string &secret, const PublishInfo &info, int64_t now)
+std::optional<int64_t> parse_expiry(const std::string &exp)
 {
-  const std::string exp = info.arg("exp");
-  std::string sig = info.arg("sig");
-  if (exp.empty() || sig.empty())
-    return TokenCheck::Missing;
-  if (exp.size() > 19 ||
+  /* Digits only (no sign, no spaces, no "0x"), and it must fit: std::from_chars
+   * reports overflow instead of throwing like std::stoll did. */
+  if (exp.empty() ||
       !std::all_of(exp.begin(), exp.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  int64_t value = 0;
+  const auto [end, error] = std::from_chars(exp.data(), exp.data() + exp.size(), value);
+  if (error != std::errc() || end != exp.data() + exp.size())
+    return std::nullopt;
+  return value;
+}
+
+TokenCheck check_token(const std::string &secret, const PublishInfo &info, int64_t now) noexcept
+{
+  try {
+    const std::string exp = info.arg("exp");
+    std::string sig = info.arg("sig");
+    if (exp.empty() || sig.empty())
+      return TokenCheck::Missing;
+    const std::optional<int64_t> expires = parse_expiry(exp);
+    if (!expires)
+      return TokenCheck::Malformed;
+    std::transform(sig.begin(), sig.end(), sig.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    /* The signature covers exp exactly as sent, so "0123" and "123" differ. */
+    if (!constant_time_equal(hex_hmac(secret, signed_string(info.app, info.stream, exp)), sig))
+      return TokenCheck::BadSignature;
+    if (*expires < now)
+      return TokenCheck::Expired;
+    return TokenCheck::Valid;
+  } catch (...) { /* only std::bad_alloc is left; refuse rather than abort */
     return TokenCheck::Malformed;
-  const int64_t expires = std::stoll(exp);
-  std::transform(sig.begin(), sig.end(), sig.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  /* The signature covers exp exactly as sent, so "0123" and "123" differ. */
-  if (!constant_time_equal(hex_hmac(secret, info.stream + ":" + exp), sig))
-    return TokenCheck::BadSignature;
-  if (expires < now)
-    return TokenCheck::Expired;
-  return TokenCheck::Valid;
+  }
 }
 
 std::string address_host(const std::string &address)

@@ -4,8 +4,9 @@
  *   even the length leaks) and never logged whole (redact());
  * - signed expiring tokens: the publisher appends `?exp=UNIX&sig=HEX` to the
  *   stream name, where HEX is the lower-case hex HMAC-SHA256, keyed with the
- *   shared secret, of the string "STREAM:EXP" (the stream name without the
- *   query, a colon, the decimal expiry exactly as sent);
+ *   shared secret, of the string "APP/STREAM:EXP" (the application, a slash,
+ *   the stream name without the query, a colon, the decimal expiry exactly as
+ *   sent) — so a token for live/cam1 does not publish to other/cam1;
  * - an HTTP callback like nginx-rtmp's on_publish (AuthUrlCheck), with a
  *   timeout that refuses;
  * - FailureThrottle, which delays refusals to an address that keeps failing.
@@ -20,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -35,13 +37,21 @@ std::vector<std::string> parse_key_list(const std::string &list);
 /* A secret as it may appear in logs: its first characters and its length. */
 std::string redact(const std::string &secret);
 
-/* The signature of a token for stream and expiry (seconds since 1970). */
-std::string sign_stream(const std::string &secret, const std::string &stream, int64_t expires);
+/* "APP/STREAM:EXP", the string a token signs. */
+std::string signed_string(const std::string &app, const std::string &stream,
+                          const std::string &exp);
+/* The signature of a token for app, stream and expiry (seconds since 1970). */
+std::string sign_stream(const std::string &secret, const std::string &app,
+                        const std::string &stream, int64_t expires);
+
+/* exp as sent: decimal digits only that fit an int64_t; nullopt otherwise (never throws). */
+std::optional<int64_t> parse_expiry(const std::string &exp);
 
 enum class TokenCheck { Valid, Missing, Malformed, Expired, BadSignature };
 const char *token_check_reason(TokenCheck result);
-/* Checks the exp and sig arguments of a publish against secret at time now. */
-TokenCheck check_token(const std::string &secret, const PublishInfo &info, int64_t now);
+/* Checks the exp and sig arguments of a publish (for its app and stream)
+ * against secret at time now. Never throws: any input gives an answer. */
+TokenCheck check_token(const std::string &secret, const PublishInfo &info, int64_t now) noexcept;
 
 /* Slows down addresses that keep failing: the first failure is answered at
  * once, then each further one waits twice as long as the one before (250 ms,

@@ -173,8 +173,11 @@ int ChunkReader::parse_chunk(const uint8_t *p, size_t avail, std::vector<Message
       s.timestamp = ts_field;
     else
       s.timestamp += ts_field; /* types 1-3 starting a message add the delta */
+    /* No reserve(length): the length is the peer's claim, and 64 chunk
+     * streams each announcing 16 MiB would reserve 1 GiB after a few
+     * hundred bytes. The payload grows with the bytes that arrive. */
     s.payload.clear();
-    s.payload.reserve(length);
+    s.payload.shrink_to_fit();
     s.in_progress = true;
   }
   s.has_header = true;

@@ -1,4 +1,5 @@
 /* AMF0: byte vectors in both directions, and malformed input. */
+#include "alloc_probe.h"
 #include "amf0.h"
 
 #include <gtest/gtest.h>
@@ -138,6 +139,31 @@ TEST(Amf0, StrictArrayCountLargerThanTheInputIsRefused)
   std::string error;
   EXPECT_FALSE(decode(data, &error));
   EXPECT_NE(error.find("strict array"), std::string::npos) << error;
+}
+
+TEST(Amf0, StrictArrayCountDoesNotSizeAnAllocation)
+{
+  /* A strict array claiming 16,000,000 values, followed by 16 MB of nulls
+   * (so the count passes "one byte per value"): reserving the count took
+   * 1.6 GB. Now it is refused at the value limit, and nothing near the
+   * claim is allocated. */
+  std::vector<uint8_t> data = bytes({0x0a, 0x00, 0xf4, 0x24, 0x00});
+  data.resize(data.size() + 16000000, 0x05);
+  sugarcast::test::largest_allocation = 0;
+  std::string error;
+  EXPECT_FALSE(decode(data, &error));
+  EXPECT_NE(error.find("strict array of 16000000 values exceeds the limit of 65536"),
+            std::string::npos)
+      << error;
+  EXPECT_LT(sugarcast::test::largest_allocation.load(), 1u << 20);
+
+  /* Within the limit, the array holds what was sent. */
+  std::vector<uint8_t> ok = bytes({0x0a, 0x00, 0x00, 0x01, 0x00});
+  ok.resize(ok.size() + 256, 0x05);
+  auto values = decode(ok, nullptr);
+  ASSERT_TRUE(values);
+  ASSERT_EQ(values->size(), 1u);
+  EXPECT_EQ((*values)[0].items().size(), 256u);
 }
 
 TEST(Amf0, DeepNestingIsRefused)

@@ -52,15 +52,16 @@ TEST(Auth, RedactedKeysNeverShowWhole)
 
 TEST(Auth, SignedStringIsStreamColonExpiry)
 {
-  /* echo -n 'cam1:1700000000' | openssl dgst -sha256 -hmac s3cret */
-  EXPECT_EQ(sign_stream("s3cret", "cam1", 1700000000),
-            "a32a4484a077d28b3a07467a9d53dc86b0df72ddd825b746bbfb6394c149d340")
+  /* printf %s 'live/cam1:1700000000' | openssl dgst -sha256 -hmac s3cret */
+  EXPECT_EQ(signed_string("live", "cam1", "1700000000"), "live/cam1:1700000000");
+  EXPECT_EQ(sign_stream("s3cret", "live", "cam1", 1700000000),
+            "e127aab1b503e8c3b01f704a45db0fb7c8ffeb7835053cf77685ea88a7d06fc9")
       << "see the openssl command above; update both if the format changes";
 }
 
 TEST(Auth, TokenValidUntilItExpires)
 {
-  const std::string sig = sign_stream("s3cret", "cam1", 2000);
+  const std::string sig = sign_stream("s3cret", "live", "cam1", 2000);
   PublishInfo info = publish("cam1", "exp=2000&sig=" + sig);
   EXPECT_EQ(check_token("s3cret", info, 1999), TokenCheck::Valid);
   EXPECT_EQ(check_token("s3cret", info, 2000), TokenCheck::Valid);
@@ -69,7 +70,7 @@ TEST(Auth, TokenValidUntilItExpires)
 
 TEST(Auth, TokenSignatureIsCaseInsensitiveHex)
 {
-  std::string sig = sign_stream("s3cret", "cam1", 2000);
+  std::string sig = sign_stream("s3cret", "live", "cam1", 2000);
   for (auto &c : sig)
     c = static_cast<char>(std::toupper(c));
   EXPECT_EQ(check_token("s3cret", publish("cam1", "exp=2000&sig=" + sig), 1000), TokenCheck::Valid);
@@ -77,7 +78,7 @@ TEST(Auth, TokenSignatureIsCaseInsensitiveHex)
 
 TEST(Auth, TokenForAnotherStreamOrSecretOrExpiryIsRefused)
 {
-  const std::string sig = sign_stream("s3cret", "cam1", 2000);
+  const std::string sig = sign_stream("s3cret", "live", "cam1", 2000);
   EXPECT_EQ(check_token("s3cret", publish("cam2", "exp=2000&sig=" + sig), 1000),
             TokenCheck::BadSignature);
   EXPECT_EQ(check_token("other", publish("cam1", "exp=2000&sig=" + sig), 1000),
@@ -91,6 +92,43 @@ TEST(Auth, TokenForAnotherStreamOrSecretOrExpiryIsRefused)
             TokenCheck::Malformed);
   EXPECT_EQ(check_token("s3cret", publish("cam1", "exp=99999999999999999999&sig=aa"), 1000),
             TokenCheck::Malformed);
+}
+
+TEST(Auth, TokenIsBoundToTheApplication)
+{
+  const std::string sig = sign_stream("s3cret", "live", "cam1", 2000);
+  PublishInfo info = publish("cam1", "exp=2000&sig=" + sig);
+  EXPECT_EQ(check_token("s3cret", info, 1000), TokenCheck::Valid);
+  info.app = "other";
+  EXPECT_EQ(check_token("s3cret", info, 1000), TokenCheck::BadSignature);
+  /* The pre-binding format ("STREAM:EXP") no longer publishes anywhere. */
+  PublishInfo old = publish("cam1", "exp=2000&sig=" + sign_stream("s3cret", "", "cam1", 2000));
+  EXPECT_EQ(check_token("s3cret", old, 1000), TokenCheck::BadSignature);
+}
+
+TEST(Auth, CraftedExpiriesAreRefusedWithoutThrowing)
+{
+  /* std::stoll threw std::out_of_range on 19 digits above INT64_MAX, and
+   * nothing caught it: one publish aborted gst-launch. */
+  for (const std::string &exp : std::vector<std::string>{
+           "9999999999999999999", "9223372036854775808", "18446744073709551616",
+           "99999999999999999999999999999999999999", "+5", "-5", " 5", "5 ", "0x10", "1e9", "%00",
+           "\xff", std::string(1, '\0') + "1", std::string(100000, '9')}) {
+    PublishInfo info = publish("cam1", "sig=aa");
+    info.args.emplace_back("exp", exp);
+    EXPECT_EQ(check_token("s3cret", info, 1000), TokenCheck::Malformed) << exp.substr(0, 40);
+  }
+  EXPECT_EQ(parse_expiry("9223372036854775807"), INT64_MAX);
+  EXPECT_EQ(parse_expiry("0"), 0);
+  EXPECT_EQ(parse_expiry("0000000000000000000000012"), 12) << "leading zeros only cost length";
+  EXPECT_FALSE(parse_expiry("").has_value());
+  /* Crafted signatures: wrong length, not hex, huge. */
+  for (const std::string &sig :
+       std::vector<std::string>{"zz", std::string(64, 'g'), std::string(1 << 20, 'a'), "%"}) {
+    PublishInfo info = publish("cam1", "exp=2000");
+    info.args.emplace_back("sig", sig);
+    EXPECT_EQ(check_token("s3cret", info, 1000), TokenCheck::BadSignature);
+  }
 }
 
 TEST(Auth, ExpiredTokenWithABadSignatureSaysBadSignature)

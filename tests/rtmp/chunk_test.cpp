@@ -1,5 +1,6 @@
 /* Chunk streams: hand-made byte vectors for every header type and the
  * corner cases encoders and attackers produce. */
+#include "alloc_probe.h"
 #include "chunk.h"
 
 #include <gtest/gtest.h>
@@ -265,6 +266,24 @@ TEST(Chunk, OversizedMessageIsRefusedBeforeItsBytesArrive)
   EXPECT_FALSE(p.ok);
   EXPECT_EQ(p.error,
             "message of 16777200 bytes on chunk stream 4 exceeds the limit of 1048576 bytes");
+}
+
+TEST(Chunk, DeclaredLengthDoesNotSizeAnAllocation)
+{
+  /* 60 chunk streams each announce a 16 MiB message and send its first
+   * 128-byte chunk: 8 KB on the wire. Reserving the declared lengths took
+   * 1 GiB; now each stream holds what arrived. */
+  Bytes data;
+  for (int csid = 3; csid < 63; ++csid) {
+    type0(data, csid, 0, 0xffffff, 9, 1);
+    append(data, payload(128));
+  }
+  ChunkReader reader;
+  std::vector<Message> messages;
+  sugarcast::test::largest_allocation = 0;
+  ASSERT_TRUE(reader.feed(data.data(), data.size(), messages)) << reader.error();
+  EXPECT_TRUE(messages.empty());
+  EXPECT_LT(sugarcast::test::largest_allocation.load(), 64u * 1024);
 }
 
 TEST(Chunk, ChunkSizeAboveTheLimitOrZeroIsRefused)

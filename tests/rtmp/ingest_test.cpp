@@ -123,16 +123,16 @@ TEST(Ingest, ExpiredTokenIsRefusedAndAFreshOneAccepted)
   ASSERT_TRUE(p.play());
   /* A token that expired a minute ago, signed with the right secret. */
   const std::string tool = built_program("plugins/rtmp/sugarcast-rtmp-token");
-  ProcessResult fresh = run_process({tool, "s3cret", "cam1", "600"});
+  ProcessResult fresh = run_process({tool, "s3cret", "live", "cam1", "600"});
   ASSERT_TRUE(fresh.ok()) << fresh.err;
   std::string fresh_name = fresh.out.substr(0, fresh.out.find('\n'));
   ASSERT_NE(fresh_name.find("cam1?exp="), std::string::npos) << fresh_name;
   /* Expired: compute with the library's formula through the tool's output
    * format, then move exp back and re-sign with openssl. */
   const long long past = g_get_real_time() / G_USEC_PER_SEC - 60;
-  ProcessResult sig = run_process(
-      {"sh", "-c",
-       "printf %s 'cam1:" + std::to_string(past) + "' | openssl dgst -sha256 -hmac s3cret -r"});
+  ProcessResult sig = run_process({"sh", "-c",
+                                   "printf %s 'live/cam1:" + std::to_string(past) +
+                                       "' | openssl dgst -sha256 -hmac s3cret -r"});
   ASSERT_TRUE(sig.ok()) << sig.err;
   const std::string expired = "cam1?exp=" + std::to_string(past) + "&sig=" + sig.out.substr(0, 64);
 
@@ -144,6 +144,18 @@ TEST(Ingest, ExpiredTokenIsRefusedAndAFreshOneAccepted)
       ffmpeg_push_file(test_flv(), url(port, "cam1?exp=99999999999&sig=" + std::string(64, 'a')));
   EXPECT_NE(forged.exit_status, 0);
   EXPECT_NE(forged.err.find("signature does not match"), std::string::npos) << forged.err;
+
+  /* 19 digits above INT64_MAX: std::stoll threw and aborted the process. */
+  ProcessResult crafted =
+      ffmpeg_push_file(test_flv(), url(port, "cam1?exp=9999999999999999999&sig=aa"));
+  EXPECT_NE(crafted.exit_status, 0);
+  EXPECT_NE(crafted.err.find("exp is not a number"), std::string::npos) << crafted.err;
+
+  /* The token is bound to its application: live's token does not publish to other/. */
+  ProcessResult other_app = ffmpeg_push_file(
+      test_flv(), "rtmp://127.0.0.1:" + std::to_string(port) + "/other/" + fresh_name);
+  EXPECT_NE(other_app.exit_status, 0);
+  EXPECT_NE(other_app.err.find("signature does not match"), std::string::npos) << other_app.err;
 
   ProcessResult ok = ffmpeg_push_file(test_flv(), url(port, fresh_name));
   EXPECT_TRUE(ok.ok()) << ok.err;
