@@ -91,6 +91,8 @@ Config map(JsonObject *root)
   c.rtmp.handshake_timeout_ms = static_cast<int>(integer(rtmp, "handshake_timeout_ms"));
   c.rtmp.idle_timeout_ms = static_cast<int>(integer(rtmp, "idle_timeout_ms"));
   c.rtmp.max_connections = static_cast<int>(integer(rtmp, "max_connections"));
+  c.rtmp.max_connections_per_address =
+      static_cast<int>(integer(rtmp, "max_connections_per_address"));
 
   JsonObject *store = object(root, "store");
   c.store.database_url = str(store, "database_url");

@@ -48,6 +48,7 @@ struct Config
     int handshake_timeout_ms = 0;
     int idle_timeout_ms = 0;
     int max_connections = 0;
+    int max_connections_per_address = 0;
   } rtmp;
 
   struct Store

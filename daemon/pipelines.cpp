@@ -729,6 +729,12 @@ GstElement *PipelineDescription::instantiate(const std::string &pipeline_name,
     gst_bin_add(GST_BIN(pipeline), element);
     elements[node.name] = element;
   }
+  /* The description was validated when loaded; checked again here so the
+   * lookups below (operator[], not the throwing .at()) cannot miss. */
+  for (const auto &link : links_)
+    if (!elements.count(link.from_node) || !elements.count(link.to_node))
+      return fail("a link names a node that is not in /nodes: " + link.from_node + " -> " +
+                  link.to_node);
 
   auto *dynamic = new DynamicLinks{pipeline, {}, {}};
   g_object_set_data_full(G_OBJECT(pipeline), "sugarcast-dynamic-links", dynamic,
@@ -742,7 +748,7 @@ GstElement *PipelineDescription::instantiate(const std::string &pipeline_name,
   /* Links from pads that appear at run time wait for them. */
   std::vector<const PipelineLink *> static_links;
   for (const auto &link : links_) {
-    GstElement *from = elements.at(link.from_node), *to = elements.at(link.to_node);
+    GstElement *from = elements[link.from_node], *to = elements[link.to_node];
     GstElementClass *klass = GST_ELEMENT_GET_CLASS(from);
     GstPadTemplate *templ =
         link.from_pad.empty() ? nullptr : find_template(klass, link.from_pad, GST_PAD_SRC);
@@ -772,7 +778,7 @@ GstElement *PipelineDescription::instantiate(const std::string &pipeline_name,
       if (!seen.insert(node).second)
         continue;
       for (const auto &l : links_)
-        if (l.from_node == node && !is_request_pad(elements.at(l.to_node), l.to_pad))
+        if (l.from_node == node && !is_request_pad(elements[l.to_node], l.to_pad))
           todo.push_back(l.to_node);
     }
     return seen;
@@ -792,12 +798,12 @@ GstElement *PipelineDescription::instantiate(const std::string &pipeline_name,
 
   for (const PipelineLink *l : static_links) {
     auto g = gate.find(l->from_node);
-    if (g != gate.end() && is_request_pad(elements.at(l->to_node), l->to_pad)) {
-      g->second->deferred.push_back({*l, elements.at(l->from_node), elements.at(l->to_node)});
+    if (g != gate.end() && is_request_pad(elements[l->to_node], l->to_pad)) {
+      g->second->deferred.push_back({*l, elements[l->from_node], elements[l->to_node]});
       continue;
     }
     std::string why;
-    if (!link_static(elements.at(l->from_node), elements.at(l->to_node), *l, why))
+    if (!link_static(elements[l->from_node], elements[l->to_node], *l, why))
       return fail(why);
   }
   return pipeline;

@@ -195,8 +195,18 @@ struct StreamManager::Impl
       request->refuse("the server could not start the stream");
       return;
     }
-    s.ingest = gst_bin_get_by_name(GST_BIN(s.pipeline),
-                                   description->nodes_made_by("rtmpserversrc").at(0).c_str());
+    const auto ingest_nodes = description->nodes_made_by("rtmpserversrc");
+    s.ingest = ingest_nodes.empty()
+                   ? nullptr
+                   : gst_bin_get_by_name(GST_BIN(s.pipeline), ingest_nodes.front().c_str());
+    if (!s.ingest) { /* the description is checked at load; this cannot happen */
+      count_refusal("pipeline");
+      g_log(LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "stream %s: its pipeline has no rtmpserversrc",
+            record.id.c_str());
+      gst_object_unref(s.pipeline);
+      request->refuse("the server could not start the stream");
+      return;
+    }
     gst_object_unref(s.ingest); /* the pipeline keeps it alive */
     s.session = request->allow();
     if (!s.session) {
@@ -490,6 +500,8 @@ bool StreamManager::start(std::string &error)
     sc.limits.handshake_timeout_ms = static_cast<unsigned>(d.config.rtmp.handshake_timeout_ms);
     sc.limits.idle_timeout_ms = static_cast<unsigned>(d.config.rtmp.idle_timeout_ms);
     sc.limits.max_connections = static_cast<unsigned>(d.config.rtmp.max_connections);
+    sc.limits.max_connections_per_address =
+        static_cast<unsigned>(d.config.rtmp.max_connections_per_address);
     auto server = std::make_unique<rtmp::Server>(sc, g_main_context_get_thread_default());
     server->on_publish = [&d](std::shared_ptr<rtmp::PublishRequest> r) { d.on_publish(r); };
     server->on_session_end = [&d](SugarcastRtmpSession *s, const std::string &reason) {

@@ -188,6 +188,15 @@ struct HlsWriter::Impl
   mutable std::mutex lock;
 
   std::vector<std::unique_ptr<Video>> videos;
+  /* The rendition with pad id, or nullptr. The ids come from our own element;
+   * checked anyway so a wrong one fails the call (it was .at(), whose throw
+   * would have crossed a pad function into C). */
+  Video *video(int id)
+  {
+    return id >= 0 && static_cast<size_t>(id) < videos.size()
+               ? videos[static_cast<size_t>(id)].get()
+               : nullptr;
+  }
   bool audio_present = false;
   bool have_audio_format = false;
   AudioFormat audio_format;
@@ -905,10 +914,15 @@ void HlsWriter::add_audio()
   }
 }
 
-bool HlsWriter::set_video_format(int id, const VideoFormat &format, std::string &)
+bool HlsWriter::set_video_format(int id, const VideoFormat &format, std::string &error)
 {
   std::lock_guard<std::mutex> guard(impl_->lock);
-  Video &v = *impl_->videos.at(static_cast<size_t>(id));
+  Video *found = impl_->video(id);
+  if (!found) {
+    error = "no video rendition " + std::to_string(id);
+    return false;
+  }
+  Video &v = *found;
   if (v.have_format) {
     const bool changed = format.codec != v.format.codec || format.width != v.format.width ||
                          format.height != v.format.height ||
@@ -966,9 +980,9 @@ bool HlsWriter::push_video(int id, MediaSample sample)
 {
   std::lock_guard<std::mutex> guard(impl_->lock);
   Impl &d = *impl_;
-  if (d.failed)
+  if (d.failed || !d.video(id))
     return false;
-  Video &v = *d.videos.at(static_cast<size_t>(id));
+  Video &v = *d.video(id);
   if (!v.have_format || sample.pts == kUnknown || v.ended)
     return true;
 
@@ -1127,7 +1141,9 @@ bool HlsWriter::end_video(int id)
 {
   std::lock_guard<std::mutex> guard(impl_->lock);
   Impl &d = *impl_;
-  Video &v = *d.videos.at(static_cast<size_t>(id));
+  if (!d.video(id))
+    return false;
+  Video &v = *d.video(id);
   if (v.ended)
     return !d.failed;
   v.ended = true;
@@ -1162,20 +1178,21 @@ void HlsWriter::restart(int pad)
 {
   std::lock_guard<std::mutex> guard(impl_->lock);
   Impl &d = *impl_;
-  int &pad_generation = pad == kAudioPad ? d.audio_pad_generation
-                                         : d.videos.at(static_cast<size_t>(pad))->pad_generation;
+  if (pad != kAudioPad && !d.video(pad))
+    return;
+  int &pad_generation = pad == kAudioPad ? d.audio_pad_generation : d.video(pad)->pad_generation;
   if (pad_generation == d.generation) {
     d.generation++;
     int64_t position = kUnknown;
     if (pad == kAudioPad)
       position = d.audio_end;
     else
-      position = d.videos.at(static_cast<size_t>(pad))->end_time;
+      position = d.video(pad)->end_time;
     d.generation_start[d.generation] = position;
   }
   pad_generation = d.generation;
   if (pad != kAudioPad)
-    d.videos.at(static_cast<size_t>(pad))->force_cut = true;
+    d.video(pad)->force_cut = true;
 }
 
 void HlsWriter::set_live(bool live)

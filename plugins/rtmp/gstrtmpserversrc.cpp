@@ -79,6 +79,7 @@ enum {
   PROP_HANDSHAKE_TIMEOUT,
   PROP_IDLE_TIMEOUT,
   PROP_MAX_CONNECTIONS,
+  PROP_MAX_CONNECTIONS_PER_ADDRESS,
   PROP_MAX_CHUNK_SIZE,
   PROP_MAX_MESSAGE_SIZE,
 };
@@ -630,6 +631,9 @@ static void gst_rtmp_server_src_set_property(GObject *object, guint prop_id, con
   case PROP_MAX_CONNECTIONS:
     s.limits.max_connections = g_value_get_uint(value);
     break;
+  case PROP_MAX_CONNECTIONS_PER_ADDRESS:
+    s.limits.max_connections_per_address = g_value_get_uint(value);
+    break;
   case PROP_MAX_CHUNK_SIZE:
     s.limits.max_chunk_size = g_value_get_uint(value);
     break;
@@ -689,6 +693,9 @@ static void gst_rtmp_server_src_get_property(GObject *object, guint prop_id, GVa
     break;
   case PROP_MAX_CONNECTIONS:
     g_value_set_uint(value, s.limits.max_connections);
+    break;
+  case PROP_MAX_CONNECTIONS_PER_ADDRESS:
+    g_value_set_uint(value, s.limits.max_connections_per_address);
     break;
   case PROP_MAX_CHUNK_SIZE:
     g_value_set_uint(value, s.limits.max_chunk_size);
@@ -806,6 +813,12 @@ static void gst_rtmp_server_src_class_init(GstRtmpServerSrcClass *klass)
       g_param_spec_uint("max-connections", "Maximum connections",
                         "Connections open at once (listen mode); more are closed at once", 1,
                         100000, defaults.max_connections, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_MAX_CONNECTIONS_PER_ADDRESS,
+      g_param_spec_uint("max-connections-per-address", "Maximum connections per address",
+                        "Connections open at once from one IP address (listen mode); a newcomer "
+                        "beyond it is answered NetConnection.Connect.Rejected (0: no limit)",
+                        0, 100000, defaults.max_connections_per_address, flags));
   g_object_class_install_property(
       gobject_class, PROP_MAX_CHUNK_SIZE,
       g_param_spec_uint("max-chunk-size", "Maximum chunk size",

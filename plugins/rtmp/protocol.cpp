@@ -248,17 +248,20 @@ bool ServerProtocol::handle_connect(double txn, const std::vector<AmfValue> &arg
     app.resize(q);
   while (!app.empty() && app.back() == '/')
     app.pop_back();
-  if (app.empty()) {
+  auto reject = [&](const std::string &description, const std::string &why) {
     send_command(0,
                  {AmfValue::string("_error"), AmfValue::number(txn), AmfValue::null(),
-                  AmfValue::object(
-                      {{"level", AmfValue::string("error")},
-                       {"code", AmfValue::string("NetConnection.Connect.Rejected")},
-                       {"description", AmfValue::string("No application name in the URL: use "
-                                                        "rtmp://HOST/APP with a stream key")}})},
+                  AmfValue::object({{"level", AmfValue::string("error")},
+                                    {"code", AmfValue::string("NetConnection.Connect.Rejected")},
+                                    {"description", AmfValue::string(description)}})},
                  out);
-    return fail("'connect' without an application name");
-  }
+    return fail(why);
+  };
+  if (!connect_rejection_.empty())
+    return reject(connect_rejection_, "connect rejected: " + connect_rejection_);
+  if (app.empty())
+    return reject("No application name in the URL: use rtmp://HOST/APP with a stream key",
+                  "'connect' without an application name");
   info_.app = app;
   info_.tc_url = object->get_string("tcUrl");
   info_.encoder = object->get_string("flashVer");

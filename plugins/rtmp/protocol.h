@@ -65,6 +65,11 @@ public:
    * out, such as a refusal, should still be sent first). */
   bool feed(const uint8_t *data, size_t size, std::vector<uint8_t> &out);
 
+  /* Makes the client's connect be answered NetConnection.Connect.Rejected
+   * with description (e.g. a connection limit reached), then the connection
+   * ends. Call before its connect arrives. */
+  void reject_connect(std::string description) { connect_rejection_ = std::move(description); }
+
   /* Answers the publish reported through on_publish. */
   void accept_publish(std::vector<uint8_t> &out);
   void refuse_publish(RefuseCode code, const std::string &description, std::vector<uint8_t> &out);
@@ -83,6 +88,7 @@ public:
 
 private:
   enum class State { Handshake, WaitConnect, Connected, AwaitingAnswer, Publishing, Ended };
+  std::string connect_rejection_;
 
   bool handle(Message &m, std::vector<uint8_t> &out);
   bool handle_command(const Message &m, const uint8_t *data, size_t size,

@@ -327,10 +327,19 @@ struct Server::Impl
   GTlsCertificate *certificate = nullptr;
   std::map<Connection *, std::shared_ptr<Connection>> connections;
   std::map<std::string, Connection *> publishing; /* "app/stream" → connection */
+  std::map<std::string, size_t> per_host;         /* open connections by IP address */
   FailureThrottle throttle;
+  bool accept_paused = false;
+  GSource *accept_retry = nullptr;
+  unsigned accept_backoff_ms = 0;
+  uint64_t accept_failures = 0;
 
   void accept_ready();
-  void remove(Connection *c) { connections.erase(c); }
+  void watch_listener();
+  void pause_accept(const GError *error);
+  void resume_accept();
+  void stop_accepting();
+  void remove(Connection *c);
 };
 
 struct Connection : std::enable_shared_from_this<Connection>
@@ -842,6 +851,83 @@ void PublishRequest::refuse(const std::string &reason, RefuseCode code)
   });
 }
 
+void Server::Impl::remove(Connection *c)
+{
+  auto found = connections.find(c);
+  if (found == connections.end())
+    return;
+  auto host = per_host.find(address_host(c->address));
+  if (host != per_host.end() && --host->second == 0)
+    per_host.erase(host);
+  connections.erase(found);
+  if (accept_paused) /* a descriptor is free again */
+    resume_accept();
+}
+
+void Server::Impl::watch_listener()
+{
+  accept_source = g_socket_create_source(listener, G_IO_IN, nullptr);
+  g_source_set_can_recurse(accept_source, TRUE);
+  g_source_set_callback(accept_source,
+                        G_SOURCE_FUNC(+[](GSocket *, GIOCondition, gpointer data) -> gboolean {
+                          static_cast<Impl *>(data)->accept_ready();
+                          return G_SOURCE_CONTINUE;
+                        }),
+                        this, nullptr);
+  g_source_attach(accept_source, context);
+}
+
+void Server::Impl::stop_accepting()
+{
+  for (GSource **source : {&accept_source, &accept_retry})
+    if (*source) {
+      g_source_destroy(*source);
+      g_source_unref(*source);
+      *source = nullptr;
+    }
+  accept_paused = false;
+}
+
+/* accept() failed (EMFILE, ENFILE, ENOBUFS...): the connection stays in the
+ * kernel's queue, so the listener stays readable and watching it would spin.
+ * Stop watching until a connection of ours closes or a timer fires. */
+void Server::Impl::pause_accept(const GError *error)
+{
+  ++accept_failures;
+  accept_backoff_ms = accept_backoff_ms ? std::min(accept_backoff_ms * 2, 4000u) : 250u;
+  g_warning("rtmp: accept failed (%s): not accepting for %u ms or until a connection closes",
+            error->message, accept_backoff_ms);
+  const bool listening = listener != nullptr;
+  stop_accepting();
+  if (!listening)
+    return;
+  accept_paused = true;
+  accept_retry = g_timeout_source_new(accept_backoff_ms);
+  g_source_set_callback(
+      accept_retry,
+      [](gpointer data) -> gboolean {
+        auto *self = static_cast<Impl *>(data);
+        g_source_unref(self->accept_retry);
+        self->accept_retry = nullptr;
+        self->resume_accept();
+        return G_SOURCE_REMOVE;
+      },
+      this, nullptr);
+  g_source_attach(accept_retry, context);
+}
+
+void Server::Impl::resume_accept()
+{
+  if (accept_retry) {
+    g_source_destroy(accept_retry);
+    g_source_unref(accept_retry);
+    accept_retry = nullptr;
+  }
+  accept_paused = false;
+  if (listener && !accept_source)
+    watch_listener();
+}
+
 void Server::Impl::accept_ready()
 {
   for (;;) {
@@ -849,9 +935,10 @@ void Server::Impl::accept_ready()
     GSocket *client = g_socket_accept(listener, nullptr, &error);
     if (!client) {
       if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        g_debug("rtmp: accept failed: %s", error->message);
+        pause_accept(error);
       return;
     }
+    accept_backoff_ms = 0;
     g_autoptr(GSocketAddress) remote = g_socket_get_remote_address(client, nullptr);
     std::string address = socket_address_string(remote);
     if (connections.size() >= config.limits.max_connections) {
@@ -861,7 +948,17 @@ void Server::Impl::accept_ready()
       g_object_unref(client);
       continue;
     }
+    size_t &from_host = per_host[address_host(address)];
     auto c = std::make_shared<Connection>(this, client, std::move(address));
+    if (config.limits.max_connections_per_address &&
+        from_host >= config.limits.max_connections_per_address) {
+      const std::string why = std::to_string(from_host) +
+                              " connections from this address are already open (the limit is " +
+                              std::to_string(config.limits.max_connections_per_address) + ")";
+      g_debug("rtmp: client %s: %s", c->address.c_str(), why.c_str());
+      c->protocol.reject_connect(why);
+    }
+    ++from_host;
     connections[c.get()] = c;
     c->start();
   }
@@ -920,26 +1017,14 @@ bool Server::start(GError **error)
     return false;
   }
   s.listener = G_SOCKET(g_steal_pointer(&sock));
-  s.accept_source = g_socket_create_source(s.listener, G_IO_IN, nullptr);
-  g_source_set_can_recurse(s.accept_source, TRUE);
-  g_source_set_callback(s.accept_source,
-                        G_SOURCE_FUNC(+[](GSocket *, GIOCondition, gpointer data) -> gboolean {
-                          static_cast<Impl *>(data)->accept_ready();
-                          return G_SOURCE_CONTINUE;
-                        }),
-                        &s, nullptr);
-  g_source_attach(s.accept_source, s.context);
+  s.watch_listener();
   return true;
 }
 
 void Server::stop()
 {
   Impl &s = *impl_;
-  if (s.accept_source) {
-    g_source_destroy(s.accept_source);
-    g_source_unref(s.accept_source);
-    s.accept_source = nullptr;
-  }
+  s.stop_accepting();
   if (s.listener) {
     g_socket_close(s.listener, nullptr);
     g_object_unref(s.listener);
@@ -954,11 +1039,7 @@ void Server::stop()
 void Server::drain(unsigned grace_ms)
 {
   Impl &s = *impl_;
-  if (s.accept_source) {
-    g_source_destroy(s.accept_source);
-    g_source_unref(s.accept_source);
-    s.accept_source = nullptr;
-  }
+  s.stop_accepting();
   std::vector<std::shared_ptr<Connection>> open;
   for (auto &[raw, c] : s.connections)
     open.push_back(c);
@@ -995,6 +1076,22 @@ const ServerConfig &Server::config() const
 size_t Server::connection_count() const
 {
   return impl_->connections.size();
+}
+
+size_t Server::connection_count(const std::string &host) const
+{
+  auto found = impl_->per_host.find(host);
+  return found == impl_->per_host.end() ? 0 : found->second;
+}
+
+bool Server::accepting() const
+{
+  return impl_->listener && !impl_->accept_paused;
+}
+
+uint64_t Server::accept_failures() const
+{
+  return impl_->accept_failures;
 }
 
 bool Server::is_publishing(const std::string &app, const std::string &stream) const

@@ -61,7 +61,13 @@ struct ServerLimits
   unsigned idle_timeout_ms = 15000;      /* without audio or video (or, before that, a publish) */
   uint32_t max_chunk_size = 16 * 1024 * 1024;
   uint32_t max_message_size = 0xffffff; /* 16 MiB, the most a chunk header can say */
+  /* Connections open at once; a newcomer beyond it is closed at accept,
+   * before the handshake, so it costs no more than the accept. */
   unsigned max_connections = 1000;
+  /* Connections open at once from one IP address (0: no limit); a newcomer
+   * beyond it completes the handshake and its connect is answered
+   * NetConnection.Connect.Rejected, so its encoder says why. */
+  unsigned max_connections_per_address = 10;
   /* Media queued for a slow consumer before the server stops reading the
    * publisher's socket (TCP then pushes back on the encoder). */
   size_t max_queued_bytes = 64 * 1024 * 1024;
@@ -135,6 +141,14 @@ public:
   uint16_t port() const;
   const ServerConfig &config() const;
   size_t connection_count() const;
+  /* Connections open from host ("127.0.0.1", "::1"). */
+  size_t connection_count(const std::string &host) const;
+  /* False while accepting is paused after accept() failed (EMFILE: no file
+   * descriptor left). It resumes when a connection closes, and otherwise
+   * retries after 250 ms, doubling to 4 s — it never spins. */
+  bool accepting() const;
+  /* How many times accept() failed with something else than "try again". */
+  uint64_t accept_failures() const;
   /* Whether app/stream has an allowed or pending publish right now. */
   bool is_publishing(const std::string &app, const std::string &stream) const;
 

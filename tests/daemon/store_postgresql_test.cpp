@@ -18,33 +18,6 @@ protected:
   Backend backend() const override { return Backend::postgresql; }
 };
 
-/* The longest the main loop went without running a 10 ms timer. */
-class LoopWatch
-{
-public:
-  LoopWatch() : last_(g_get_monotonic_time()) { id_ = g_timeout_add(10, tick, this); }
-  ~LoopWatch() { g_source_remove(id_); }
-  void restart()
-  {
-    last_ = g_get_monotonic_time();
-    longest_ = 0;
-  }
-  int64_t longest_ms() const { return std::max(longest_, g_get_monotonic_time() - last_) / 1000; }
-
-private:
-  static gboolean tick(gpointer data)
-  {
-    auto *self = static_cast<LoopWatch *>(data);
-    const int64_t now = g_get_monotonic_time();
-    self->longest_ = std::max(self->longest_, now - self->last_);
-    self->last_ = now;
-    return G_SOURCE_CONTINUE;
-  }
-  guint id_ = 0;
-  int64_t last_ = 0;
-  int64_t longest_ = 0;
-};
-
 /* Starts the shared server again however the test ends. */
 struct RestartAtExit
 {
@@ -133,15 +106,14 @@ TEST_F(PostgresStore, SurvivesTheDatabaseGoingAwayAndComingBack)
                            "events", [&](const auto &p) { heard.push_back(p); }, done)));
 
   ExpectLog lost("lost the connection to PostgreSQL");
-  LoopWatch loop;
   pg.stop();
-  loop.restart();
 
-  /* Every kind of call answers at once, retryable, and keeps answering so
-   * while the store tries to reconnect behind the scenes. */
-  const gint64 until = g_get_monotonic_time() + 1500 * 1000;
+  /* Every kind of call answers, retryable, and keeps answering so round
+   * after round while the store tries to reconnect behind the scenes. (That
+   * the main loop is not held by the network is shown with a server that
+   * never answers, in OpenGivesUpOnAServerThatNeverAnswers.) */
   int answered = 0;
-  while (g_get_monotonic_time() < until) {
+  for (int round = 0; round < 5; ++round) {
     auto got =
         await<std::optional<StreamRecord>>([&](auto done) { store().get_stream("s1", done); }, 5s);
     ASSERT_FALSE(got.ok());
@@ -155,10 +127,8 @@ TEST_F(PostgresStore, SurvivesTheDatabaseGoingAwayAndComingBack)
     ++answered;
     run_for(50ms);
   }
-  EXPECT_GT(answered, 3);
+  EXPECT_EQ(answered, 5);
   EXPECT_GE(lost.matched(), 1);
-  /* The loop never waited for the network while reconnecting failed. */
-  EXPECT_LT(loop.longest_ms(), 1000);
 
   pg.start();
   /* The same Store works again once it has reconnected. */
@@ -247,13 +217,21 @@ TEST_F(PostgresStore, ClosesWhileStillOpening)
 TEST_F(PostgresStore, OpenGivesUpOnAServerThatNeverAnswers)
 {
   SilentServer silent;
-  std::unique_ptr<Store> store = make_store({.database_url = silent.conninfo("connect_timeout=1")});
-  LoopWatch loop;
-  auto opened = await<Done>([&](auto done) { store->open(done); }, 10s);
-  ASSERT_FALSE(opened.ok());
-  EXPECT_TRUE(opened.error().retryable);
-  EXPECT_NE(opened.error().message.find("no answer"), std::string::npos) << opened.error().message;
-  EXPECT_LT(loop.longest_ms(), 1000);
+  std::unique_ptr<Store> silent_store =
+      make_store({.database_url = silent.conninfo("connect_timeout=1")});
+  auto opened = std::make_shared<Awaited<Done>>();
+  silent_store->open(recorder(opened));
+  /* While that open waits for an answer that never comes, the main loop
+   * serves everyone else: the working store answers a query before the
+   * silent one gives up (a blocking connect would hold the loop until then). */
+  auto got = AWAIT(std::optional<StreamRecord>, store().get_stream("s1", done));
+  EXPECT_TRUE(got.ok());
+  EXPECT_FALSE(opened->result.has_value()) << "the silent open ended before the loop served others";
+  ASSERT_TRUE(run_until([&] { return opened->result.has_value(); }));
+  ASSERT_FALSE(opened->result->ok());
+  EXPECT_TRUE(opened->result->error().retryable);
+  EXPECT_NE(opened->result->error().message.find("no answer"), std::string::npos)
+      << opened->result->error().message;
 }
 
 TEST_F(PostgresStore, RefusesAMalformedConnectionStringForGood)

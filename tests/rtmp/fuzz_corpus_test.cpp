@@ -1,6 +1,7 @@
 /* Every fuzzing seed (and every crash the fuzzer found, once fixed) runs
  * through the fuzz target in the normal build: the corpus is a regression
  * suite. The captured publishes must also get as far as media. */
+#include "auth.h"
 #include "fuzz_rtmp.h"
 #include "testenv.h"
 
@@ -56,4 +57,21 @@ TEST(FuzzCorpus, ChunkAndAmfSeedsDecode)
   }
   const auto hs = read_file(corpus() / "ffmpeg-handshake");
   EXPECT_EQ(sugarcast::fuzz::run_one(hs.data(), hs.size()).output, 3073u);
+}
+
+TEST(FuzzCorpus, TokenSeedsMeanWhatTheySay)
+{
+  /* Hand-made (see the names): token mode is "APP\nSTREAM\nQUERY" with the
+   * secret fuzz-secret, checked at 1700000000. */
+  using sugarcast::rtmp::TokenCheck;
+  auto check = [](const char *name) {
+    const auto data = read_file(corpus() / name);
+    return static_cast<TokenCheck>(sugarcast::fuzz::run_one(data.data(), data.size()).messages);
+  };
+  EXPECT_EQ(check("token-valid"), TokenCheck::Valid);
+  EXPECT_EQ(check("token-exp-overflow"), TokenCheck::Malformed);
+  EXPECT_EQ(check("token-other-app"), TokenCheck::BadSignature);
+  const auto query = read_file(corpus() / "query-escapes");
+  EXPECT_EQ(sugarcast::fuzz::run_one(query.data(), query.size()).messages, 8u)
+      << "the empty part between && is skipped";
 }

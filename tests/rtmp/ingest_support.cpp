@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <thread>
+
 namespace sugarcast::test {
 
 IngestPipeline::IngestPipeline(const std::string &src_properties, bool audio)
@@ -292,6 +294,18 @@ RawConnection::RawConnection(int port)
   if (fd_ >= 0 && connect(fd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0) {
     close(fd_);
     fd_ = -1;
+  }
+}
+
+bool wait_listening(int port, std::chrono::milliseconds timeout)
+{
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (RawConnection(port).connected())
+      return true;
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20)); /* polling the condition */
   }
 }
 

@@ -100,4 +100,8 @@ private:
   int fd_ = -1;
 };
 
+/* Waits until something accepts TCP connections on 127.0.0.1:port (e.g. a
+ * gst-launch-1.0 that is starting); true when it does within timeout. */
+bool wait_listening(int port, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
 } // namespace sugarcast::test

@@ -509,13 +509,8 @@ TEST(Ingest, DocumentedRemuxLineWritesAPlayableFile)
                                       "aacparse",
                                       "!",
                                       "mux."});
-  ProcessResult push;
-  for (int attempt = 0; attempt < 50; ++attempt) { /* until gst-launch listens */
-    push = ffmpeg_push_file(test_flv(), url(port, "secret"));
-    if (push.ok())
-      break;
-    std::this_thread::sleep_for(100ms);
-  }
+  ASSERT_TRUE(wait_listening(port)) << "gst-launch-1.0 listens on " << port;
+  ProcessResult push = ffmpeg_push_file(test_flv(), url(port, "secret"));
   EXPECT_TRUE(push.ok()) << push.err;
   auto [status, err] = finish(gst);
   EXPECT_EQ(status, 0) << err;

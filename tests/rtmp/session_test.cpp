@@ -9,10 +9,14 @@
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/resource.h>
+
 #include <condition_variable>
 #include <csignal>
 #include <cstring>
 #include <deque>
+#include <future>
 #include <thread>
 
 using namespace sugarcast::rtmp;
@@ -91,6 +95,42 @@ public:
     return requests_.size();
   }
 
+  /* Runs f(server) on the server's thread and returns what it returns. */
+  template <typename F>
+  auto call(F f) -> decltype(f(std::declval<Server &>()))
+  {
+    using R = decltype(f(*server_));
+    struct Job
+    {
+      F &f;
+      Server &server;
+      std::promise<R> done;
+    } job{f, *server_, {}};
+    auto result = job.done.get_future();
+    g_main_context_invoke(
+        context_,
+        [](gpointer data) -> gboolean {
+          auto *j = static_cast<Job *>(data);
+          j->done.set_value(j->f(j->server));
+          return G_SOURCE_REMOVE;
+        },
+        &job);
+    return result.get();
+  }
+
+  /* Waits until pred(server), checked on the server's thread, holds. */
+  template <typename F>
+  bool wait_until(F pred, std::chrono::milliseconds timeout = 20000ms)
+  {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!call(pred)) {
+      if (std::chrono::steady_clock::now() > deadline)
+        return false;
+      std::this_thread::sleep_for(5ms); /* polling the condition itself */
+    }
+    return true;
+  }
+
 private:
   GMainContext *context_;
   GMainLoop *loop_;
@@ -106,6 +146,19 @@ private:
 std::string url(int port, const std::string &stream)
 {
   return "rtmp://127.0.0.1:" + std::to_string(port) + "/live/" + stream;
+}
+
+/* An rtmpserversrc reading session decodes the whole 60-frame test push,
+ * and the FFmpeg publishing it exits cleanly. */
+void expect_whole_publish(SugarcastRtmpSession *session, GSubprocess *push)
+{
+  IngestPipeline p("");
+  g_object_set(p.src(), "session", session, nullptr);
+  ASSERT_TRUE(p.play());
+  ASSERT_EQ(p.wait_end(), GST_MESSAGE_EOS);
+  EXPECT_EQ(p.decoded_frames(), 60u);
+  auto [status, err] = finish(push);
+  EXPECT_EQ(status, 0) << err;
 }
 
 } // namespace
@@ -131,7 +184,6 @@ TEST(SessionMode, DaemonFlowWithReconnectAndEndByEos)
       << "the server does not echo the key: " << said;
   EXPECT_EQ(server.pending_requests(), 0u) << "the application is not asked about the twin";
 
-  std::this_thread::sleep_for(200ms);
   g_autoptr(SugarcastRtmpSession) session = request->allow(); /* from another thread */
   ASSERT_NE(session, nullptr);
   EXPECT_EQ(request->allow(), nullptr) << "a request is answered once";
@@ -226,13 +278,7 @@ TEST(SessionMode, SlowConsumerPausesThePublisherWithoutLosingMedia)
   ASSERT_NE(session, nullptr);
   std::this_thread::sleep_for(2500ms); /* nobody reads the session */
   EXPECT_FALSE(sugarcast_rtmp_session_is_ended(session));
-  IngestPipeline p("");
-  g_object_set(p.src(), "session", session, nullptr);
-  ASSERT_TRUE(p.play());
-  ASSERT_EQ(p.wait_end(), GST_MESSAGE_EOS);
-  EXPECT_EQ(p.decoded_frames(), 60u);
-  auto [status, err] = finish(push);
-  EXPECT_EQ(status, 0) << err;
+  expect_whole_publish(session, push);
 }
 
 TEST(SessionMode, ConnectionsBeyondTheLimitAreClosed)
@@ -240,12 +286,29 @@ TEST(SessionMode, ConnectionsBeyondTheLimitAreClosed)
   ServerThread server(ServerLimits{.max_connections = 2});
   RawConnection a(server.port()), b(server.port());
   ASSERT_TRUE(a.connected() && b.connected());
-  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(server.wait_until([](Server &s) { return s.connection_count() == 2; }));
   RawConnection c(server.port());
   EXPECT_TRUE(c.closed_by_server(5000ms));
   /* the first two still get their handshake answered */
   a.send(plain_c0c1());
   EXPECT_EQ(a.read(3073, 5000ms).size(), 3073u);
+}
+
+/* A plain handshake and a connect to app over c; returns what the server answered. */
+ServerReader handshake_and_connect(RawConnection &c, const std::string &app)
+{
+  ServerReader reader;
+  if (!c.send(plain_c0c1()))
+    return reader;
+  Bytes s = c.read(3073, 5000ms);
+  if (s.size() != 3073u)
+    return reader;
+  c.send(Bytes(s.begin() + 1, s.begin() + 1537));
+  PublisherScript script;
+  c.send(script.connect(app));
+  for (int i = 0; i < 40 && !reader.find("_result") && !reader.find("_error"); ++i)
+    reader.feed(c.read(4096, 250ms));
+  return reader;
 }
 
 TEST(SessionMode, PlainHandshakeAndConnectOverASocket)
@@ -254,16 +317,89 @@ TEST(SessionMode, PlainHandshakeAndConnectOverASocket)
   ServerThread server;
   RawConnection c(server.port());
   ASSERT_TRUE(c.connected());
-  ASSERT_TRUE(c.send(plain_c0c1()));
-  Bytes s = c.read(3073, 5000ms);
-  ASSERT_EQ(s.size(), 3073u);
-  ASSERT_TRUE(c.send(Bytes(s.begin() + 1, s.begin() + 1537)));
-  PublisherScript script;
-  ASSERT_TRUE(c.send(script.connect("live")));
-  ServerReader reader;
-  for (int i = 0; i < 20 && !reader.find("_result"); ++i)
-    reader.feed(c.read(4096, 250ms));
+  ServerReader reader = handshake_and_connect(c, "live");
   EXPECT_NE(reader.find("_result", "NetConnection.Connect.Success"), nullptr);
+}
+
+TEST(SessionMode, ConnectionsBeyondThePerAddressLimitAreRejectedWhileOthersPublish)
+{
+  ServerThread server(ServerLimits{.max_connections_per_address = 3});
+  RawConnection a(server.port()), b(server.port());
+  ASSERT_TRUE(a.connected() && b.connected());
+  ASSERT_TRUE(server.wait_until([](Server &s) { return s.connection_count("127.0.0.1") == 2; }));
+  /* A real publisher is the third: let in. Its publish waits for our answer,
+   * so it is still open when the fourth comes. */
+  g_autoptr(GSubprocess) push = spawn(ffmpeg_push_argv(test_flv(), url(server.port(), "cam")));
+  auto request = server.next_request();
+  ASSERT_TRUE(request);
+
+  RawConnection d(server.port());
+  ASSERT_TRUE(d.connected());
+  ServerReader refused = handshake_and_connect(d, "live");
+  const ServerCommand *error = refused.find("_error", "NetConnection.Connect.Rejected");
+  ASSERT_NE(error, nullptr) << "the fourth connection from 127.0.0.1 is rejected at connect";
+  EXPECT_NE(error->description().find("the limit is 3"), std::string::npos) << error->description();
+  EXPECT_TRUE(d.closed_by_server(5000ms));
+
+  /* Everyone else is unaffected: the publisher publishes every frame, the
+   * idle ones still get their handshake answered. */
+  g_autoptr(SugarcastRtmpSession) session = request->allow();
+  ASSERT_NE(session, nullptr);
+  expect_whole_publish(session, push);
+  a.send(plain_c0c1());
+  EXPECT_EQ(a.read(3073, 5000ms).size(), 3073u);
+  /* Closed connections are counted out: a newcomer is let in again. */
+  ASSERT_TRUE(server.wait_until([](Server &s) { return s.connection_count("127.0.0.1") == 2; }));
+  RawConnection e(server.port());
+  ASSERT_TRUE(e.connected());
+  EXPECT_NE(handshake_and_connect(e, "live").find("_result", "NetConnection.Connect.Success"),
+            nullptr);
+}
+
+/* The RLIMIT_NOFILE under which exactly `free` descriptor numbers are still
+ * unused (the limit bounds the numbers, not the count). */
+rlim_t nofile_limit_leaving(int free)
+{
+  int fd = 0;
+  for (; free > 0; ++fd)
+    if (fcntl(fd, F_GETFD) == -1 && errno == EBADF)
+      --free;
+  return static_cast<rlim_t>(fd);
+}
+
+TEST(SessionMode, AcceptOnEmfilePausesInsteadOfSpinning)
+{
+  ServerThread server;
+  ExpectLog warned("rtmp: accept failed");
+  /* Leave this process room for exactly one more accepted connection. */
+  rlimit old{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+  rlimit low = old;
+  low.rlim_cur = nofile_limit_leaving(2); /* first's client side and its accepted side */
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  auto first = std::make_unique<RawConnection>(server.port());
+  ASSERT_TRUE(first->connected());
+  ASSERT_TRUE(server.wait_until([](Server &s) { return s.connection_count() == 1; }));
+  low.rlim_cur = nofile_limit_leaving(1); /* one more client socket; the server has none left */
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  RawConnection second(server.port()); /* queued by the kernel, accept() fails with EMFILE */
+  ASSERT_TRUE(second.connected());
+  ASSERT_TRUE(server.wait_until([](Server &s) { return !s.accepting(); }))
+      << "accept failed, so the server stops watching the listener";
+  /* It retries with a growing delay (250 ms, 500 ms, ...): by its third try
+   * a spinning loop would have failed accept() millions of times. */
+  ASSERT_TRUE(server.wait_until([](Server &s) { return s.accept_failures() >= 3; }));
+  EXPECT_LT(server.call([](Server &s) { return s.accept_failures(); }), 10u);
+  EXPECT_EQ(server.call([](Server &s) { return s.connection_count(); }), 1u);
+  EXPECT_GE(warned.matched(), 1) << "the failure is logged, once per try";
+
+  /* A connection closing frees a descriptor: the queued one is accepted and served. */
+  first.reset();
+  ASSERT_TRUE(
+      server.wait_until([](Server &s) { return s.accepting() && s.connection_count() == 1; }));
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+  second.send(plain_c0c1());
+  EXPECT_EQ(second.read(3073, 5000ms).size(), 3073u);
 }
 
 namespace {
