@@ -65,8 +65,8 @@
  * ## Example launch line
  * |[
  * gst-launch-1.0 -e videotestsrc num-buffers=300 ! video/x-raw,framerate=30/1 ! \
- *   x264enc key-int-max=30 ! r.video audiotestsrc num-buffers=470 ! avenc_aac ! r.audio \
- *   recordsink name=r location=/tmp/recordings
+ *   x264enc speed-preset=ultrafast key-int-max=30 ! r.video audiotestsrc num-buffers=470 !
+ * avenc_aac ! r.audio \ recordsink name=r location=/tmp/recordings
  * ]|
  */
 #ifdef HAVE_CONFIG_H

@@ -4,10 +4,13 @@
 #endif
 
 #include "gstrecordsink.h"
+#include "gstreplaysrc.h"
 
 static gboolean plugin_init(GstPlugin *plugin)
 {
-  return GST_ELEMENT_REGISTER(recordsink, plugin);
+  gboolean ok = GST_ELEMENT_REGISTER(recordsink, plugin);
+  ok |= GST_ELEMENT_REGISTER(replaysrc, plugin);
+  return ok;
 }
 
 GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, sugarcastrecord,

@@ -361,3 +361,30 @@ TEST(RecordSink, RepairsALeftoverRecordingAtStart)
   ASSERT_EQ(recordings.size(), 1u);
   EXPECT_EQ(recordings[0].state, "interrupted");
 }
+
+TEST(RecordSink, RetentionRunsAtEachRecordingStartAndFromTheTool)
+{
+  const std::string location = fresh("retention");
+  const std::string one_second = "videotestsrc num-buffers=30 ! video/x-raw,width=320,height=240 ! "
+                                 "x264enc speed-preset=ultrafast key-int-max=30 ! ";
+  auto first = run(one_second + "recordsink location=" + location);
+  ASSERT_TRUE(first.eos);
+  ASSERT_EQ(first.finished.size(), 1u);
+  /* The next recording starts with at most 1 byte allowed: the first goes. */
+  auto second = run(one_second + "recordsink max-size=1 location=" + location);
+  ASSERT_TRUE(second.eos);
+  ASSERT_EQ(second.finished.size(), 1u);
+  auto recordings = list_recordings(location);
+  ASSERT_EQ(recordings.size(), 1u);
+  EXPECT_EQ(recordings[0].folder, second.finished[0]);
+
+  auto bad = run_process({built_program("plugins/record/sugarcast-record"), "retention", location,
+                          "--max-size", "-5"});
+  EXPECT_EQ(bad.exit_status, 2);
+  EXPECT_NE(bad.err.find("--max-size"), std::string::npos) << bad.err;
+  auto r = run_process({built_program("plugins/record/sugarcast-record"), "retention",
+                        scratch_dir(), "--max-size", "1"});
+  ASSERT_TRUE(r.ok()) << r.err;
+  EXPECT_NE(r.out.find("removed " + second.finished[0]), std::string::npos) << r.out;
+  EXPECT_TRUE(list_recordings(location).empty());
+}

@@ -1,0 +1,14 @@
+/* Sugarcast — replaysrc: plays a recording made by recordsink, whole or a
+ * keyframe-aligned range, without re-encoding. */
+#pragma once
+
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+#define SUGARCAST_TYPE_REPLAY_SRC (sugarcast_replay_src_get_type())
+G_DECLARE_FINAL_TYPE(SugarcastReplaySrc, sugarcast_replay_src, SUGARCAST, REPLAY_SRC, GstBin)
+
+GST_ELEMENT_REGISTER_DECLARE(replaysrc);
+
+G_END_DECLS
