@@ -14,12 +14,13 @@
  * request pad (application/x-sugarcast-gift buffers, due at their PTS) or the
  * #GstGiftOverlay:events-file property (JSON lines with an `at` offset).
  *
- * Like upstream's textoverlay, a banner is rasterised once per change and
- * kept as a #GstVideoOverlayComposition; each frame only blends those
- * rectangles, so pixels outside the banners are untouched and a frame with
- * no gift on it passes through as the same buffer. Unlike textoverlay the
- * composition is always blended in place, never attached as meta: the
- * element sits before encoders (abrladder), which cannot blend.
+ * Like upstream's textoverlay, a banner is rasterised once per change; the
+ * images are converted once to the frame's planes and each frame only
+ * blends them over their rectangles (blend.h says why not with
+ * gst_video_overlay_composition_blend), so pixels outside the banners are
+ * untouched and a frame with no gift on it passes through as the same
+ * buffer. Nothing is attached as meta: the element sits before encoders
+ * (abrladder), which cannot blend.
  *
  * Each gift, on the frame it first appears on, goes downstream as a
  * sugarcast-daterange event (plugins/common/daterange.h; CLASS
@@ -38,6 +39,7 @@
 
 #include "gstgiftoverlay.h"
 
+#include "blend.h"
 #include "core/giftevent.h"
 #include "core/timeline.h"
 #include "daterange.h"
@@ -53,7 +55,6 @@
 #include <mutex>
 #include <set>
 #include <string>
-#include <tuple>
 #include <vector>
 
 GST_DEBUG_CATEGORY_STATIC(gst_gift_overlay_debug);
@@ -105,35 +106,24 @@ static constexpr guint kMaxEventsFileLines = 4096;
 
 namespace {
 
-struct BufferUnref
-{
-  void operator()(GstBuffer *b) const { gst_buffer_unref(b); }
-};
-using BufferPtr = std::unique_ptr<GstBuffer, BufferUnref>;
-
-BufferPtr buffer_from(const Image &image)
-{
-  GstBuffer *buffer = gst_buffer_new_memdup(image.pixels.data(), image.pixels.size());
-  gsize offset[GST_VIDEO_MAX_PLANES] = {0};
-  gint stride[GST_VIDEO_MAX_PLANES] = {image.stride};
-  gst_buffer_add_video_meta_full(buffer, GST_VIDEO_FRAME_FLAG_NONE,
-                                 GST_VIDEO_OVERLAY_COMPOSITION_FORMAT_RGB, image.width,
-                                 image.height, 1, offset, stride);
-  return BufferPtr(buffer);
-}
-
 struct Sprite
 {
-  std::vector<BufferPtr> frames; // empty: no usable asset, draw text only
+  std::vector<PreparedImage> frames; // empty: no usable asset, draw text only
 };
 
 struct RenderedBanner
 {
   std::uint64_t revision = 0;
-  BufferPtr plate;
-  int width = 0, height = 0;
+  PreparedImage plate;
   int x = 0, resting_y = 0; // where it stays during the hold phase
   const Sprite *sprite = nullptr;
+};
+
+/* One image to blend into the frame. */
+struct Placement
+{
+  const PreparedImage *image;
+  int x, y, alpha;
 };
 
 /* Where banners go on a frame of this size: rows stacked upwards from above
@@ -157,9 +147,6 @@ struct Layout
   }
 };
 
-/* What one frame's composition is made of; an equal key reuses the last. */
-using CompositionKey = std::vector<std::tuple<std::uint64_t, std::uint64_t, int, int, int, int>>;
-
 } // namespace
 
 struct GstGiftOverlayPrivate
@@ -181,16 +168,11 @@ struct GstGiftOverlayPrivate
   std::unique_ptr<BannerRenderer> renderer;
   std::map<std::string, std::unique_ptr<Sprite>> sprites;
   std::map<std::uint64_t, RenderedBanner> banners;
-  GstVideoOverlayComposition *composition = nullptr;
-  CompositionKey composition_key;
+  PixelFormat format = PixelFormat::I420;
+  ColorMatrix matrix;
+  std::vector<Placement> placements; // this frame's, valid until the next frame
 
   GstPad *gift_pad = nullptr;
-
-  ~GstGiftOverlayPrivate()
-  {
-    if (composition)
-      gst_video_overlay_composition_unref(composition);
-  }
 };
 
 struct _GstGiftOverlay
@@ -361,7 +343,7 @@ static const Sprite *sprite_for(GstGiftOverlay *self, const std::string &name,
     g_autofree gchar *path = g_build_filename(assets_dir.c_str(), (name + ".png").c_str(), nullptr);
     if (load_sprite(path, priv->layout.banner_height, frames, error))
       for (const Image &frame : frames)
-        sprite->frames.push_back(buffer_from(frame));
+        sprite->frames.push_back(prepare_image(frame, priv->format, priv->matrix));
   }
   if (sprite->frames.empty())
     GST_ELEMENT_WARNING(
@@ -377,28 +359,23 @@ struct BannerSnapshot
   BannerView view;
 };
 
-/* Rebuilds the composition for the banners on this frame; rasterises only
- * banners that are new or whose count changed. */
-static void update_composition(GstGiftOverlay *self, const std::vector<BannerSnapshot> &banners,
-                               std::uint64_t now, const std::string &assets_dir,
-                               const std::string &font)
+/* Places the banners on this frame; rasterises only banners that are new or
+ * whose count changed. */
+static void update_placements(GstGiftOverlay *self, const std::vector<BannerSnapshot> &banners,
+                              std::uint64_t now, const std::string &assets_dir,
+                              const std::string &font)
 {
   auto *priv = self->priv;
   const Layout &layout = priv->layout;
+  auto even = [](int v) { return v & ~1; }; // chroma covers 2x2 pixels
 
   std::set<std::uint64_t> live;
-  CompositionKey key;
-  struct Placed
-  {
-    RenderedBanner *rendered;
-    int x, y, alpha, frame;
-  };
-  std::vector<Placed> placed;
+  priv->placements.clear();
   for (const BannerSnapshot &snap : banners) {
     const Banner &banner = snap.banner;
     live.insert(banner.serial);
     RenderedBanner &rendered = priv->banners[banner.serial];
-    if (!rendered.plate || rendered.revision != banner.revision) {
+    if (rendered.plate.width == 0 || rendered.revision != banner.revision) {
       const std::string &animation =
           banner.first.animation.empty() ? banner.first.gift : banner.first.animation;
       rendered.sprite = sprite_for(self, animation, assets_dir);
@@ -410,10 +387,8 @@ static void update_composition(GstGiftOverlay *self, const std::vector<BannerSna
       BannerText text{banner.first.user,
                       banner.first.name.empty() ? banner.first.gift : banner.first.name,
                       banner.count};
-      Image image = priv->renderer->render(text, style);
-      rendered.width = image.width;
-      rendered.height = image.height;
-      rendered.plate = buffer_from(image);
+      rendered.plate =
+          prepare_image(priv->renderer->render(text, style), priv->format, priv->matrix);
       rendered.revision = banner.revision;
     }
     double alpha = 1.0, lift = 0.0;
@@ -424,50 +399,24 @@ static void update_composition(GstGiftOverlay *self, const std::vector<BannerSna
     } else if (snap.view.phase == Phase::Leave) {
       alpha = 1.0 - snap.view.progress;
     }
-    const int max_y = GST_VIDEO_INFO_HEIGHT(&priv->info) - rendered.height;
+    const int max_y = std::max(0, GST_VIDEO_INFO_HEIGHT(&priv->info) - rendered.plate.height);
     const int resting = layout.bottom - layout.banner_height -
                         static_cast<int>(banner.slot) * (layout.banner_height + layout.gap);
-    rendered.x = layout.x;
-    rendered.resting_y = std::clamp(resting, 0, max_y);
-    const int y = std::clamp(resting + static_cast<int>(std::lround(lift)), 0, max_y);
-    int frame = -1;
+    rendered.x = even(layout.x);
+    rendered.resting_y = even(std::clamp(resting, 0, max_y));
+    const int y = even(std::clamp(resting + static_cast<int>(std::lround(lift)), 0, max_y));
+    const int alpha255 = static_cast<int>(std::lround(std::clamp(alpha, 0.0, 1.0) * 255));
+    if (alpha255 == 0)
+      continue;
+    priv->placements.push_back({&rendered.plate, rendered.x, y, alpha255});
     if (!rendered.sprite->frames.empty()) {
       const double seconds = static_cast<double>(now - banner.shown_at) / GST_SECOND;
-      frame = static_cast<int>(static_cast<std::uint64_t>(seconds * kSpriteFps) %
-                               rendered.sprite->frames.size());
+      const std::size_t frame =
+          static_cast<std::uint64_t>(seconds * kSpriteFps) % rendered.sprite->frames.size();
+      priv->placements.push_back({&rendered.sprite->frames[frame], rendered.x, y, alpha255});
     }
-    const int alpha255 = static_cast<int>(std::lround(std::clamp(alpha, 0.0, 1.0) * 255));
-    key.emplace_back(banner.serial, banner.revision, layout.x, y, alpha255, frame);
-    placed.push_back({&rendered, layout.x, y, alpha255, frame});
   }
   std::erase_if(priv->banners, [&](const auto &item) { return !live.count(item.first); });
-
-  if (priv->composition && key == priv->composition_key)
-    return;
-  if (priv->composition) {
-    gst_video_overlay_composition_unref(priv->composition);
-    priv->composition = nullptr;
-  }
-  priv->composition_key = key;
-  for (const Placed &p : placed) {
-    if (p.alpha == 0)
-      continue;
-    auto add = [&](GstBuffer *pixels, int x, int w, int h) {
-      GstVideoOverlayRectangle *rect = gst_video_overlay_rectangle_new_raw(
-          pixels, x, p.y, w, h, GST_VIDEO_OVERLAY_FORMAT_FLAG_PREMULTIPLIED_ALPHA);
-      if (p.alpha < 255)
-        gst_video_overlay_rectangle_set_global_alpha(rect, p.alpha / 255.0f);
-      if (!priv->composition)
-        priv->composition = gst_video_overlay_composition_new(rect);
-      else
-        gst_video_overlay_composition_add_rectangle(priv->composition, rect);
-      gst_video_overlay_rectangle_unref(rect);
-    };
-    add(p.rendered->plate.get(), p.x, p.rendered->width, p.rendered->height);
-    if (p.frame >= 0)
-      add(p.rendered->sprite->frames[p.frame].get(), p.x, layout.banner_height,
-          layout.banner_height);
-  }
 }
 
 static void announce(GstGiftOverlay *self, const Shown &shown, std::uint64_t duration)
@@ -476,8 +425,8 @@ static void announce(GstGiftOverlay *self, const Shown &shown, std::uint64_t dur
   if (auto found = self->priv->banners.find(shown.serial); found != self->priv->banners.end()) {
     x = found->second.x;
     y = found->second.resting_y;
-    width = found->second.width;
-    height = found->second.height;
+    width = found->second.plate.width;
+    height = found->second.plate.height;
   }
   g_autoptr(GstStructure) attributes = gst_structure_new(
       "attributes", "X-GIFT", G_TYPE_STRING, shown.event.gift.c_str(), "X-USER", G_TYPE_STRING,
@@ -527,19 +476,23 @@ static void gst_gift_overlay_before_transform(GstBaseTransform *trans, GstBuffer
     font = priv->font;
     duration = priv->config.duration_ns;
   }
-  update_composition(self, banners, rt, assets_dir, font);
+  update_placements(self, banners, rt, assets_dir, font);
   for (const Shown &s : shown)
     announce(self, s, duration);
-  gst_base_transform_set_passthrough(trans, priv->composition == nullptr);
+  gst_base_transform_set_passthrough(trans, priv->placements.empty());
 }
 
 static GstFlowReturn gst_gift_overlay_transform_frame_ip(GstVideoFilter *filter,
                                                          GstVideoFrame *frame)
 {
-  auto *self = GST_GIFT_OVERLAY(filter);
-  if (self->priv->composition &&
-      !gst_video_overlay_composition_blend(self->priv->composition, frame))
-    GST_WARNING_OBJECT(self, "could not blend the gift banners into this frame");
+  auto *priv = GST_GIFT_OVERLAY(filter)->priv;
+  FrameView view{priv->format, GST_VIDEO_FRAME_WIDTH(frame), GST_VIDEO_FRAME_HEIGHT(frame)};
+  for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES(frame) && p < 3; ++p) {
+    view.data[p] = static_cast<std::uint8_t *>(GST_VIDEO_FRAME_PLANE_DATA(frame, p));
+    view.stride[p] = GST_VIDEO_FRAME_PLANE_STRIDE(frame, p);
+  }
+  for (const Placement &placement : priv->placements)
+    blend_image(*placement.image, view, placement.x, placement.y, placement.alpha);
   return GST_FLOW_OK;
 }
 
@@ -548,11 +501,7 @@ static void forget_drawings(GstGiftOverlayPrivate *priv)
 {
   priv->sprites.clear();
   priv->banners.clear();
-  if (priv->composition) {
-    gst_video_overlay_composition_unref(priv->composition);
-    priv->composition = nullptr;
-  }
-  priv->composition_key.clear();
+  priv->placements.clear();
 }
 
 static gboolean gst_gift_overlay_set_info(GstVideoFilter *filter, GstCaps *, GstVideoInfo *in_info,
@@ -562,6 +511,21 @@ static gboolean gst_gift_overlay_set_info(GstVideoFilter *filter, GstCaps *, Gst
   priv->info = *in_info;
   priv->have_info = true;
   priv->layout = Layout(in_info);
+  switch (GST_VIDEO_INFO_FORMAT(in_info)) {
+  case GST_VIDEO_FORMAT_NV12:
+    priv->format = PixelFormat::NV12;
+    break;
+  case GST_VIDEO_FORMAT_BGRA:
+    priv->format = PixelFormat::BGRA;
+    break;
+  default:
+    priv->format = PixelFormat::I420;
+    break;
+  }
+  gdouble kr = 0.2126, kb = 0.0722;
+  if (!gst_video_color_matrix_get_Kr_Kb(in_info->colorimetry.matrix, &kr, &kb))
+    kr = 0.2126, kb = 0.0722;
+  priv->matrix = {kr, kb, in_info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255};
   forget_drawings(priv);
   if (!priv->renderer)
     priv->renderer = std::make_unique<BannerRenderer>();

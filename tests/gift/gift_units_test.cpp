@@ -1,5 +1,6 @@
 /* giftoverlay's plain C++ core: event parsing and the animation timeline,
  * without a pipeline. */
+#include "blend.h"
 #include "giftevent.h"
 #include "testenv.h"
 #include "timeline.h"
@@ -268,5 +269,63 @@ TEST(GiftSprites, CommittedAssetsMatchTheGenerator)
         << ".png differs from what gift-sprites draws; run it again into plugins/gift/assets";
     cairo_surface_destroy(a);
     cairo_surface_destroy(b);
+  }
+}
+
+TEST(Blend, OpaqueTransparentAndHalfPixelsInEveryFormat)
+{
+  /* A 4x2 image: opaque white, transparent, half-transparent white (premultiplied
+   * 128,128,128,128), opaque white; twice. */
+  Image image;
+  image.width = 4;
+  image.height = 2;
+  image.stride = 16;
+  const std::uint8_t px[4][4] = {
+      {255, 255, 255, 255}, {0, 0, 0, 0}, {128, 128, 128, 128}, {255, 255, 255, 255}};
+  for (int r = 0; r < 2; ++r)
+    for (int c = 0; c < 4; ++c)
+      image.pixels.insert(image.pixels.end(), px[c], px[c] + 4);
+  const ColorMatrix bt709;
+  {
+    PreparedImage prepared = prepare_image(image, PixelFormat::I420, bt709);
+    std::vector<std::uint8_t> y(8 * 4, 16), u(4 * 2, 128), v(4 * 2, 128);
+    FrameView frame{PixelFormat::I420, 8, 4, {y.data(), u.data(), v.data()}, {8, 4, 4}};
+    blend_image(prepared, frame, 2, 2, 255);
+    EXPECT_EQ(y[2 * 8 + 2], 235); // white on black, limited range
+    EXPECT_EQ(y[2 * 8 + 3], 16);  // transparent: untouched
+    EXPECT_NEAR(y[2 * 8 + 4], (235 + 16) / 2, 1);
+    EXPECT_EQ(y[2 * 8 + 5], 235);
+    for (int r = 0; r < 2; ++r) // rows outside untouched
+      for (int c = 0; c < 8; ++c)
+        EXPECT_EQ(y[r * 8 + c], 16);
+    EXPECT_EQ(y[2 * 8 + 1], 16);
+    EXPECT_EQ(y[2 * 8 + 6], 16);
+    EXPECT_NEAR(u[1 * 4 + 1], 128, 1); // white and grey carry no chroma
+    /* Clipped at the frame's edge, and faded by a global alpha. */
+    std::fill(y.begin(), y.end(), 16);
+    blend_image(prepared, frame, 6, 2, 128);
+    EXPECT_NEAR(y[2 * 8 + 6], (235 + 16) / 2, 1);
+  }
+  {
+    PreparedImage prepared = prepare_image(image, PixelFormat::NV12, bt709);
+    std::vector<std::uint8_t> y(8 * 4, 16), uv(8 * 2, 128);
+    FrameView frame{PixelFormat::NV12, 8, 4, {y.data(), uv.data(), nullptr}, {8, 8, 0}};
+    blend_image(prepared, frame, 0, 0, 255);
+    EXPECT_EQ(y[0], 235);
+    EXPECT_EQ(y[1], 16);
+    EXPECT_EQ(y[2 * 8], 16); // below the image
+  }
+  {
+    PreparedImage prepared = prepare_image(image, PixelFormat::BGRA, bt709);
+    std::vector<std::uint8_t> bgra(8 * 4 * 4, 0);
+    for (std::size_t i = 3; i < bgra.size(); i += 4)
+      bgra[i] = 255;
+    FrameView frame{PixelFormat::BGRA, 8, 4, {bgra.data(), nullptr, nullptr}, {32, 0, 0}};
+    blend_image(prepared, frame, 1, 1, 255);
+    const std::uint8_t *p = bgra.data() + 1 * 32 + 1 * 4;
+    EXPECT_EQ(p[0], 255);
+    EXPECT_EQ(p[3], 255);
+    EXPECT_EQ(p[4], 0); // transparent
+    EXPECT_NEAR(p[8], 128, 1);
   }
 }
