@@ -103,6 +103,7 @@ static guint signals[LAST_SIGNAL];
 
 static constexpr gsize kMaxEventsFileBytes = 4 * 1024 * 1024;
 static constexpr guint kMaxEventsFileLines = 4096;
+static constexpr std::size_t kMaxSprites = 256;
 
 namespace {
 
@@ -334,6 +335,19 @@ static const Sprite *sprite_for(GstGiftOverlay *self, const std::string &name,
   auto found = priv->sprites.find(name);
   if (found != priv->sprites.end())
     return found->second.get();
+  /* Names come from outside: remember a bounded number of them (the
+   * missing ones go first), the rest are drawn text-only without a look. */
+  static const Sprite no_sprite;
+  if (priv->sprites.size() >= kMaxSprites) {
+    std::set<const Sprite *> shown;
+    for (const auto &[serial, banner] : priv->banners)
+      shown.insert(banner.sprite);
+    std::erase_if(priv->sprites, [&](const auto &item) {
+      return item.second->frames.empty() && !shown.count(item.second.get());
+    });
+  }
+  if (priv->sprites.size() >= kMaxSprites)
+    return &no_sprite;
   auto sprite = std::make_unique<Sprite>();
   std::vector<Image> frames;
   std::string error;

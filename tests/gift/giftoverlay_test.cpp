@@ -525,3 +525,20 @@ TEST(GiftOverlay, GoldenFrameWithACjkName)
   cairo_surface_destroy(expected);
   cairo_surface_destroy(actual);
 }
+
+TEST(GiftOverlay, TinyOddFramesAndManySpriteNamesDoNotBreakIt)
+{
+  for (auto [w, h] : {std::pair{33, 17}, std::pair{641, 361}}) {
+    Overlay o("I420", w, h, "max-concurrent=32 duration=1000000000");
+    /* 300 sprite names, more than the element remembers (256). */
+    for (int i = 0; i < 300; ++i) {
+      o.push_gift(gift_json("u" + std::to_string(i), "nosuch" + std::to_string(i)));
+      o.run(i);
+    }
+    guint active = 0;
+    g_object_get(o.element(), "active", &active, nullptr);
+    EXPECT_EQ(active, 30u); // one a frame, each on screen for 1 s
+    EXPECT_EQ(o.warnings().size(), 300u - 0u);
+    o.warnings();
+  }
+}
