@@ -1204,6 +1204,11 @@ void HlsWriter::set_live(bool live)
 void HlsWriter::add_daterange(DateRange range)
 {
   std::lock_guard<std::mutex> guard(impl_->lock);
+  /* A sugarcast-daterange travels through abrladder on every rung, so the
+   * same range arrives once per variant pad: its ID makes it one. */
+  for (const DateRange &known : impl_->dateranges)
+    if (known.id == range.id)
+      return;
   impl_->dateranges.push_back(std::move(range));
 }
 

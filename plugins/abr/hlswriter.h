@@ -156,7 +156,8 @@ public:
   /* A live stream does not wait more than a second of wall-clock time for
    * late audio before writing a segment without it. */
   void set_live(bool live);
-  /* Timed metadata for every rendition. */
+  /* Timed metadata for every rendition; a second range with a known ID is
+   * the same one (it arrives on every variant pad) and is ignored. */
   void add_daterange(DateRange range);
 
   /* Every input has ended and the final playlists are written. */

@@ -1,0 +1,13 @@
+/* Sugarcast — giftoverlay: viewers' gifts animated onto raw video. */
+#pragma once
+
+#include <gst/video/gstvideofilter.h>
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_GIFT_OVERLAY (gst_gift_overlay_get_type())
+G_DECLARE_FINAL_TYPE(GstGiftOverlay, gst_gift_overlay, GST, GIFT_OVERLAY, GstVideoFilter)
+
+GST_ELEMENT_REGISTER_DECLARE(giftoverlay);
+
+G_END_DECLS
