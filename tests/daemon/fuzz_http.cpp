@@ -7,6 +7,7 @@
 #include "../../daemon/media.h" /* not tests/common/media.h */
 #include "httpparse.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <string_view>
@@ -59,8 +60,17 @@ int run_http(const uint8_t *data, size_t size)
   const std::string relative = media_relative_path(path.size() > 4 ? path.substr(4) : "", &kind);
   if (!relative.empty()) {
     require(kind != nullptr);
-    require(relative.front() != '/' && relative.find("..") == std::string::npos &&
-            relative.find("//") == std::string::npos);
+    /* Components are plain names: none empty, none starting with '.' (so
+     * never ".."); "seg1..ts" is a name like any other. */
+    size_t start = 0;
+    int parts = 0;
+    while (start <= relative.size()) {
+      const size_t end = std::min(relative.find('/', start), relative.size());
+      require(end > start && relative[start] != '.');
+      ++parts;
+      start = end + 1;
+    }
+    require(parts >= 2 && parts <= 4);
   }
   return look == http1::FirstLook::Media && !r.has_body ? 1 : 0;
 }
