@@ -29,17 +29,6 @@ void no_such_stream(SoupServerMessage *msg, const std::string &id)
   respond_error(msg, SOUP_STATUS_NOT_FOUND, "not_found", "No stream with id \"" + id + "\"");
 }
 
-/* "example.com" from a Host header "example.com:8080" (or "[::1]:8080"). */
-std::string host_name(SoupServerMessage *msg)
-{
-  const char *host =
-      soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Host");
-  std::string h = host ? host : "127.0.0.1";
-  if (!h.empty() && h[0] == '[')
-    return h.substr(0, h.find(']') + 1);
-  return h.substr(0, h.find(':'));
-}
-
 /* Whether a store answer about stream `id` can be used; replies otherwise
  * (503/500 for the store, 404 when there is no such stream). */
 template <typename T>
@@ -102,7 +91,7 @@ std::string StreamsApi::rtmp_base(SoupServerMessage *msg) const
 {
   std::string base = config_.rtmp.public_url;
   if (base.empty())
-    base = "rtmp://" + host_name(msg) + ":" + std::to_string(streams_.rtmp_port()) + "/live";
+    base = "rtmp://" + local_host(msg) + ":" + std::to_string(streams_.rtmp_port()) + "/live";
   while (!base.empty() && base.back() == '/')
     base.pop_back();
   return base;

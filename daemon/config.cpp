@@ -1,6 +1,7 @@
 /* sugarcastd — configuration. See config.h. */
 #include "config.h"
 
+#include "jsondepth.h"
 #include "jsonschema.h"
 
 #include <json-glib/json-glib.h>
@@ -80,6 +81,11 @@ Config map(JsonObject *root)
   c.http.max_body_bytes = integer(http, "max_body_bytes");
   c.http.media_threads = static_cast<int>(integer(http, "media_threads"));
   c.http.idle_timeout_ms = static_cast<int>(integer(http, "idle_timeout_ms"));
+  c.http.head_timeout_ms = static_cast<int>(integer(http, "head_timeout_ms"));
+  c.http.body_timeout_ms = static_cast<int>(integer(http, "body_timeout_ms"));
+  c.http.max_connections = static_cast<int>(integer(http, "max_connections"));
+  c.http.max_websockets = static_cast<int>(integer(http, "max_websockets"));
+  c.http.admin_failures_per_minute = static_cast<int>(integer(http, "admin_failures_per_minute"));
 
   JsonObject *rtmp = object(root, "rtmp");
   c.rtmp.address = str(rtmp, "address");
@@ -200,10 +206,23 @@ std::optional<Config> load_config(const ConfigSources &sources, std::string &err
   if (sources.file.empty()) {
     root = json_node_init_object(json_node_alloc(), json_object_new());
   } else {
-    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autofree gchar *text = nullptr;
+    gsize length = 0;
     g_autoptr(GError) err = nullptr;
-    if (!json_parser_load_from_file(parser, sources.file.c_str(), &err)) {
-      error = err->message; /* json-glib names the file, line and column */
+    if (!g_file_get_contents(sources.file.c_str(), &text, &length, &err)) {
+      error = err->message;
+      return std::nullopt;
+    }
+    g_autoptr(JsonParser) parser = json_parser_new();
+    std::string problem;
+    if (!json_parse_bounded(parser, std::string_view(text, length), problem)) {
+      /* json-glib names the line and column of "<data>" */
+      const size_t at = problem.find("<data>");
+      if (at != std::string::npos)
+        problem.replace(at, 6, sources.file);
+      else
+        problem = sources.file + ": " + problem;
+      error = problem;
       return std::nullopt;
     }
     root = json_node_copy(json_parser_get_root(parser));

@@ -35,6 +35,11 @@ struct Config
     int64_t max_body_bytes = 0;
     int media_threads = 0;
     int idle_timeout_ms = 0;
+    int head_timeout_ms = 0;
+    int body_timeout_ms = 0;
+    int max_connections = 0;
+    int max_websockets = 0;
+    int admin_failures_per_minute = 0;
   } http;
 
   struct Rtmp

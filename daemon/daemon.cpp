@@ -123,6 +123,11 @@ int Daemon::rtmp_port() const
 void Daemon::start(std::function<void(const std::string &error)> done)
 {
   Impl &d = *impl_;
+  std::string weak = check_secret_lengths(d.config);
+  if (!weak.empty()) {
+    done(weak);
+    return;
+  }
   std::error_code ec;
   for (const auto &dir : {d.config.data_dir, d.config.hls.dir, d.config.clips.dir}) {
     std::filesystem::create_directories(dir, ec);
@@ -185,6 +190,20 @@ void Daemon::shutdown(std::function<void(bool clean)> done)
       });
     });
   });
+}
+
+std::string check_secret_lengths(const Config &config)
+{
+  std::string out;
+  auto check = [&out](const std::string &secret, const char *field, const char *variable) {
+    if (!secret.empty() && secret.size() < kMinSecretBytes)
+      out += std::string(out.empty() ? "" : "\n") + field + " (or " + variable + ") is " +
+             std::to_string(secret.size()) + " bytes long; it must have at least " +
+             std::to_string(kMinSecretBytes) + " (make one with: head -c 24 /dev/urandom | base64)";
+  };
+  check(config.admin_token, "admin_token", "SUGARCAST_ADMIN_TOKEN");
+  check(config.chat.jwt_secret, "chat.jwt_secret", "SUGARCAST_JWT_SECRET");
+  return out;
 }
 
 std::string ensure_admin_token(const Config &config, std::string &error)

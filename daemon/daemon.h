@@ -32,6 +32,13 @@ private:
   std::unique_ptr<Impl> impl_;
 };
 
+/* Secrets shorter than this are refused at start-up: a guessable admin
+ * token or JWT secret is no secret. */
+inline constexpr size_t kMinSecretBytes = 16;
+/* "" when every configured secret is long enough; otherwise one line per
+ * secret that is not, naming its field and variable. */
+std::string check_secret_lengths(const Config &config);
+
 /* The admin token: the configured one, or the one kept in DATA_DIR/admin-token
  * (made on first use, readable by its owner only). */
 std::string ensure_admin_token(const Config &config, std::string &error);

@@ -10,13 +10,33 @@ int64_t now_ms()
   return g_get_real_time() / 1000;
 }
 
+std::string bearer_from_protocols(const char *offered)
+{
+  if (!offered)
+    return "";
+  std::string_view rest(offered);
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+      item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
+      item.remove_suffix(1);
+    if (item.size() > 7 && item.substr(0, 7) == "bearer.")
+      return std::string(item.substr(7));
+  }
+  return "";
+}
+
 Events::Events(HttpServer &http) : http_(http)
 {
   /* The plain handler runs first and refuses; the WebSocket handler then
    * only upgrades requests left without a status. */
   soup_server_add_handler(http_.soup(), "/ws/control", on_check, this, nullptr);
-  soup_server_add_websocket_handler(http_.soup(), "/ws/control", nullptr, nullptr, on_connect, this,
-                                    nullptr);
+  static const char *protocols[] = {kControlProtocol, nullptr};
+  soup_server_add_websocket_handler(http_.soup(), "/ws/control", nullptr,
+                                    const_cast<char **>(protocols), on_connect, this, nullptr);
 }
 
 Events::~Events()
@@ -29,14 +49,28 @@ void Events::on_check(SoupServer *, SoupServerMessage *msg, const char *, GHashT
                       gpointer self)
 {
   auto *events = static_cast<Events *>(self);
-  const char *token =
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+  /* Browsers cannot set headers on a WebSocket: they offer the token as a
+   * subprotocol, "bearer.TOKEN", beside "sugarcast.control" (the one the
+   * answer names). Same check as the header. */
+  std::string token =
+      bearer_from_protocols(soup_message_headers_get_one(headers, "Sec-WebSocket-Protocol"));
+  const char *in_query =
       query ? static_cast<const char *>(g_hash_table_lookup(query, "token")) : nullptr;
-  if (token) {
-    /* A browser's way of presenting the token; same check as the header. */
-    std::string bearer = std::string("Bearer ") + token;
-    soup_message_headers_replace(soup_server_message_get_request_headers(msg), "Authorization",
-                                 bearer.c_str());
+  if (token.empty() && in_query) {
+    /* Deprecated: the URL, and the token with it, ends up in logs. */
+    static bool warned = false;
+    if (!warned) {
+      warned = true;
+      g_log("sugarcastd-events", G_LOG_LEVEL_WARNING,
+            "a client sent the admin token in the URL of /ws/control (?token=); this is "
+            "deprecated and goes away in the next release: use the Authorization header or the "
+            "subprotocol bearer.TOKEN");
+    }
+    token = in_query;
   }
+  if (!token.empty())
+    soup_message_headers_replace(headers, "Authorization", ("Bearer " + token).c_str());
   events->http_.check_admin(msg); /* sets 401 when the token is wrong */
 }
 

@@ -1,7 +1,10 @@
 /* sugarcastd — live events for operators: the control WebSocket.
  *
- * WS /ws/control, with the admin token (Authorization: Bearer TOKEN, or
- * ?token=TOKEN for browsers, which cannot set headers on WebSockets). Every
+ * WS /ws/control, with the admin token: Authorization: Bearer TOKEN, or,
+ * for browsers (which cannot set headers on WebSockets), the subprotocols
+ * "sugarcast.control" and "bearer.TOKEN" (new WebSocket(url,
+ * ["sugarcast.control", "bearer." + token])); the answer names
+ * "sugarcast.control". ?token=TOKEN in the URL is deprecated. Every
  * event is one JSON object {"type": ..., "at": UNIX_MS, ...}: stream state
  * changes, publishes refused, clip progress. Clients only listen; what they
  * send is ignored. */
@@ -42,6 +45,11 @@ private:
   HttpServer &http_;
   std::vector<SoupWebsocketConnection *> clients_;
 };
+
+/* The control socket's subprotocol. */
+inline constexpr const char *kControlProtocol = "sugarcast.control";
+/* TOKEN from a Sec-WebSocket-Protocol list that offers "bearer.TOKEN"; "" when none does. */
+std::string bearer_from_protocols(const char *offered);
 
 /* Milliseconds since the Unix epoch. */
 int64_t now_ms();

@@ -1,6 +1,8 @@
 /* sugarcastd — the media fast path. See fastpath.h. */
 #include "fastpath.h"
 
+#include "httpparse.h"
+
 #include <glib.h>
 
 #include <fcntl.h>
@@ -44,6 +46,8 @@ struct MediaFastPath::Shared
 
 namespace {
 
+using namespace http1;
+
 /* Files changed this recently are not kept in memory: a change made after
  * they were read could otherwise carry the same timestamps (file times come
  * from a clock that moves in ticks of a few milliseconds). */
@@ -59,207 +63,6 @@ int64_t monotonic_ms()
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
-bool iequals(std::string_view a, std::string_view b)
-{
-  if (a.size() != b.size())
-    return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (g_ascii_tolower(a[i]) != g_ascii_tolower(b[i]))
-      return false;
-  return true;
-}
-
-std::string_view trim(std::string_view s)
-{
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
-bool is_tchar(char c)
-{
-  return g_ascii_isalnum(c) || (c != 0 && std::strchr("!#$%&'*+-.^_`|~", c));
-}
-
-bool all_digits(std::string_view s)
-{
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-/* Digits as a number, saturating at INT64_MAX. */
-int64_t to_int(std::string_view digits)
-{
-  uint64_t value = 0;
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (ec == std::errc::result_out_of_range || value > static_cast<uint64_t>(INT64_MAX))
-    return INT64_MAX;
-  return static_cast<int64_t>(value);
-}
-
-struct Request
-{
-  std::string_view method;
-  std::string_view target;
-  bool http10 = false;
-  bool has_host = false;
-  bool has_body = false;
-  bool connection_close = false;
-  bool connection_keep_alive = false;
-  bool if_range = false;
-  int ranges = 0;
-  std::string_view range;
-  std::string_view origin;
-  size_t head_bytes = 0; /* blank lines before it, request line, headers, final blank line */
-};
-
-enum class Parsed { Incomplete, Complete, Malformed, HeadersTooLarge, UriTooLong };
-
-/* One line ending in LF (a CR before it is dropped); false when the data
- * holds no complete line yet. */
-bool next_line(std::string_view data, size_t &pos, std::string_view &line)
-{
-  const size_t eol = data.find('\n', pos);
-  if (eol == std::string_view::npos)
-    return false;
-  line = data.substr(pos, eol - pos);
-  if (!line.empty() && line.back() == '\r')
-    line.remove_suffix(1);
-  pos = eol + 1;
-  return true;
-}
-
-Parsed parse_request(std::string_view data, Request &r)
-{
-  const bool full = data.size() >= MediaFastPath::kMaxHeadBytes;
-  size_t pos = 0;
-  std::string_view line;
-  /* Blank lines before a request are ignored (RFC 9112, 2.2). */
-  do {
-    if (!next_line(data, pos, line))
-      return full ? Parsed::UriTooLong : Parsed::Incomplete;
-  } while (line.empty());
-
-  const size_t sp1 = line.find(' ');
-  const size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos)
-    return Parsed::Malformed;
-  r.method = line.substr(0, sp1);
-  r.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  const std::string_view version = line.substr(sp2 + 1);
-  if (r.method.empty() || !std::all_of(r.method.begin(), r.method.end(), is_tchar) ||
-      r.target.empty() || (version != "HTTP/1.1" && version != "HTTP/1.0"))
-    return Parsed::Malformed;
-  for (char c : r.target)
-    if (c <= 0x20 || c >= 0x7f)
-      return Parsed::Malformed;
-  r.http10 = version == "HTTP/1.0";
-
-  for (;;) {
-    if (!next_line(data, pos, line))
-      return full ? Parsed::HeadersTooLarge : Parsed::Incomplete;
-    if (line.empty())
-      break;
-    const size_t colon = line.find(':');
-    if (line[0] == ' ' || line[0] == '\t' || colon == std::string_view::npos || colon == 0)
-      return Parsed::Malformed; /* obsolete line folding, or no name */
-    const std::string_view name = line.substr(0, colon);
-    const std::string_view value = trim(line.substr(colon + 1));
-    if (!std::all_of(name.begin(), name.end(), is_tchar))
-      return Parsed::Malformed;
-    for (char c : value)
-      if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f)
-        return Parsed::Malformed;
-    if (iequals(name, "host")) {
-      if (r.has_host)
-        return Parsed::Malformed;
-      r.has_host = true;
-    } else if (iequals(name, "content-length")) {
-      if (!all_digits(value) || to_int(value) != 0)
-        r.has_body = true;
-    } else if (iequals(name, "transfer-encoding")) {
-      r.has_body = true;
-    } else if (iequals(name, "connection")) {
-      size_t start = 0;
-      while (start <= value.size()) {
-        size_t end = value.find(',', start);
-        if (end == std::string_view::npos)
-          end = value.size();
-        const std::string_view token = trim(value.substr(start, end - start));
-        r.connection_close = r.connection_close || iequals(token, "close");
-        r.connection_keep_alive = r.connection_keep_alive || iequals(token, "keep-alive");
-        start = end + 1;
-      }
-    } else if (iequals(name, "range")) {
-      r.range = value;
-      ++r.ranges;
-    } else if (iequals(name, "if-range")) {
-      r.if_range = true;
-    } else if (iequals(name, "origin")) {
-      r.origin = value;
-    }
-  }
-  r.head_bytes = pos;
-  return Parsed::Complete;
-}
-
-enum class FirstLook { Media, Other, NeedMore };
-
-/* Whether a connection's first bytes start a request the fast path serves. */
-FirstLook first_look(std::string_view data, const std::vector<std::string> &first_lines)
-{
-  while (!data.empty() && (data.front() == '\r' || data.front() == '\n'))
-    data.remove_prefix(1);
-  bool could_be = false;
-  for (const std::string &start : first_lines) {
-    if (data.size() >= start.size()) {
-      if (data.compare(0, start.size(), start) == 0)
-        return FirstLook::Media;
-    } else if (std::string_view(start).compare(0, data.size(), data) == 0) {
-      could_be = true;
-    }
-  }
-  return could_be ? FirstLook::NeedMore : FirstLook::Other;
-}
-
-enum class RangeKind { None, Satisfiable, Unsatisfiable };
-
-/* One byte range of a file of SIZE bytes: [first, last]. Anything but a
- * single well-formed "bytes=" range asks for the whole file. */
-RangeKind parse_range(std::string_view spec, int64_t size, int64_t &first, int64_t &last)
-{
-  spec = trim(spec);
-  if (spec.size() < 6 || !iequals(spec.substr(0, 6), "bytes="))
-    return RangeKind::None;
-  spec = trim(spec.substr(6));
-  const size_t dash = spec.find('-');
-  if (spec.find(',') != std::string_view::npos || dash == std::string_view::npos)
-    return RangeKind::None;
-  const std::string_view a = trim(spec.substr(0, dash));
-  const std::string_view b = trim(spec.substr(dash + 1));
-  if (a.empty()) {
-    if (!all_digits(b))
-      return RangeKind::None;
-    const int64_t suffix = to_int(b);
-    if (suffix == 0 || size == 0)
-      return RangeKind::Unsatisfiable;
-    first = size - std::min(suffix, size);
-    last = size - 1;
-    return RangeKind::Satisfiable;
-  }
-  if (!all_digits(a) || (!b.empty() && !all_digits(b)))
-    return RangeKind::None;
-  first = to_int(a);
-  last = b.empty() ? INT64_MAX : to_int(b);
-  if (last < first)
-    return RangeKind::None;
-  if (first >= size)
-    return RangeKind::Unsatisfiable;
-  last = std::min(last, size - 1);
-  return RangeKind::Satisfiable;
 }
 
 void append_number(std::string &out, int64_t value)
@@ -345,7 +148,13 @@ private:
   void accept_connections();
   void add_connection(int fd);
   void wake();
-  void close(Connection &c) { connections_.erase(c.self); }
+  void close(Connection &c)
+  {
+    shared_.options.open->fetch_sub(1, std::memory_order_relaxed);
+    connections_.erase(c.self);
+  }
+  /* Over the budget: 503 and closed, never served. */
+  void refuse(int fd);
   void hand_over(Connection &c, std::string already_read);
   void touch(Connection &c);
   void expire();
@@ -503,6 +312,7 @@ void MediaFastPath::Worker::run()
       epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listener_.get(), &ev);
     }
   }
+  shared_.options.open->fetch_sub(static_cast<int>(connections_.size()), std::memory_order_relaxed);
   connections_.clear();
   listener_.reset();
 }
@@ -526,6 +336,12 @@ void MediaFastPath::Worker::accept_connections()
         continue;
       return; /* EAGAIN, or nothing to be done about it */
     }
+    if (shared_.options.open->fetch_add(1, std::memory_order_relaxed) >=
+        shared_.options.max_connections) {
+      shared_.options.open->fetch_sub(1, std::memory_order_relaxed);
+      refuse(fd);
+      continue;
+    }
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     /* In turn, so that long keep-alive connections spread evenly. */
@@ -535,6 +351,30 @@ void MediaFastPath::Worker::accept_connections()
     else
       to->give(fd);
   }
+}
+
+void MediaFastPath::Worker::refuse(int fd)
+{
+  count(503);
+  /* Read what already arrived, so that closing does not reset the
+   * connection before the client sees the answer. */
+  while (recv(fd, scratch_, sizeof scratch_, MSG_DONTWAIT) > 0) {
+  }
+  const std::string body =
+      error_json("too_many_connections",
+                 "The server holds its most connections (http.max_connections = " +
+                     std::to_string(shared_.options.max_connections) + "); try again shortly");
+  std::string answer = "HTTP/1.1 503 Service Unavailable\r\nServer: sugarcastd\r\nDate: ";
+  answer += date();
+  answer += "\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nRetry-After: "
+            "5\r\nConnection: close\r\nContent-Length: ";
+  append_number(answer, static_cast<int64_t>(body.size()));
+  answer += "\r\n\r\n";
+  answer += body;
+  if (send(fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+    g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_DEBUG, "refusing a connection: %s", g_strerror(errno));
+  shutdown(fd, SHUT_WR);
+  ::close(fd);
 }
 
 void MediaFastPath::Worker::add_connection(int fd)
@@ -554,7 +394,7 @@ void MediaFastPath::Worker::hand_over(Connection &c, std::string already_read)
 {
   epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
   const int fd = c.fd.release();
-  close(c);
+  connections_.erase(c.self); /* still open: counted until its receiver closes it */
   shared_.handoff(fd, std::move(already_read));
 }
 
@@ -577,7 +417,7 @@ void MediaFastPath::Worker::expire()
       const linger abort{1, 0};
       setsockopt(c.fd.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
     }
-    connections_.pop_front();
+    close(c);
   }
 }
 

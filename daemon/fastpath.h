@@ -26,7 +26,9 @@
  * inode, size, modification and change times; a file changed within the last
  * 50 ms is not kept, so a rewrite can never look unchanged).
  *
- * Limits: a request head (request line and headers) over 16 KiB gets 431 (or
+ * Limits: beyond Options::max_connections open connections a new one is
+ * answered 503 (what it sent so far is read first) and closed. A request
+ * head (request line and headers) over 16 KiB gets 431 (or
  * 414 when the request line alone is) and the connection is closed. A
  * connection is closed when no complete request arrives within
  * `idle_timeout_ms` of its opening or of the previous response, or when a
@@ -34,10 +36,12 @@
  * sugarcast_http_requests_total{status}. */
 #pragma once
 
+#include "httpparse.h"
 #include "media.h"
 #include "metrics.h"
 #include "unique_fd.h"
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -53,6 +57,12 @@ public:
     int threads = 2;
     int idle_timeout_ms = 30000;
     std::vector<std::string> cors_origins;
+    /* Connections the port holds at most: the fast path's and those it
+     * handed over, counted together in `open` (the receiver of a handed-over
+     * connection decrements it when that connection closes). Beyond it a
+     * newcomer gets 503 and is closed at once. */
+    int max_connections = 10000;
+    std::shared_ptr<std::atomic<int>> open = std::make_shared<std::atomic<int>>(0);
   };
   struct Mount
   {
@@ -64,7 +74,7 @@ public:
    * descriptor from then on. */
   using Handoff = std::function<void(int fd, std::string already_read)>;
 
-  static constexpr size_t kMaxHeadBytes = 16384;
+  static constexpr size_t kMaxHeadBytes = http1::kMaxHeadBytes;
   static constexpr size_t kMaxCachedFileBytes = 65536;
 
   MediaFastPath(Options options, std::vector<Mount> mounts, Metrics &metrics, Handoff handoff);

@@ -19,6 +19,7 @@
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -82,9 +83,17 @@ bool constant_time_equal(const std::string &a, const std::string &b);
 /* "/a//b/c" → {"a", "b", "c"} */
 std::vector<std::string> split_path(const std::string &path);
 
+/* The address MSG's connection arrived on, for URLs when no public URL is
+ * configured: "127.0.0.1", "[::1]". */
+std::string local_host(SoupServerMessage *msg);
+
 /* The socket of MSG's connection, also for connections the media fast path
  * handed over (libsoup knows no socket for those); null when there is none. */
 GSocket *message_socket(SoupServerMessage *msg);
+
+/* Takes MSG's connection away from libsoup and closes it, whatever state
+ * the request or its answer is in. */
+void close_connection(SoupServerMessage *msg);
 
 class HttpServer
 {
@@ -107,7 +116,8 @@ public:
   void add_media_mount(const std::string &url_prefix, std::shared_ptr<const MediaRoot> root);
   int port() const { return port_; }
   SoupServer *soup() const { return server_; }
-  /* "http://127.0.0.1:8080" or the configured public URL. */
+  /* The configured public URL, or "http://ADDRESS:PORT" with the address the
+   * connection arrived on (never the client's Host header). */
   std::string base_url(SoupServerMessage *msg) const;
 
   void set_admin_token(const std::string &token) { admin_token_ = token; }
@@ -123,7 +133,13 @@ public:
   /* A reply to a CORS preflight, for handlers that are not routes. */
   void respond_preflight(SoupServerMessage *msg, const char *methods) const;
 
-  struct Door; /* (http.cpp) */
+  struct Door;  /* (http.cpp) */
+  struct Watch; /* (http.cpp) one request's deadlines and body count */
+
+  /* Open connections on the port (the fast path's and libsoup's) and
+   * WebSocket connections among them. */
+  int open_connections() const { return open_->load(std::memory_order_relaxed); }
+  int open_websockets() const { return *websockets_; }
 
 private:
   struct Route
@@ -136,6 +152,25 @@ private:
   static void on_request(SoupServer *server, SoupServerMessage *msg, const char *path,
                          GHashTable *query, gpointer self);
   static void on_request_finished(SoupServer *server, SoupServerMessage *msg, gpointer self);
+  static void on_request_started(SoupServer *server, SoupServerMessage *msg, gpointer self);
+  static void on_got_headers(SoupServerMessage *msg, gpointer self);
+  static void on_got_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer self);
+  static void on_got_body(SoupServerMessage *msg, gpointer self);
+  static void on_upgraded(SoupServerMessage *msg, gpointer self);
+  /* The route for METHOD and PATH; nullptr with `allowed` listing the
+   * methods of the path when only the method is wrong. */
+  const Route *match(const std::string &method, const std::string &path,
+                     std::map<std::string, std::string> *params, std::string &allowed) const;
+  /* Limits decided from the request head (see docs/security.md). */
+  void check_head(SoupServerMessage *msg);
+  /* Sends the status and body already set on MSG at once, with
+   * Connection: close, and closes the connection without reading the
+   * body (what is still on its way is read and dropped for a moment). */
+  void refuse_now(SoupServerMessage *msg);
+  /* Failed admin attempts per address: whether this one may try now. */
+  bool admin_attempt_allowed(SoupServerMessage *msg);
+  void admin_attempt_failed(SoupServerMessage *msg);
+  void count_answer(guint status);
   void dispatch(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query);
   bool listen_fast_path(GInetAddress *address, std::string &error);
   /* On the main context: a connection the fast path hands over, with the
@@ -154,6 +189,14 @@ private:
   std::unique_ptr<MediaFastPath> fast_path_;
   UniqueFd listener_peer_;     /* the other end of libsoup's idle listener */
   std::shared_ptr<Door> door_; /* how the fast path's threads reach this object */
+  std::shared_ptr<std::atomic<int>> open_;
+  std::shared_ptr<int> websockets_ = std::make_shared<int>(0);
+  struct Failures
+  {
+    int64_t window_start_ms = 0;
+    int count = 0;
+  };
+  std::map<std::string, Failures> admin_failures_;
 };
 
 } // namespace sugarcast

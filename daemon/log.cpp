@@ -44,6 +44,14 @@ const char *level_name(int s)
   }
 }
 
+void append_hex(std::string &out, unsigned char byte)
+{
+  static const char digits[] = "0123456789abcdef";
+  out += "\\x";
+  out += digits[byte >> 4];
+  out += digits[byte & 15];
+}
+
 GLogWriterOutput write_line(GLogLevelFlags level, const GLogField *fields, gsize n, gpointer)
 {
   const int s = severity(level);
@@ -59,11 +67,48 @@ GLogWriterOutput write_line(GLogLevelFlags level, const GLogField *fields, gsize
   }
   g_autoptr(GDateTime) now = g_date_time_new_now_utc();
   g_autofree gchar *stamp = g_date_time_format(now, "%H:%M:%S.%f");
-  std::fprintf(stderr, "%.12s %-7s %s: %s\n", stamp, level_name(s), domain, message);
+  const std::string text = escape_log_text(message);
+  std::fprintf(stderr, "%.12s %-7s %s: %s\n", stamp, level_name(s), domain, text.c_str());
   return G_LOG_WRITER_HANDLED;
 }
 
 } // namespace
+
+std::string escape_log_text(std::string_view text)
+{
+  std::string out;
+  out.reserve(text.size());
+  const char *p = text.data();
+  const char *end = p + text.size();
+  while (p < end) {
+    const unsigned char c = static_cast<unsigned char>(*p);
+    if (c >= 0x80) {
+      /* A whole UTF-8 character passes; a byte that starts none is escaped. */
+      const gunichar u = g_utf8_get_char_validated(p, end - p);
+      if (u != static_cast<gunichar>(-1) && u != static_cast<gunichar>(-2) && u >= 0xa0) {
+        const char *next = g_utf8_next_char(p);
+        out.append(p, static_cast<size_t>(next - p));
+        p = next;
+        continue;
+      }
+      append_hex(out, c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else if (c < 0x20 || c == 0x7f) {
+      append_hex(out, c);
+    } else {
+      out += static_cast<char>(c);
+    }
+    ++p;
+  }
+  return out;
+}
 
 void install_log_writer(const std::string &level)
 {

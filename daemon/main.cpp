@@ -20,6 +20,8 @@
 
 #include <cstdio>
 
+#include <sys/stat.h>
+
 namespace {
 
 int token_command(int argc, char **argv)
@@ -59,6 +61,10 @@ int token_command(int argc, char **argv)
   auto config = sugarcast::load_config({config_file ? config_file : "", ""}, problem);
   if (!config) {
     std::fprintf(stderr, "sugarcastd: the configuration is not valid:\n%s\n", problem.c_str());
+    return 2;
+  }
+  if (const std::string weak = sugarcast::check_secret_lengths(*config); !weak.empty()) {
+    std::fprintf(stderr, "sugarcastd token: %s\n", weak.c_str());
     return 2;
   }
   if (config->chat.jwt_secret.empty()) {
@@ -111,6 +117,14 @@ int main(int argc, char **argv)
     std::printf("%s\n", config->effective_json.c_str());
     return 0;
   }
+  const std::string weak = sugarcast::check_secret_lengths(*config);
+  if (!weak.empty()) {
+    std::fprintf(stderr, "sugarcastd: the configuration is not valid:\n%s\n", weak.c_str());
+    return 2;
+  }
+  /* What the daemon writes under the data folder (the store, the admin
+   * token, HLS output, uploads, clips) is for its own user only. */
+  umask(077);
   sugarcast::install_log_writer(config->log_level);
 
   g_autoptr(GMainLoop) loop = g_main_loop_new(nullptr, FALSE);

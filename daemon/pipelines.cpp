@@ -1,6 +1,7 @@
 /* sugarcastd — declarative pipeline descriptions. See pipelines.h. */
 #include "pipelines.h"
 
+#include "jsondepth.h"
 #include "jsonschema.h"
 
 #include <gio/gio.h>
@@ -521,9 +522,11 @@ PipelineDescription::parse(const std::string &file, const std::string &json, std
   }();
 
   g_autoptr(JsonParser) parser = json_parser_new();
-  g_autoptr(GError) err = nullptr;
-  if (!json_parser_load_from_data(parser, json.c_str(), static_cast<gssize>(json.size()), &err)) {
-    error = replace_all(err->message, "<data>", file);
+  std::string parse_error;
+  if (!json_parse_bounded(parser, json, parse_error)) {
+    error = parse_error.find("<data>") != std::string::npos
+                ? replace_all(parse_error, "<data>", file)
+                : file + ": " + parse_error;
     return std::nullopt;
   }
   JsonNode *root = json_parser_get_root(parser);

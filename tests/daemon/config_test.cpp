@@ -133,3 +133,29 @@ TEST(Sugarcastd, PrintConfigAndRefuseABadOne)
             std::string::npos)
       << r.err;
 }
+
+TEST(Config, DeeplyNestedFilesAreRefusedBeforeTheyAreParsed)
+{
+  /* Deep enough to overflow json-glib's recursion if it were handed over. */
+  std::string deep = write_config("deep.json", R"({"gifts": )" + std::string(100000, '['));
+  std::string error;
+  EXPECT_FALSE(load_config({deep, ""}, error));
+  EXPECT_NE(error.find(deep + ": the JSON nests deeper than 64 levels"), std::string::npos)
+      << error;
+}
+
+TEST(Sugarcastd, ShortSecretsStopStartUpNamingTheField)
+{
+  const std::string daemon = test::built_program("daemon/sugarcastd");
+  std::string weak =
+      write_config("weak.json", R"({"admin_token": "short", "chat": {"jwt_secret": "abc"}})");
+  auto r = test::run_process({daemon, "--config", weak, "--data-dir", test::scratch_dir()});
+  EXPECT_EQ(r.exit_status, 2);
+  EXPECT_NE(r.err.find("admin_token (or SUGARCAST_ADMIN_TOKEN) is 5 bytes long; it must have at "
+                       "least 16"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("chat.jwt_secret (or SUGARCAST_JWT_SECRET) is 3 bytes long"),
+            std::string::npos)
+      << r.err;
+}

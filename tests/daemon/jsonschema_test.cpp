@@ -1,5 +1,6 @@
 /* The daemon's JSON Schema subset: what it refuses, how it words it, and
  * defaults. */
+#include "jsondepth.h"
 #include "jsonschema.h"
 
 #include <gtest/gtest.h>
@@ -86,4 +87,30 @@ TEST(JsonSchema, FillsDefaultsThroughNestedObjects)
   JsonArray *list = json_object_get_array_member(o, "list");
   EXPECT_TRUE(json_object_get_boolean_member(json_array_get_object_element(list, 0), "on"));
   EXPECT_FALSE(json_object_get_boolean_member(json_array_get_object_element(list, 1), "on"));
+}
+
+TEST(JsonDepth, BracketsInStringsDoNotCountAndTheLimitIsExact)
+{
+  size_t at = 0;
+  EXPECT_TRUE(sugarcast::json_depth_within("[]", 1));
+  EXPECT_FALSE(sugarcast::json_depth_within("[[]]", 1, &at));
+  EXPECT_EQ(at, 1u);
+  EXPECT_TRUE(sugarcast::json_depth_within(R"({"a": "[[[[{{{{", "b": ["\"[[["]})", 2));
+  EXPECT_FALSE(sugarcast::json_depth_within(R"({"a": "\\", "b": [[0]]})", 2, &at));
+  EXPECT_EQ(at, 18u) << "the escaped backslash ends the string";
+  EXPECT_TRUE(sugarcast::json_depth_within(std::string(64, '[') + std::string(64, ']'), 64));
+  EXPECT_FALSE(sugarcast::json_depth_within(std::string(65, '['), 64));
+  /* Closers without openers never go below zero. */
+  EXPECT_FALSE(sugarcast::json_depth_within("]]]]" + std::string(3, '{'), 2));
+}
+
+TEST(JsonDepth, ParseBoundedRefusesBeforeJsonGlibSeesIt)
+{
+  g_autoptr(JsonParser) parser = json_parser_new();
+  std::string error;
+  EXPECT_FALSE(sugarcast::json_parse_bounded(parser, std::string(200000, '['), error));
+  EXPECT_EQ(error, "the JSON nests deeper than 64 levels (at byte 64)");
+  EXPECT_TRUE(sugarcast::json_parse_bounded(parser, R"({"ok": [1, 2]})", error));
+  EXPECT_FALSE(sugarcast::json_parse_bounded(parser, "{", error));
+  EXPECT_NE(error.find("<data>:1"), std::string::npos) << error;
 }
