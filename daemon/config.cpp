@@ -126,6 +126,8 @@ Config map(JsonObject *root)
 
   JsonObject *chat = object(root, "chat");
   c.chat.jwt_secret = str(chat, "jwt_secret");
+  c.chat.jwt_audience = str(chat, "jwt_audience");
+  c.chat.jwt_issuer = str(chat, "jwt_issuer");
   c.chat.history_size = static_cast<int>(integer(chat, "history_size"));
   c.chat.max_message_chars = static_cast<int>(integer(chat, "max_message_chars"));
   c.chat.rate_per_second = number(chat, "rate_per_second");
@@ -136,6 +138,9 @@ Config map(JsonObject *root)
   c.chat.send_queue_bytes = integer(chat, "send_queue_bytes");
   c.chat.threads = static_cast<int>(integer(chat, "threads"));
   c.chat.viewer_count_interval_ms = static_cast<int>(integer(chat, "viewer_count_interval_ms"));
+  c.chat.max_connections = integer(chat, "max_connections");
+  c.chat.max_connections_per_room = integer(chat, "max_connections_per_room");
+  c.chat.idle_ping_ms = static_cast<int>(integer(chat, "idle_ping_ms"));
 
   JsonObject *gifts = object(root, "gifts");
   JsonArray *catalogue = json_object_get_array_member(gifts, "catalogue");
@@ -145,6 +150,8 @@ Config map(JsonObject *root)
         {str(g, "id"), str(g, "name"), integer(g, "coins"), str(g, "animation")});
   }
   c.gifts.max_count = static_cast<int>(integer(gifts, "max_count"));
+  c.gifts.rate_per_second = number(gifts, "rate_per_second");
+  c.gifts.rate_burst = static_cast<int>(integer(gifts, "rate_burst"));
   return c;
 }
 

@@ -91,6 +91,8 @@ struct Config
   struct Chat
   {
     std::string jwt_secret;
+    std::string jwt_audience; /* "": tokens must carry no aud */
+    std::string jwt_issuer;   /* "": iss not checked */
     int history_size = 0;
     int max_message_chars = 0;
     double rate_per_second = 0;
@@ -101,12 +103,17 @@ struct Config
     int64_t send_queue_bytes = 0;
     int threads = 0;
     int viewer_count_interval_ms = 0;
+    int64_t max_connections = 0;          /* chat sockets on this daemon */
+    int64_t max_connections_per_room = 0; /* chat sockets in one room on this daemon */
+    int idle_ping_ms = 0;                 /* silent this long: pinged; as long again: closed */
   } chat;
 
   struct Gifts
   {
     std::vector<GiftType> catalogue;
     int max_count = 0;
+    double rate_per_second = 0; /* gift messages per user over WebSocket */
+    int rate_burst = 0;
   } gifts;
 
   /* Everything above as JSON, defaults filled, secrets shown as "(set)":

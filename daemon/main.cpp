@@ -30,11 +30,14 @@ int token_command(int argc, char **argv)
   g_autofree gchar *user = nullptr;
   g_autofree gchar *name = nullptr;
   g_autofree gchar *role = nullptr;
+  g_autofree gchar *stream = nullptr;
   gint64 ttl = 3600;
   const GOptionEntry entries[] = {
       {"user", 'u', 0, G_OPTION_ARG_STRING, &user, "User id (the token's sub)", "ID"},
       {"role", 'r', 0, G_OPTION_ARG_STRING, &role, "viewer, moderator, streamer or admin", "ROLE"},
       {"name", 'n', 0, G_OPTION_ARG_STRING, &name, "Name shown in chat (default: the id)", "NAME"},
+      {"stream", 's', 0, G_OPTION_ARG_STRING, &stream,
+       "The stream a moderator's or streamer's role holds in", "ID"},
       {"ttl", 't', 0, G_OPTION_ARG_INT64, &ttl, "Seconds until it expires (default 3600)", "S"},
       {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_file,
        "Configuration file with chat.jwt_secret", "FILE"},
@@ -72,9 +75,11 @@ int token_command(int argc, char **argv)
                          "configuration or SUGARCAST_JWT_SECRET\n");
     return 2;
   }
-  std::printf("%s\n", sugarcast::chat::mint_token(config->chat.jwt_secret, user, name ? name : "",
-                                                  r, g_get_real_time() / 1000000 + ttl)
-                          .c_str());
+  std::printf("%s\n",
+              sugarcast::chat::mint_token(config->chat.jwt_secret, user, name ? name : "", r,
+                                          g_get_real_time() / 1000000 + ttl, stream ? stream : "",
+                                          {config->chat.jwt_audience, config->chat.jwt_issuer})
+                  .c_str());
   return 0;
 }
 

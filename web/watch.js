@@ -94,9 +94,10 @@ let socket = null;
 let catalogue = [];
 function connect() {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const url = `${scheme}://${location.host}/ws/chat/${encodeURIComponent(streamId)}` +
-              (token ? `?token=${encodeURIComponent(token)}` : '');
-  socket = new WebSocket(url);
+  const url = `${scheme}://${location.host}/ws/chat/${encodeURIComponent(streamId)}`;
+  /* The token goes as a subprotocol, not in the URL that proxies log. */
+  socket = token ? new WebSocket(url, ['sugarcast.v1', `sugarcast.token.${token}`])
+                 : new WebSocket(url);
   socket.onmessage = (event) => {
     let m;
     try {

@@ -9,6 +9,8 @@
  */
 #include "chat_impl.h"
 
+#include "../jsondepth.h"
+
 namespace sugarcast::chat {
 
 namespace {
@@ -73,7 +75,8 @@ void ChatService::Impl::tell_cluster(const char *type, const std::string &stream
 void ChatService::Impl::on_cluster(const std::string &payload)
 {
   g_autoptr(JsonParser) parser = json_parser_new();
-  if (!json_parser_load_from_data(parser, payload.data(), static_cast<gssize>(payload.size()),
+  if (!json_depth_within(payload, kMaxJsonDepth) ||
+      !json_parser_load_from_data(parser, payload.data(), static_cast<gssize>(payload.size()),
                                   nullptr))
     return;
   JsonNode *root = json_parser_get_root(parser);

@@ -44,6 +44,10 @@ void ChatService::Impl::gift_from_socket(Session &s, const ClientMessage &m)
                 m.ref);
     return;
   }
+  /* Each gift costs a ledger write, a broadcast and a leaderboard query:
+   * the same mute, ban and rate checks as chat, on a budget of its own. */
+  if (!may_act(s, m, "gifts", Budget::Gifts))
+    return;
   const GiftType *item = catalogue_item(m.gift);
   if (!item) {
     reply_error(s.id, "unknown_gift",

@@ -24,7 +24,11 @@ struct Session
   ConnId id = 0;
   std::string stream;
   UserInfo user;
+  bool banned = false; /* kicked: its close is on the way, it may do nothing more */
 };
+
+/* Which token bucket a client message draws on. */
+enum class Budget { Chat, Gifts };
 
 struct HistoryEntry
 {
@@ -81,6 +85,9 @@ struct ChatService::Impl
   void reply_error(ConnId conn, const char *code, const std::string &message,
                    const std::string &ref, int64_t retry_after_ms = -1, bool retryable = false);
   void broadcast(const std::string &stream, const std::string &json);
+  /* The checks chat and gifts share: banned, muted, slow mode (chat only)
+   * and the budget's rate; false (after an error reply) when refused. */
+  bool may_act(Session &session, const ClientMessage &m, const char *what, Budget budget);
   void chat(Session &session, const ClientMessage &m);
   void add_to_history(Room &room, HistoryEntry entry);
   bool is_moderator(const Session &session);
@@ -130,8 +137,9 @@ struct ChatService::Impl
   std::unordered_map<ConnId, Session> sessions;
   std::unordered_map<std::string, std::unique_ptr<Room>> rooms;
   std::set<std::string> live_streams;
-  std::unordered_map<std::string, TokenBucket> buckets; /* user id -> bucket */
-  std::map<std::string, PendingGift> gifts_in_flight;   /* idempotency key -> waiters */
+  std::unordered_map<std::string, TokenBucket> buckets;      /* user id -> chat bucket */
+  std::unordered_map<std::string, TokenBucket> gift_buckets; /* user id -> gift bucket */
+  std::map<std::string, PendingGift> gifts_in_flight;        /* idempotency key -> waiters */
 
   std::vector<ChatRecord> pending_history; /* accepted, not yet in the store */
   size_t flushing = 0;                     /* the first `flushing` of them are being written */

@@ -33,6 +33,29 @@ int64_t monotonic_ms()
   return g_get_monotonic_time() / 1000;
 }
 
+/* The subprotocol the server answers, and the prefix of the one that
+ * carries a browser's token (docs/protocol.md "Who you are"). */
+constexpr const char *kSubprotocol = "sugarcast.v1";
+constexpr std::string_view kTokenProtocol = "sugarcast.token.";
+char *kSubprotocols[] = {const_cast<char *>(kSubprotocol), nullptr};
+
+/* The token offered as `sugarcast.token.JWT` in Sec-WebSocket-Protocol;
+ * "" when there is none. */
+std::string token_from_protocols(SoupServerMessage *msg)
+{
+  const char *header = soup_message_headers_get_one(soup_server_message_get_request_headers(msg),
+                                                    "Sec-WebSocket-Protocol");
+  if (!header)
+    return "";
+  g_auto(GStrv) offered = g_strsplit_set(header, ", ", -1);
+  for (char **p = offered; *p; ++p) {
+    const std::string_view item(*p);
+    if (item.substr(0, kTokenProtocol.size()) == kTokenProtocol)
+      return std::string(item.substr(kTokenProtocol.size()));
+  }
+  return "";
+}
+
 struct UpgradeData
 {
   ChatService::Impl *impl;
@@ -78,6 +101,7 @@ bool ChatService::Impl::start(std::string &error)
     return false;
   FanoutLimits limits;
   limits.send_queue_bytes = static_cast<size_t>(config.chat.send_queue_bytes);
+  limits.idle_ping_ms = config.chat.idle_ping_ms;
   /* Room for the longest chat text escaped as JSON, and the other fields. */
   limits.max_message_bytes =
       std::max<size_t>(16 * 1024, static_cast<size_t>(config.chat.max_message_chars) * 12 + 1024);
@@ -193,7 +217,7 @@ void ChatService::Impl::on_upgrade(HttpRequest &r)
     return;
   }
   g_autoptr(GError) err = nullptr;
-  if (!soup_websocket_server_check_handshake(msg, nullptr, nullptr, nullptr, &err)) {
+  if (!soup_websocket_server_check_handshake(msg, nullptr, kSubprotocols, nullptr, &err)) {
     respond_error(msg, SOUP_STATUS_BAD_REQUEST, "not_websocket",
                   std::string("expected a WebSocket handshake: ") + err->message);
     return;
@@ -201,13 +225,24 @@ void ChatService::Impl::on_upgrade(HttpRequest &r)
   UserInfo user;
   std::string refusal_code, refusal;
   uint16_t close = 0;
-  const std::string token = r.query_param("token");
+  /* The token comes in Sec-WebSocket-Protocol, where proxies do not log
+   * it; ?token= (in every access log) is deprecated and goes next release. */
+  std::string token = token_from_protocols(msg);
+  if (token.empty()) {
+    token = r.query_param("token");
+    if (!token.empty())
+      metrics
+          .counter("sugarcast_chat_query_tokens_total",
+                   "Chat connections that sent their token in the URL (deprecated)")
+          .fetch_add(1, std::memory_order_relaxed);
+  }
   if (token.empty()) {
     user.id = "anon-" + std::to_string(g_random_int());
     user.name = "anonymous";
     user.role = Role::Anonymous;
   } else {
-    TokenCheck check = verify_token(token, config.chat.jwt_secret, g_get_real_time() / 1000000);
+    TokenCheck check = verify_token(token, config.chat.jwt_secret, g_get_real_time() / 1000000,
+                                    {config.chat.jwt_audience, config.chat.jwt_issuer});
     if (!check.claims) {
       refusal_code = "unauthorized";
       refusal = check.error;
@@ -215,7 +250,9 @@ void ChatService::Impl::on_upgrade(HttpRequest &r)
     } else {
       user.id = check.claims->user_id;
       user.name = check.claims->name;
-      user.role = check.claims->role;
+      /* Rights attach to the stream: a moderator's or streamer's token
+       * holds in the stream it names, a viewer's everywhere else. */
+      user.role = role_in_stream(*check.claims, stream);
     }
   }
   soup_server_message_pause(msg);
@@ -270,7 +307,8 @@ void ChatService::Impl::accept_connection(SoupServerMessage *msg, const std::str
     if (stopping) {
       respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "shutting_down",
                     "the server is shutting down");
-    } else if (soup_websocket_server_process_handshake(msg, nullptr, nullptr, nullptr, nullptr)) {
+    } else if (soup_websocket_server_process_handshake(msg, nullptr, kSubprotocols, nullptr,
+                                                       nullptr)) {
       auto *data = new UpgradeData{this, stream, user, refusal_code, refusal, close};
       g_signal_connect_data(
           msg, "wrote-informational", G_CALLBACK(+[](SoupServerMessage *m, gpointer p) {
@@ -338,6 +376,25 @@ void ChatService::Impl::steal_and_join(SoupServerMessage *msg, const std::string
     return;
   }
   Room &rm = room(stream);
+  /* Counted here, on the main context as each one joins: connections
+   * still in their handshake cannot slip past the caps together. */
+  std::string full;
+  if (sessions.size() >= static_cast<size_t>(config.chat.max_connections))
+    full = "the server holds its limit of " + std::to_string(config.chat.max_connections) +
+           " chat connections";
+  else if (rm.conns.size() >= static_cast<size_t>(config.chat.max_connections_per_room))
+    full = "this room holds its limit of " + std::to_string(config.chat.max_connections_per_room) +
+           " connections on this server";
+  if (!full.empty()) {
+    metrics
+        .counter("sugarcast_chat_refused_connections_total",
+                 "Chat connections refused with 1013 because a cap was reached")
+        .fetch_add(1, std::memory_order_relaxed);
+    ProtocolError e{"unavailable", full + "; try again later", "", 5000, true};
+    const ConnId id = fanout->add(fd, "", {make_text_frame(encode_error(e))}, std::move(input));
+    fanout->close(id, close_code::try_again_later, full);
+    return;
+  }
   WelcomeInfo w;
   w.stream = stream;
   w.you = user;
@@ -521,27 +578,27 @@ void ChatService::Impl::handle(ConnId conn, ClientMessage m)
   }
 }
 
-void ChatService::Impl::chat(Session &s, const ClientMessage &m)
+bool ChatService::Impl::may_act(Session &s, const ClientMessage &m, const char *what, Budget budget)
 {
-  if (s.user.role == Role::Anonymous) {
-    reply_error(s.id, "forbidden",
-                "anonymous viewers can read the chat but not write: connect with a token", m.ref);
-    return;
+  if (s.banned) {
+    /* Banned meanwhile: the close is on its way, nothing more is taken. */
+    reply_error(s.id, "banned", std::string("you are banned: no more ") + what, m.ref);
+    return false;
   }
   Room &rm = room(s.stream);
   const int64_t now = now_ms();
-  const bool moderator = is_moderator(s);
   if (auto mute = rm.muted_until.find(s.user.id); mute != rm.muted_until.end()) {
     if (mute->second > now) {
       reply_error(s.id, "muted",
                   "you are muted in this room for another " +
                       std::to_string((mute->second - now + 999) / 1000) + " s",
                   m.ref, mute->second - now);
-      return;
+      return false;
     }
     rm.muted_until.erase(mute);
   }
-  if (!moderator && rm.slow_seconds > 0) {
+  const bool gifts = budget == Budget::Gifts;
+  if (!gifts && rm.slow_seconds > 0 && !is_moderator(s)) {
     auto last = rm.last_message.find(s.user.id);
     if (last != rm.last_message.end() && now - last->second < rm.slow_seconds * 1000) {
       const int64_t wait = rm.slow_seconds * 1000 - (now - last->second);
@@ -549,22 +606,38 @@ void ChatService::Impl::chat(Session &s, const ClientMessage &m)
                   "slow mode: one message every " + std::to_string(rm.slow_seconds) + " s; wait " +
                       std::to_string((wait + 999) / 1000) + " s",
                   m.ref, wait);
-      return;
+      return false;
     }
   }
+  const double rate = gifts ? config.gifts.rate_per_second : config.chat.rate_per_second;
+  const int burst = gifts ? config.gifts.rate_burst : config.chat.rate_burst;
   const int64_t mono = monotonic_ms();
-  auto bucket =
-      buckets.try_emplace(s.user.id, config.chat.rate_per_second, config.chat.rate_burst, mono);
+  auto &map = gifts ? gift_buckets : buckets;
+  auto bucket = map.try_emplace(s.user.id, rate, burst, mono);
   int64_t retry_after = 0;
   if (!bucket.first->second.take(mono, retry_after)) {
-    char rate[32];
-    g_snprintf(rate, sizeof rate, "%g", config.chat.rate_per_second);
+    char per_second[32];
+    g_snprintf(per_second, sizeof per_second, "%g", rate);
     reply_error(s.id, "rate_limited",
-                std::string("you are sending faster than ") + rate +
-                    " messages a second (bursts of " + std::to_string(config.chat.rate_burst) + ")",
+                std::string("you are sending faster than ") + per_second + " " + what +
+                    " a second (bursts of " + std::to_string(burst) + ")",
                 m.ref, retry_after);
+    return false;
+  }
+  return true;
+}
+
+void ChatService::Impl::chat(Session &s, const ClientMessage &m)
+{
+  if (s.user.role == Role::Anonymous) {
+    reply_error(s.id, "forbidden",
+                "anonymous viewers can read the chat but not write: connect with a token", m.ref);
     return;
   }
+  if (!may_act(s, m, "messages", Budget::Chat))
+    return;
+  Room &rm = room(s.stream);
+  const int64_t now = now_ms();
   std::string text = m.text;
   if (!filter.empty()) {
     if (config.chat.filter_mode == "reject") {
@@ -798,6 +871,7 @@ void ChatService::Impl::kick_user(const std::string &user_id, const std::string 
   for (auto &[id, s] : sessions) {
     if (s.user.id != user_id || (scope != "*" && s.stream != scope))
       continue;
+    s.banned = true;
     send(id, encode_error("banned", why));
     fanout->close(id, close_code::banned, why);
   }
@@ -911,8 +985,9 @@ void ChatService::Impl::tick()
                       mono - rm.empty_since > 10 * 60 * 1000;
     it = idle ? rooms.erase(it) : std::next(it);
   }
-  for (auto it = buckets.begin(); it != buckets.end();)
-    it = it->second.full(mono) ? buckets.erase(it) : std::next(it);
+  for (auto *map : {&buckets, &gift_buckets})
+    for (auto it = map->begin(); it != map->end();)
+      it = it->second.full(mono) ? map->erase(it) : std::next(it);
 }
 
 } // namespace sugarcast::chat

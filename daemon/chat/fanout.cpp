@@ -3,6 +3,7 @@
 
 #include <glib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -39,12 +40,16 @@ int64_t now_ms()
 
 struct Room;
 
+/* Bytes one connection may have read per turn of its worker's loop. */
+constexpr size_t kReadPerTurn = 256 * 1024;
+
 /* What waits to be written: one frame, or several broadcast together. */
 struct Queued
 {
   FramePtr bytes;
   uint32_t frames = 1;
 };
+static_assert(sizeof(Queued) <= 24, "kQueuedEntryCost counts 24-byte queue slots");
 
 struct Conn
 {
@@ -57,6 +62,7 @@ struct Conn
   size_t queued = 0;                /* bytes in queue not yet written */
   std::unique_ptr<WsParser> parser; /* only while a frame is half read */
   int64_t deadline = 0;
+  int64_t heard = 0; /* monotonic ms of the last bytes from the peer */
   std::string close_reason;
   uint16_t close_code = 0;
   bool dirty = false;
@@ -65,6 +71,7 @@ struct Conn
   bool peer_closed = false; /* the peer's close frame arrived */
   bool input_stopped = false;
   bool watching_output = false;
+  bool pinged = false; /* an idle ping is out, unanswered */
   bool dead = false;
 };
 
@@ -136,7 +143,12 @@ struct Fanout::Worker
     epoll_event events[256];
     while (true) {
       const bool timed = !closing.empty() || close_all_pending;
-      const int n = epoll_wait(epfd, events, 256, timed ? 100 : -1);
+      int timeout = !unread.empty() ? 0 : timed ? 100 : -1;
+      if (limits.idle_ping_ms > 0) {
+        const int64_t due = std::max<int64_t>(0, next_idle_sweep - now_ms());
+        timeout = static_cast<int>(timeout < 0 ? due : std::min<int64_t>(timeout, due));
+      }
+      const int n = epoll_wait(epfd, events, 256, timeout);
       if (n < 0 && errno != EINTR)
         g_error("epoll_wait: %s", g_strerror(errno));
       for (int i = 0; i < n; ++i) {
@@ -164,6 +176,15 @@ struct Fanout::Worker
             mark_dirty(c);
         }
       }
+      if (!unread.empty()) {
+        std::vector<ConnId> again;
+        again.swap(unread);
+        for (ConnId id : again)
+          if (auto it = conns.find(id); it != conns.end() && !it->second->dead)
+            read_input(it->second);
+      }
+      if (limits.idle_ping_ms > 0 && now_ms() >= next_idle_sweep)
+        ping_idle();
       flush_dirty();
       if (oldest_broadcast_us != 0)
         account_fanout();
@@ -324,6 +345,7 @@ struct Fanout::Worker
     auto *c = new Conn;
     c->id = cmd.id;
     c->fd = cmd.fd;
+    c->heard = now_ms();
     epoll_event ev{};
     /* EPOLLOUT only while blocked (want_output): an edge for every ACK of
      * every delivery would wake the worker 100,000 times a second. */
@@ -360,6 +382,9 @@ struct Fanout::Worker
     }
   }
 
+  /* What the queue costs in memory, as the limit counts it. */
+  static size_t queue_cost(const Conn *c) { return c->queued + c->queue.size() * kQueuedEntryCost; }
+
   void enqueue(Conn *c, FramePtr frame, bool control_after_close = false, uint32_t frames = 1)
   {
     if (c->dead || (c->close_sent && !control_after_close))
@@ -367,7 +392,7 @@ struct Fanout::Worker
     c->queued += frame->size();
     queued_total.fetch_add(frame->size(), std::memory_order_relaxed);
     c->queue.push_back({std::move(frame), frames});
-    if (c->blocked && !c->close_sent && c->queued > limits.send_queue_bytes) {
+    if (c->blocked && !c->close_sent && queue_cost(c) > limits.send_queue_bytes) {
       slow_close(c);
       return;
     }
@@ -391,7 +416,7 @@ struct Fanout::Worker
   {
     slow_closed.fetch_add(1, std::memory_order_relaxed);
     const std::string reason = "send queue full: the client stopped reading (" +
-                               std::to_string(c->queued) + " bytes waiting, limit " +
+                               std::to_string(queue_cost(c)) + " bytes waiting, limit " +
                                std::to_string(limits.send_queue_bytes) + ")";
     drop_queue_after_head(c);
     start_close(c, close_code::send_queue_full, reason);
@@ -414,11 +439,26 @@ struct Fanout::Worker
   void read_input(Conn *c)
   {
     static thread_local char buffer[65536];
+    size_t taken = 0;
     while (!c->dead) {
+      if (taken >= kReadPerTurn) {
+        /* Edge-triggered: the rest is read on the next turn, after the
+         * other connections had theirs (a client sending without pause
+         * would otherwise hold this worker). */
+        unread.push_back(c->id);
+        return;
+      }
       const ssize_t r = recv(c->fd, buffer, sizeof buffer, 0);
       if (r > 0) {
+        taken += static_cast<size_t>(r);
+        c->heard = now_ms();
+        c->pinged = false;
         if (!c->input_stopped)
           take_input(c, buffer, static_cast<size_t>(r));
+        /* Replies (pongs, errors) go out as they are made, so the queue
+         * limit sees a client that never reads what it asks for. */
+        if (!c->dead && !c->queue.empty())
+          flush(c);
         continue;
       }
       if (r == 0) {
@@ -474,6 +514,8 @@ struct Fanout::Worker
       reply = handlers.on_refused(c->id, Refusal::BadUtf8, "");
       break;
     case WsEvent::Ping:
+      /* Each pong counts at its real cost (kQueuedEntryCost): a client
+       * that pings and never reads reaches the limit and is closed. */
       reply = std::make_shared<const std::string>(ws_encode_frame(WsOpcode::Pong, e.payload));
       break;
     case WsEvent::Pong:
@@ -569,9 +611,32 @@ struct Fanout::Worker
         std::vector<Queued>().swap(c->queue);
       if (c->close_sent && c->peer_closed)
         destroy(c, c->close_code, c->close_reason);
-    } else if (c->queued > limits.send_queue_bytes && !c->close_sent) {
+    } else if (queue_cost(c) > limits.send_queue_bytes && !c->close_sent) {
       slow_close(c);
       flush(c);
+    }
+  }
+
+  /* Pings connections silent for idle_ping_ms; closes those that stayed
+   * silent as long after their ping (a peer gone without a FIN, or one
+   * holding a socket open for nothing). A walk over this worker's
+   * connections a few times per interval, no timer per connection. */
+  void ping_idle()
+  {
+    const int64_t now = now_ms();
+    next_idle_sweep = now + std::clamp(limits.idle_ping_ms / 4, 50, 1000);
+    static const FramePtr ping =
+        std::make_shared<const std::string>(ws_encode_frame(WsOpcode::Ping, ""));
+    for (auto &[id, c] : conns) {
+      if (c->dead || c->close_sent || now - c->heard < limits.idle_ping_ms)
+        continue;
+      if (!c->pinged) {
+        c->pinged = true;
+        enqueue(c, ping);
+      } else if (now - c->heard >= 2 * static_cast<int64_t>(limits.idle_ping_ms)) {
+        start_close(c, close_code::going_away,
+                    "idle: no answer to a ping for " + std::to_string(limits.idle_ping_ms) + " ms");
+      }
     }
   }
 
@@ -673,11 +738,13 @@ struct Fanout::Worker
   std::vector<Conn *> dirty;
   std::vector<Conn *> closing;
   std::vector<Conn *> graveyard;
+  std::vector<ConnId> unread; /* input left for the next turn */
   bool close_all_pending = false;
   uint16_t close_all_code = 0;
   std::string close_all_reason;
   int64_t close_all_deadline = 0;
   std::function<void()> close_all_done;
+  int64_t next_idle_sweep = 0;
   int64_t work_started_us = 0;
   int64_t oldest_broadcast_us = 0;
   uint64_t broadcasts_pending = 0;

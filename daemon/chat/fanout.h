@@ -43,10 +43,22 @@ FramePtr make_close_frame(uint16_t code, std::string_view reason);
 
 struct FanoutLimits
 {
+  /* What a send queue may cost: the bytes of its frames plus
+   * kQueuedEntryCost for each one (a 2-byte pong costs ~50 times its
+   * bytes in allocations, so bytes alone undercount control frames). */
   size_t send_queue_bytes = 256 * 1024;
   size_t max_message_bytes = 64 * 1024;
   int close_timeout_ms = 2000; /* after our close frame, how long we wait for the peer's */
+  /* A connection that sent nothing for this long gets a ping; one still
+   * silent as long again after it is closed with 1001. 0: never. */
+  int idle_ping_ms = 0;
 };
+
+/* What one entry in a send queue costs besides its frame's bytes: the
+ * queue slot (with the vector's slack) and, for a frame made for this one
+ * connection, its shared_ptr control block and string in one allocation
+ * with malloc's header. */
+inline constexpr size_t kQueuedEntryCost = 2 * 24 + 64;
 
 /* What a connection sent that is not a protocol text message. */
 enum class Refusal {

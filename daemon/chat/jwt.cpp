@@ -2,8 +2,11 @@
 #include "jwt.h"
 
 #include "../http.h"
+#include "../jsondepth.h"
 
 #include <json-glib/json-glib.h>
+
+#include <vector>
 
 namespace sugarcast::chat {
 
@@ -23,7 +26,8 @@ std::string hmac_sha256(const std::string &secret, std::string_view data)
 
 JsonObject *parse_object(JsonParser *parser, const std::string &text)
 {
-  if (!json_parser_load_from_data(parser, text.data(), static_cast<gssize>(text.size()), nullptr))
+  if (!json_depth_within(text, kMaxJsonDepth) ||
+      !json_parser_load_from_data(parser, text.data(), static_cast<gssize>(text.size()), nullptr))
     return nullptr;
   JsonNode *root = json_parser_get_root(parser);
   return root && JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : nullptr;
@@ -36,6 +40,42 @@ bool get_string(JsonObject *o, const char *name, std::string &out)
     return false;
   out = json_node_get_string(n);
   return true;
+}
+
+/* RFC 7519 4.1.3: aud is one string or an array of them; a token naming an
+ * audience is for that audience only, so with none expected it is refused. */
+bool check_audience(JsonObject *payload, const std::string &expected, std::string &error)
+{
+  JsonNode *aud = json_object_get_member(payload, "aud");
+  if (!aud) {
+    if (expected.empty())
+      return true;
+    error = "the token names no audience (\"aud\"); this server is " + expected;
+    return false;
+  }
+  std::vector<std::string> named;
+  if (JSON_NODE_HOLDS_ARRAY(aud)) {
+    JsonArray *a = json_node_get_array(aud);
+    for (guint i = 0; i < json_array_get_length(a); ++i) {
+      JsonNode *n = json_array_get_element(a, i);
+      if (JSON_NODE_TYPE(n) == JSON_NODE_VALUE && json_node_get_value_type(n) == G_TYPE_STRING)
+        named.emplace_back(json_node_get_string(n));
+    }
+  } else if (JSON_NODE_TYPE(aud) == JSON_NODE_VALUE &&
+             json_node_get_value_type(aud) == G_TYPE_STRING) {
+    named.emplace_back(json_node_get_string(aud));
+  }
+  if (expected.empty()) {
+    error = "the token is meant for an audience (\"aud\") and this server expects none "
+            "(chat.jwt_audience is not set)";
+    return false;
+  }
+  for (const auto &n : named)
+    if (n == expected)
+      return true;
+  error =
+      "the token is not meant for this server: its audience (\"aud\") does not name " + expected;
+  return false;
 }
 
 } // namespace
@@ -75,7 +115,15 @@ bool base64url_decode(std::string_view text, std::string &out)
   return true;
 }
 
-TokenCheck verify_token(const std::string &token, const std::string &secret, int64_t now)
+Role role_in_stream(const TokenClaims &claims, const std::string &stream)
+{
+  if (claims.role == Role::Admin || claims.role == Role::Viewer)
+    return claims.role;
+  return !claims.stream.empty() && claims.stream == stream ? claims.role : Role::Viewer;
+}
+
+TokenCheck verify_token(const std::string &token, const std::string &secret, int64_t now,
+                        const TokenRules &rules)
 {
   TokenCheck r;
   if (secret.empty()) {
@@ -155,17 +203,54 @@ TokenCheck verify_token(const std::string &token, const std::string &secret, int
     r.error = "the token expired " + std::to_string(now - c.expires_at) + " s ago";
     return r;
   }
+  if (json_object_has_member(payload, "nbf")) {
+    JsonNode *nbf = json_object_get_member(payload, "nbf");
+    if (JSON_NODE_TYPE(nbf) != JSON_NODE_VALUE ||
+        (json_node_get_value_type(nbf) != G_TYPE_INT64 &&
+         json_node_get_value_type(nbf) != G_TYPE_DOUBLE)) {
+      r.error = "the token's \"nbf\" is not a number (Unix seconds)";
+      return r;
+    }
+    const auto not_before = static_cast<int64_t>(json_node_get_double(nbf));
+    if (not_before > now) {
+      r.error =
+          "the token is not valid yet (nbf is " + std::to_string(not_before - now) + " s from now)";
+      return r;
+    }
+  }
+  if (!check_audience(payload, rules.audience, r.error))
+    return r;
+  if (!rules.issuer.empty()) {
+    std::string iss;
+    if (!get_string(payload, "iss", iss) || iss != rules.issuer) {
+      r.error = "the token's issuer (\"iss\") is not " + rules.issuer;
+      return r;
+    }
+  }
+  if (json_object_has_member(payload, "stream") &&
+      (!get_string(payload, "stream", c.stream) || c.stream.empty() || c.stream.size() > 64)) {
+    r.error = "the token's \"stream\" must be a stream id (1 to 64 characters)";
+    return r;
+  }
   r.claims = std::move(c);
   return r;
 }
 
 std::string mint_token(const std::string &secret, const std::string &user_id,
-                       const std::string &name, Role role, int64_t expires_at)
+                       const std::string &name, Role role, int64_t expires_at,
+                       const std::string &stream, const TokenRules &rules)
 {
   const std::string header = base64url_encode(R"({"alg":"HS256","typ":"JWT"})");
   JsonWriter w;
   w.begin_object().string("sub", user_id).string("name", name.empty() ? user_id : name);
-  w.string("role", role_name(role)).integer("exp", expires_at).end_object();
+  w.string("role", role_name(role)).integer("exp", expires_at);
+  if (!stream.empty())
+    w.string("stream", stream);
+  if (!rules.audience.empty())
+    w.string("aud", rules.audience);
+  if (!rules.issuer.empty())
+    w.string("iss", rules.issuer);
+  w.end_object();
   const std::string signing_input = header + "." + base64url_encode(w.text());
   return signing_input + "." + base64url_encode(hmac_sha256(secret, signing_input));
 }

@@ -1,6 +1,8 @@
 /* sugarcastd chat — the protocol. See protocol.h. */
 #include "protocol.h"
 
+#include "../jsondepth.h"
+
 #include <json-glib/json-glib.h>
 
 #include <cinttypes>
@@ -102,6 +104,11 @@ std::unique_ptr<ProtocolParser> ProtocolParser::load(std::string &error)
 std::variant<ClientMessage, ProtocolError> ProtocolParser::parse(std::string_view text,
                                                                  int max_chars) const
 {
+  /* json-glib recurses per level: a deep enough frame would overflow the
+   * worker's stack, so depth is refused before it parses anything. */
+  if (!json_depth_within(text, kMaxJsonDepth))
+    return ProtocolError{"bad_message", "the message nests arrays or objects deeper than " +
+                                            std::to_string(kMaxJsonDepth) + " levels"};
   g_autoptr(JsonParser) parser = json_parser_new_immutable();
   g_autoptr(GError) err = nullptr;
   if (!json_parser_load_from_data(parser, text.data(), static_cast<gssize>(text.size()), &err))

@@ -36,6 +36,7 @@ constexpr uint16_t no_status = 1005; /* never sent: "the peer gave no code" */
 constexpr uint16_t abnormal = 1006;  /* never sent: "the connection dropped" */
 constexpr uint16_t policy = 1008;
 constexpr uint16_t internal_error = 1011;
+constexpr uint16_t try_again_later = 1013; /* the room or the server is full */
 constexpr uint16_t send_queue_full = 4000;
 constexpr uint16_t unauthorized = 4001;
 constexpr uint16_t banned = 4003;

@@ -79,8 +79,13 @@ ChatMessage ChatMessage::at(const std::string &path, size_t i) const
   return ChatMessage(json);
 }
 
-std::unique_ptr<ChatClient> ChatClient::connect(const std::string &url, int *status)
+std::unique_ptr<ChatClient> ChatClient::connect(const std::string &url, int *status,
+                                                const std::vector<std::string> &protocols)
 {
+  std::vector<char *> offered;
+  for (const auto &p : protocols)
+    offered.push_back(const_cast<char *>(p.c_str()));
+  offered.push_back(nullptr);
   std::unique_ptr<ChatClient> client(new ChatClient);
   client->session_ = soup_session_new_with_options("timeout", 20, nullptr);
   g_autoptr(SoupMessage) msg = soup_message_new("GET", url.c_str());
@@ -95,7 +100,8 @@ std::unique_ptr<ChatClient> ChatClient::connect(const std::string &url, int *sta
     std::string error;
   } result;
   soup_session_websocket_connect_async(
-      client->session_, msg, nullptr, nullptr, G_PRIORITY_DEFAULT, nullptr,
+      client->session_, msg, nullptr, protocols.empty() ? nullptr : offered.data(),
+      G_PRIORITY_DEFAULT, nullptr,
       [](GObject *session, GAsyncResult *res, gpointer data) {
         auto *r = static_cast<Result *>(data);
         g_autoptr(GError) error = nullptr;
@@ -119,6 +125,12 @@ std::unique_ptr<ChatClient> ChatClient::connect(const std::string &url, int *sta
   g_signal_connect(client->ws_, "message", G_CALLBACK(on_message), client.get());
   g_signal_connect(client->ws_, "closed", G_CALLBACK(on_closed), client.get());
   return client;
+}
+
+std::string ChatClient::protocol() const
+{
+  const char *p = ws_ ? soup_websocket_connection_get_protocol(ws_) : nullptr;
+  return p ? p : "";
 }
 
 ChatClient::~ChatClient()

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace sugarcast::test {
 
@@ -49,7 +50,8 @@ class ChatClient
 public:
   /* Connects to ws://… and waits for the handshake. On failure, null, with
    * the HTTP status (0 when there was no answer) in `status`. */
-  static std::unique_ptr<ChatClient> connect(const std::string &url, int *status = nullptr);
+  static std::unique_ptr<ChatClient> connect(const std::string &url, int *status = nullptr,
+                                             const std::vector<std::string> &protocols = {});
   ~ChatClient();
   ChatClient(const ChatClient &) = delete;
   ChatClient &operator=(const ChatClient &) = delete;
@@ -67,6 +69,8 @@ public:
   /* Waits until the server closed the connection; its close code, or 0. */
   int wait_closed(std::chrono::milliseconds timeout = 10s);
   bool open() const;
+  /* The subprotocol the server chose ("" for none). */
+  std::string protocol() const;
   /* "CODE reason" of the close, for messages. */
   std::string close_description() const;
   void close();

@@ -67,11 +67,12 @@ bool ChatTest::wait_stored(SugarcastdProcess &d, const std::string &stream, int 
       20s);
 }
 
-std::string token(const std::string &user, const std::string &role, const std::string &name)
+std::string token(const std::string &user, const std::string &role, const std::string &name,
+                  const std::string &stream)
 {
   chat::Role r = chat::Role::Viewer;
   EXPECT_TRUE(chat::parse_role(role, r)) << role;
-  return chat::mint_token(kSecret, user, name, r, g_get_real_time() / 1000000 + 3600);
+  return chat::mint_token(kSecret, user, name, r, g_get_real_time() / 1000000 + 3600, stream);
 }
 
 std::string ws_url(SugarcastdProcess &d, const std::string &stream, const std::string &token)
@@ -88,7 +89,10 @@ std::unique_ptr<ChatClient> join(SugarcastdProcess &d, const std::string &stream
                                  const std::string &token)
 {
   int status = 0;
-  auto c = ChatClient::connect(ws_url(d, stream, token), &status);
+  std::vector<std::string> protocols;
+  if (!token.empty())
+    protocols = {"sugarcast.v1", "sugarcast.token." + token};
+  auto c = ChatClient::connect(ws_url(d, stream, ""), &status, protocols);
   if (!c)
     ADD_FAILURE() << "cannot join " << stream << ": HTTP " << status;
   return c;

@@ -38,11 +38,14 @@ private:
   std::vector<std::string> logs_;
 };
 
-/* A token signed with kSecret, valid for an hour. */
+/* A token signed with kSecret, valid for an hour; a moderator's or
+ * streamer's role holds in `stream` only. */
 std::string token(const std::string &user, const std::string &role = "viewer",
-                  const std::string &name = "");
+                  const std::string &name = "", const std::string &stream = "");
+/* The room's URL; a token given goes in the query (the deprecated form). */
 std::string ws_url(SugarcastdProcess &d, const std::string &stream, const std::string &token);
-/* Connects to the stream's room ("" token: anonymous). */
+/* Connects to the stream's room ("" token: anonymous), the token offered
+ * as a subprotocol the way a browser sends it. */
 std::unique_ptr<ChatClient> join(SugarcastdProcess &d, const std::string &stream,
                                  const std::string &token);
 /* Waits until the daemon's log has `text`. */

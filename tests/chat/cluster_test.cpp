@@ -99,7 +99,7 @@ TEST_F(ChatCluster, TwoDaemonsOnOneDatabaseShareTheirRooms)
   auto on_a = join(*a, "s1", token("alice"));
   auto troll = join(*a, "s1", token("troll"));
   auto on_b = join(*b, "s1", token("bob"));
-  auto mod_b = join(*b, "s1", token("mod", "moderator"));
+  auto mod_b = join(*b, "s1", token("mod", "moderator", "", "s1"));
   ASSERT_TRUE(on_a && troll && on_b && mod_b);
   ASSERT_TRUE(troll->next("welcome"));
 

@@ -307,3 +307,73 @@ TEST(Fanout, CloseAllSendsGoingAwayAndFinishes)
   ASSERT_TRUE(cv.wait_for(g, std::chrono::seconds(20), [&] { return done; }));
   EXPECT_EQ(fanout.stats().connections, 0u);
 }
+
+TEST(Fanout, AClientThatPingsAndNeverReadsIsClosedAtTheBudget)
+{
+  Listener l;
+  Seen seen;
+  FanoutLimits limits;
+  limits.send_queue_bytes = 64 * 1024;
+  limits.close_timeout_ms = 200;
+  Fanout fanout(1, limits, handlers(seen));
+  auto [pinger, fd] = l.pair(4096);
+  int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  const ConnId id = fanout.add(fd, "room", {});
+  /* 20,000 pongs are 40,000 bytes, under the budget if only bytes
+   * counted; at their real cost they are ~2.2 MB, far over it. */
+  const std::string ping = ws_encode_client_frame(WsOpcode::Ping, "", 0x0badcafe);
+  std::string burst;
+  for (int i = 0; i < 1000; ++i)
+    burst += ping;
+  for (int i = 0; i < 20 && pinger.send_raw(burst); ++i) {
+  }
+  uint16_t code = 0;
+  ASSERT_TRUE(seen.wait_closed(id, code));
+  EXPECT_EQ(code, close_code::send_queue_full);
+  EXPECT_EQ(fanout.stats().slow_closed, 1u);
+  EXPECT_EQ(fanout.stats().queued_bytes, 0u);
+}
+
+TEST(Fanout, AnIdleConnectionIsPingedAndClosedWhenItStaysSilent)
+{
+  Listener l;
+  Seen seen;
+  FanoutLimits limits;
+  limits.idle_ping_ms = 200;
+  limits.close_timeout_ms = 200;
+  Fanout fanout(1, limits, handlers(seen));
+  auto [silent, silent_fd] = l.pair();
+  auto [lively, lively_fd] = l.pair();
+  const ConnId silent_id = fanout.add(silent_fd, "room", {});
+  const ConnId lively_id = fanout.add(lively_fd, "room", {});
+  /* Both are pinged; the lively one answers every ping, twice over the
+   * deadline, and stays; the silent one reads its ping and never answers. */
+  auto first = silent.next();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->kind, WsEvent::Ping);
+  for (int i = 0; i < 3; ++i) {
+    auto f = lively.next();
+    ASSERT_TRUE(f);
+    ASSERT_EQ(f->kind, WsEvent::Ping);
+    lively.send_raw(ws_encode_client_frame(WsOpcode::Pong, f->payload, 0x01020304));
+  }
+  uint16_t code = 0;
+  ASSERT_TRUE(seen.wait_closed(silent_id, code));
+  EXPECT_EQ(code, close_code::going_away);
+  std::optional<sugarcast::test::Frame> f;
+  while ((f = silent.next()) && f->kind != WsEvent::Close) {
+  }
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->close_code, 1001);
+  EXPECT_NE(f->payload.find("idle"), std::string::npos) << f->payload;
+  {
+    std::lock_guard<std::mutex> g(seen.lock);
+    EXPECT_EQ(seen.closed.count(lively_id), 0u);
+  }
+  fanout.send(lively_id, make_text_frame("still here"));
+  std::optional<sugarcast::test::Frame> got;
+  while ((got = lively.next()) && got->kind == WsEvent::Ping)
+    lively.send_raw(ws_encode_client_frame(WsOpcode::Pong, got->payload, 0x01020304));
+  EXPECT_EQ(text_of(got), "still here");
+}

@@ -59,6 +59,40 @@ TEST_P(Chat, EveryoneInTheRoomReceivesWhatIsSaidAndNoOtherRoomDoes)
   EXPECT_GE(viewers->num("count"), 2);
 }
 
+TEST_P(Chat, TheTokenTravelsAsASubprotocolAndTheQueryFormStillWorks)
+{
+  auto d = start_daemon();
+  /* What a browser does: new WebSocket(url, ["sugarcast.v1", "sugarcast.token." + jwt]). */
+  int status = 0;
+  auto browser = ChatClient::connect(ws_url(*d, "s1", ""), &status,
+                                     {"sugarcast.v1", "sugarcast.token." + token("alice")});
+  ASSERT_TRUE(browser) << status;
+  /* The server answers the protocol, never the token. */
+  EXPECT_EQ(browser->protocol(), "sugarcast.v1");
+  auto welcome = browser->next("welcome");
+  ASSERT_TRUE(welcome);
+  EXPECT_EQ(welcome->str("you.id"), "alice");
+  EXPECT_TRUE(welcome->flag("you.can_chat"));
+  /* A refused token there is told and closed like one in the query. */
+  auto forged = ChatClient::connect(
+      ws_url(*d, "s1", ""), &status,
+      {"sugarcast.v1", "sugarcast.token." + chat::mint_token("x", "eve", "", chat::Role::Admin,
+                                                             g_get_real_time() / 1000000 + 60)});
+  ASSERT_TRUE(forged);
+  EXPECT_EQ(forged->next("error")->str("code"), "unauthorized");
+  EXPECT_EQ(forged->wait_closed(), 4001);
+  /* The deprecated ?token= form still signs in, and is counted. */
+  auto old = ChatClient::connect(ws_url(*d, "s1", token("bob")), &status);
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->next("welcome")->str("you.id"), "bob");
+  EXPECT_NE(
+      http_request("GET", d->url("/metrics")).body.find("sugarcast_chat_query_tokens_total 1"),
+      std::string::npos);
+  /* A client offering only protocols the server does not speak is refused. */
+  EXPECT_FALSE(ChatClient::connect(ws_url(*d, "s1", ""), &status, {"graphql-ws"}));
+  EXPECT_EQ(status, 400);
+}
+
 TEST_P(Chat, AnUnknownStreamOrAPlainRequestIsRefusedBeforeTheUpgrade)
 {
   auto d = start_daemon();
@@ -179,7 +213,7 @@ TEST_P(Chat, RateLimitedPerUserWithABurst)
 TEST_P(Chat, AMuteRefusesMessagesUntilItExpires)
 {
   auto d = start_daemon();
-  auto mod = join(*d, "s1", token("mod", "moderator"));
+  auto mod = join(*d, "s1", token("mod", "moderator", "", "s1"));
   auto alice = join(*d, "s1", token("alice"));
   ASSERT_TRUE(mod && alice);
   /* Viewers may not moderate. */
@@ -209,7 +243,7 @@ TEST_P(Chat, AMuteRefusesMessagesUntilItExpires)
 TEST_P(Chat, SlowModeSpacesOutViewersButNotModerators)
 {
   auto d = start_daemon();
-  auto mod = join(*d, "s1", token("mod", "moderator"));
+  auto mod = join(*d, "s1", token("mod", "moderator", "", "s1"));
   auto alice = join(*d, "s1", token("alice"));
   ASSERT_TRUE(mod && alice);
   alice->send(R"({"v":1,"type":"slow","seconds":60})");
@@ -275,7 +309,7 @@ TEST_P(Chat, AModeratorNamedThroughTheApiMayModerateThatStreamOnly)
   EXPECT_EQ(carol_elsewhere->next("error")->str("code"), "forbidden");
   /* A moderator may not mute another: only the streamer or an admin. */
   dave.reset();
-  auto mod2 = join(*d, "s1", token("mod2", "moderator"));
+  auto mod2 = join(*d, "s1", token("mod2", "moderator", "", "s1"));
   ASSERT_TRUE(mod2);
   mod2->send(R"({"v":1,"type":"mute","user":"carol"})");
   EXPECT_EQ(mod2->next("error")->str("code"), "forbidden");
@@ -284,10 +318,71 @@ TEST_P(Chat, AModeratorNamedThroughTheApiMayModerateThatStreamOnly)
   EXPECT_FALSE(again->next("welcome")->flag("you.moderator"));
 }
 
+TEST_P(Chat, AModeratorOrStreamerTokenActsInItsOwnStreamOnlyAndAnAdminEverywhere)
+{
+  auto d = start_daemon();
+  auto bob = join(*d, "s2", token("bob"));
+  ASSERT_TRUE(bob);
+  bob->send(R"({"v":1,"type":"chat","text":"a message in s2"})");
+  auto said = bob->next("chat");
+  ASSERT_TRUE(said);
+  const std::string id = said->str("id");
+  for (const char *role : {"moderator", "streamer"}) {
+    SCOPED_TRACE(role);
+    /* The token is for s1; in s2 it is a viewer's. */
+    auto home = join(*d, "s1", token("mod-a", role, "", "s1"));
+    auto away = join(*d, "s2", token("mod-a", role, "", "s1"));
+    /* A moderator's token that names no stream moderates nowhere. */
+    auto nowhere = join(*d, "s1", token("mod-b", role));
+    ASSERT_TRUE(home && away && nowhere);
+    auto w = home->next("welcome");
+    EXPECT_TRUE(w->flag("you.moderator"));
+    EXPECT_EQ(w->str("you.role"), role);
+    w = away->next("welcome");
+    EXPECT_FALSE(w->flag("you.moderator"));
+    EXPECT_EQ(w->str("you.role"), "viewer");
+    EXPECT_FALSE(nowhere->next("welcome")->flag("you.moderator"));
+    for (const std::string &m :
+         std::vector<std::string>{R"({"v":1,"type":"ban","user":"bob","ref":"x"})",
+                                  R"({"v":1,"type":"mute","user":"bob","seconds":60,"ref":"x"})",
+                                  R"({"v":1,"type":"delete","id":")" + id + R"(","ref":"x"})",
+                                  R"({"v":1,"type":"slow","seconds":30,"ref":"x"})",
+                                  R"({"v":1,"type":"unban","user":"bob","ref":"x"})"}) {
+      SCOPED_TRACE(m);
+      away->send(m);
+      auto refused = away->next("error");
+      ASSERT_TRUE(refused);
+      EXPECT_EQ(refused->str("code"), "forbidden");
+      EXPECT_EQ(refused->str("ref"), "x");
+      nowhere->send(m);
+      EXPECT_EQ(nowhere->next("error")->str("code"), "forbidden");
+    }
+    /* At home the same token moderates. */
+    home->send(R"({"v":1,"type":"slow","seconds":0})");
+    EXPECT_EQ(home->next("moderation")->str("action"), "slow");
+  }
+  /* Nothing happened in s2: bob still talks, his message is still there. */
+  EXPECT_FALSE(bob->has_queued("moderation"));
+  EXPECT_FALSE(bob->has_queued("deleted"));
+  ASSERT_TRUE(wait_stored(*d, "s2", 1));
+  HttpResponse history = http_request("GET", d->url("/api/streams/s2/chat"));
+  EXPECT_NE(history.body.find(id), std::string::npos) << history.body;
+  bob->send(R"({"v":1,"type":"chat","text":"still here"})");
+  EXPECT_EQ(bob->next("chat")->str("text"), "still here");
+  /* An admin's token holds in every stream, whatever it names. */
+  auto admin = join(*d, "s2", token("root", "admin", "", "s1"));
+  ASSERT_TRUE(admin);
+  EXPECT_TRUE(admin->next("welcome")->flag("you.moderator"));
+  admin->send(R"({"v":1,"type":"mute","user":"bob","seconds":60})");
+  auto muted = bob->next("moderation");
+  ASSERT_TRUE(muted);
+  EXPECT_EQ(muted->str("by"), "root");
+}
+
 TEST_P(Chat, ABannedUserIsClosedAndRefusedOnEveryReconnectAlsoAfterARestart)
 {
   auto d = start_daemon();
-  auto mod = join(*d, "s1", token("mod", "moderator"));
+  auto mod = join(*d, "s1", token("mod", "moderator", "", "s1"));
   auto troll = join(*d, "s1", token("troll"));
   ASSERT_TRUE(mod && troll);
   ASSERT_TRUE(troll->next("welcome"));
@@ -331,7 +426,7 @@ TEST_P(Chat, ABannedUserIsClosedAndRefusedOnEveryReconnectAlsoAfterARestart)
 TEST_P(Chat, AGlobalBanHoldsInEveryRoom)
 {
   auto d = start_daemon(R"("ban_scope": "global")");
-  auto mod = join(*d, "s1", token("mod", "moderator"));
+  auto mod = join(*d, "s1", token("mod", "moderator", "", "s1"));
   auto troll_s2 = join(*d, "s2", token("troll"));
   ASSERT_TRUE(mod && troll_s2);
   ASSERT_TRUE(troll_s2->next("welcome"));
@@ -356,7 +451,7 @@ TEST_P(Chat, AGlobalBanHoldsInEveryRoom)
 TEST_P(Chat, ADeletedMessageGoesForEveryoneAndFromTheHistory)
 {
   auto d = start_daemon();
-  auto mod = join(*d, "s1", token("mod", "moderator"));
+  auto mod = join(*d, "s1", token("mod", "moderator", "", "s1"));
   auto alice = join(*d, "s1", token("alice"));
   auto anon = join(*d, "s1", "");
   ASSERT_TRUE(mod && alice && anon);
@@ -481,6 +576,30 @@ TEST_P(Chat, InvalidUtf8AndBrokenFramingAreAnsweredWithoutACrash)
   EXPECT_TRUE(d->running());
 }
 
+TEST_P(Chat, AFrameNestedDeepEnoughToOverflowTheStackIsRefusedAndTheDaemonStaysUp)
+{
+  /* The largest message limit lets a frame of 120,000 bytes through, far
+   * more levels than json-glib's recursion survives on a worker's stack. */
+  auto d = start_daemon(R"("max_message_chars": 10000)");
+  auto anon = join(*d, "s1", "");
+  auto alice = join(*d, "s1", token("alice"));
+  ASSERT_TRUE(anon && alice);
+  for (const std::string &deep :
+       {std::string(120000, '['), R"({"v":1,"type":"chat","text":)" + std::string(59000, '[') +
+                                      std::string(59000, ']') + "}"}) {
+    anon->send(deep);
+    auto error = anon->next("error");
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->str("code"), "bad_message");
+    EXPECT_NE(error->str("message").find("deeper than 64 levels"), std::string::npos)
+        << error->text();
+  }
+  EXPECT_TRUE(d->running());
+  alice->send(R"({"v":1,"type":"chat","text":"still here"})");
+  EXPECT_EQ(anon->next("chat")->str("text"), "still here");
+  EXPECT_EQ(http_request("GET", d->url("/healthz")).status, 200);
+}
+
 TEST_P(Chat, TheSameGiftSentFiveTimesIsRecordedOnceAndAckedFiveTimesAlike)
 {
   auto d = start_daemon();
@@ -528,6 +647,81 @@ TEST_P(Chat, TheSameGiftSentFiveTimesIsRecordedOnceAndAckedFiveTimesAlike)
   ASSERT_TRUE(conflict);
   EXPECT_EQ(conflict->str("code"), "conflict");
   EXPECT_EQ(raw_scalar("SELECT COUNT(*) FROM gifts"), 2);
+}
+
+TEST_P(Chat, AGiftFloodIsRateLimitedOnItsOwnBudget)
+{
+  /* Chat is out of the way (1000/s); gifts get 3 at once, then one per 100 s. */
+  auto d = start_daemon("", R"("gifts": {"rate_per_second": 0.01, "rate_burst": 3})");
+  auto alice = join(*d, "s1", token("alice"));
+  auto bob = join(*d, "s1", token("bob"));
+  ASSERT_TRUE(alice && bob);
+  for (int i = 0; i < 20; ++i)
+    alice->send(R"({"v":1,"type":"gift","gift":"rose","count":1,"idempotency_key":"flood-)" +
+                std::to_string(1000 + i) + R"(","ref":"g)" + std::to_string(i) + "\"}");
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(alice->next("gift_ack"));
+  for (int i = 0; i < 17; ++i) {
+    auto error = alice->next("error");
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->str("code"), "rate_limited");
+    EXPECT_NE(error->str("message").find("gifts a second"), std::string::npos) << error->text();
+    EXPECT_GT(error->num("retry_after_ms"), 0);
+  }
+  EXPECT_EQ(raw_scalar("SELECT COUNT(*) FROM gifts"), 3);
+  /* Chat still flows for alice (another budget), and bob's gifts are his own. */
+  alice->send(R"({"v":1,"type":"chat","text":"still chatting"})");
+  EXPECT_EQ(bob->next("chat")->str("text"), "still chatting");
+  bob->send(R"({"v":1,"type":"gift","gift":"rose","count":1,"idempotency_key":"bob-000001"})");
+  EXPECT_TRUE(bob->next("gift_ack"));
+  EXPECT_EQ(raw_scalar("SELECT COUNT(*) FROM gifts"), 4);
+  EXPECT_FALSE(alice->has_queued("gift_ack"));
+}
+
+TEST_P(Chat, AMutedOrBannedUsersGiftIsRefusedAndNotRecorded)
+{
+  auto d = start_daemon();
+  auto mod = join(*d, "s1", token("mod", "moderator", "", "s1"));
+  auto alice = join(*d, "s1", token("alice"));
+  auto troll = join(*d, "s1", token("troll"));
+  ASSERT_TRUE(mod && alice && troll);
+  ASSERT_TRUE(troll->next("welcome"));
+  mod->send(R"({"v":1,"type":"mute","user":"alice","seconds":600})");
+  ASSERT_TRUE(alice->next("moderation"));
+  alice->send(R"({"v":1,"type":"gift","gift":"castle","count":1,"idempotency_key":"muted-0001"})");
+  auto muted = alice->next("error");
+  ASSERT_TRUE(muted);
+  EXPECT_EQ(muted->str("code"), "muted");
+
+  /* Once the ban is recorded (the room hears it), what the troll still
+   * sends — a raw client ignores the close — is refused or never read;
+   * none of it reaches the ledger. */
+  RawClient raw_troll(d->http_port());
+  ASSERT_EQ(raw_troll.handshake("/ws/chat/s1?token=" + token("troll")), 101);
+  ASSERT_TRUE(raw_troll.next_of_type("welcome"));
+  mod->send(R"({"v":1,"type":"ban","user":"troll"})");
+  std::optional<ChatMessage> seen;
+  while ((seen = mod->next("moderation")) && seen->str("action") != "ban") {
+  }
+  ASSERT_TRUE(seen);
+  for (int i = 0; i < 5; ++i)
+    raw_troll.send_text(
+        R"({"v":1,"type":"gift","gift":"castle","count":1,"idempotency_key":"troll-)" +
+        std::to_string(1000 + i) + "\"}");
+  EXPECT_EQ(troll->wait_closed(), 4003);
+  EXPECT_FALSE(troll->has_queued("gift_ack"));
+  std::optional<Frame> f;
+  while ((f = raw_troll.next())) {
+    if (f->kind == chat::WsEvent::Text) {
+      EXPECT_EQ(f->payload.find("gift_ack"), std::string::npos) << f->payload;
+    }
+  }
+  EXPECT_TRUE(raw_troll.wait_eof());
+  /* A gift alice's moderator sends after all that is recorded: the store is fine. */
+  mod->send(R"({"v":1,"type":"gift","gift":"rose","count":1,"idempotency_key":"mod-000001"})");
+  ASSERT_TRUE(mod->next("gift_ack"));
+  EXPECT_EQ(raw_scalar("SELECT COUNT(*) FROM gifts"), 1);
+  EXPECT_EQ(raw_scalar("SELECT COUNT(*) FROM gifts WHERE user_id <> 'mod'"), 0);
 }
 
 TEST_P(Chat, PostedGiftsAreIdempotentAndNeedTheAdminToken)
@@ -803,6 +997,148 @@ TEST_F(ChatLive, AGiftOnALiveStreamIsWrittenIntoEveryVariantPlaylist)
   offline->send(R"({"v":1,"type":"gift","gift":"rose","count":1,"idempotency_key":"live-000002"})");
   EXPECT_TRUE(offline->next("gift_ack"));
   EXPECT_TRUE(d->running());
+}
+
+} // namespace
+} // namespace sugarcast::test
+
+namespace sugarcast::test {
+namespace {
+
+/* Connection budgets: nothing here depends on the store's backend. */
+class ChatLimits : public ChatTest
+{
+protected:
+  Backend backend() const override { return Backend::sqlite; }
+};
+
+TEST_F(ChatLimits, AClientThatPingsAndNeverReadsIsClosedAtItsQueueBudget)
+{
+  /* Loopback lets the kernel hold ~1.3 MB of the daemon's pongs before its
+   * queue grows, so this floods until the cut (at most 2 million pings);
+   * that pongs count at their real cost is shown by chat-fanout, where the
+   * socket buffers are pinned small. */
+  auto d = start_daemon(R"("send_queue_bytes": 65536)");
+  auto reader = join(*d, "s1", "");
+  ASSERT_TRUE(reader);
+  RawClient pinger(d->http_port(), 4096);
+  ASSERT_EQ(pinger.handshake("/ws/chat/s1"), 101);
+  std::string burst;
+  for (int i = 0; i < 10000; ++i)
+    burst += chat::ws_encode_client_frame(chat::WsOpcode::Ping, "", 0x0badcafe);
+  auto closed_slow = [&] {
+    return http_request("GET", d->url("/metrics")).body.find("\nsugarcast_chat_slow_closed 1") !=
+           std::string::npos;
+  };
+  for (int i = 0; i < 200 && pinger.send_raw(burst); ++i)
+    if (i % 10 == 9 && closed_slow())
+      break;
+  EXPECT_TRUE(run_until(closed_slow, 20s)) << http_request("GET", d->url("/metrics")).body;
+  /* Its socket is gone from the daemon: only the reader is left. */
+  EXPECT_TRUE(run_until(
+      [&] {
+        return http_request("GET", d->url("/metrics"))
+                   .body.find("\nsugarcast_chat_connections 1\n") != std::string::npos;
+      },
+      20s))
+      << http_request("GET", d->url("/metrics")).body;
+  /* The others are served as before. */
+  auto alice = join(*d, "s1", token("alice"));
+  ASSERT_TRUE(alice);
+  alice->send(R"({"v":1,"type":"chat","text":"after the flood"})");
+  EXPECT_EQ(reader->next("chat")->str("text"), "after the flood");
+}
+
+TEST_F(ChatLimits, OverARoomOrServerCapTheNewcomerIsClosedWith1013)
+{
+  auto d = start_daemon(R"("max_connections_per_room": 2, "max_connections": 3)");
+  auto a = join(*d, "s1", "");
+  auto b = join(*d, "s1", token("bob"));
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->next("welcome") && b->next("welcome"));
+  auto refused_by = [&](const std::string &stream, const std::string &says) {
+    SCOPED_TRACE(stream + ": " + says);
+    auto c = join(*d, stream, token("carol"));
+    ASSERT_TRUE(c);
+    auto error = c->next("error");
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->str("code"), "unavailable");
+    EXPECT_TRUE(error->flag("retryable"));
+    EXPECT_NE(error->str("message").find(says), std::string::npos) << error->text();
+    EXPECT_FALSE(c->has_queued("welcome"));
+    EXPECT_EQ(c->wait_closed(), 1013);
+  };
+  refused_by("s1", "this room holds its limit of 2");
+  /* Another room has room, until the server is full. */
+  auto other = join(*d, "s2", "");
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(other->next("welcome"));
+  refused_by("s2", "the server holds its limit of 3");
+  /* Those inside carry on. */
+  b->send(R"({"v":1,"type":"chat","text":"we are two"})");
+  EXPECT_EQ(a->next("chat")->str("text"), "we are two");
+  /* One leaves: a newcomer gets in once the server has seen it go. */
+  a.reset();
+  std::unique_ptr<ChatClient> in;
+  ASSERT_TRUE(run_until(
+      [&] {
+        in = join(*d, "s1", "");
+        return in && in->next("welcome", 2s, true).has_value();
+      },
+      20s));
+  EXPECT_TRUE(d->running());
+}
+
+TEST_F(ChatLimits, AnIdleConnectionThatDoesNotAnswerPingsIsClosed)
+{
+  auto d = start_daemon(R"("idle_ping_ms": 500)");
+  /* Two raw clients: one answers every ping (as browsers do), one reads
+   * what comes and never answers. */
+  RawClient lively(d->http_port());
+  RawClient silent(d->http_port());
+  ASSERT_EQ(lively.handshake("/ws/chat/s1"), 101);
+  ASSERT_EQ(silent.handshake("/ws/chat/s1"), 101);
+  std::optional<Frame> closed;
+  bool pinged = false;
+  int lively_pongs = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  auto answer_lively = [&] {
+    while (auto f = lively.next(10))
+      if (f->kind == chat::WsEvent::Ping) {
+        ++lively_pongs;
+        lively.send_raw(chat::ws_encode_client_frame(chat::WsOpcode::Pong, f->payload, 7));
+      }
+  };
+  while (!closed && std::chrono::steady_clock::now() < deadline) {
+    answer_lively();
+    while (auto f = silent.next(10)) {
+      pinged |= f->kind == chat::WsEvent::Ping;
+      if (f->kind == chat::WsEvent::Close) {
+        closed = f;
+        break;
+      }
+    }
+  }
+  ASSERT_TRUE(closed);
+  EXPECT_TRUE(pinged);
+  EXPECT_EQ(closed->close_code, 1001);
+  EXPECT_NE(closed->payload.find("idle"), std::string::npos) << closed->payload;
+  /* It never answers the close either: the socket goes at the close timeout. */
+  bool eof = false;
+  while (!eof && std::chrono::steady_clock::now() < deadline) {
+    answer_lively();
+    eof = silent.wait_eof(10);
+  }
+  EXPECT_TRUE(eof);
+  /* Past the same deadline, the one that answers is still there. */
+  EXPECT_GE(lively_pongs, 1);
+  lively.send_text(R"({"v":1,"type":"ping","ref":"still"})");
+  std::optional<Frame> f;
+  while ((f = lively.next()) && f->kind != chat::WsEvent::Text)
+    if (f->kind == chat::WsEvent::Ping)
+      lively.send_raw(chat::ws_encode_client_frame(chat::WsOpcode::Pong, f->payload, 7));
+  ASSERT_TRUE(f);
+  EXPECT_NE(f->payload.find("\"still\""), std::string::npos) << f->payload;
 }
 
 } // namespace

@@ -191,6 +191,77 @@ TEST(Jwt, ClaimsAreChecked)
   EXPECT_NE(verify_token(sign(R"([1,2])"), "k", 5).error.find("payload"), std::string::npos);
 }
 
+TEST(Jwt, NotBeforeAudienceIssuerAndStreamAreChecked)
+{
+  const TokenRules rules{"sugarcast-chat", "https://issuer.example"};
+  const std::string t = mint_token("k", "u1", "", Role::Streamer, 2000, "s1", rules);
+  auto ok = verify_token(t, "k", 1000, rules);
+  ASSERT_TRUE(ok.claims) << ok.error;
+  EXPECT_EQ(ok.claims->stream, "s1");
+  EXPECT_EQ(role_in_stream(*ok.claims, "s1"), Role::Streamer);
+  EXPECT_EQ(role_in_stream(*ok.claims, "s2"), Role::Viewer);
+  TokenClaims admin{"a", "a", Role::Admin, "s1", 0};
+  EXPECT_EQ(role_in_stream(admin, "s2"), Role::Admin);
+  TokenClaims unnamed{"m", "m", Role::Moderator, "", 0};
+  EXPECT_EQ(role_in_stream(unnamed, "s1"), Role::Viewer);
+  EXPECT_NE(verify_token(t, "k", 1000, {"another", rules.issuer}).error.find("aud"),
+            std::string::npos);
+  EXPECT_NE(verify_token(t, "k", 1000, {rules.audience, "https://x"}).error.find("iss"),
+            std::string::npos);
+  /* A token meant for an audience is refused where none is expected. */
+  EXPECT_NE(verify_token(t, "k", 1000).error.find("aud"), std::string::npos);
+}
+
+/* Tokens made by PyJWT (Debian's python3-jwt), not by our own encoder. */
+TEST(Jwt, TokensFromAnIndependentImplementation)
+{
+  const std::string secret = "pyjwt-interop-secret";
+  const TokenRules rules{"sugarcast-chat", "https://issuer.example"};
+  const int64_t now = g_get_real_time() / 1000000;
+  const std::string ours =
+      mint_token(secret, "our-user", "", Role::Moderator, now + 60, "s9", rules);
+  const std::string now_text = std::to_string(now);
+  /* SECRET NOW AUDIENCE ISSUER OURS */
+  const char *args[] = {
+      "/usr/bin/python3",     PYJWT_SCRIPT,         secret.c_str(), now_text.c_str(),
+      rules.audience.c_str(), rules.issuer.c_str(), ours.c_str(),   nullptr};
+  g_autofree gchar *out = nullptr;
+  g_autofree gchar *err = nullptr;
+  gint status = 0;
+  g_autoptr(GError) error = nullptr;
+  ASSERT_TRUE(g_spawn_sync(nullptr, const_cast<gchar **>(args), nullptr, G_SPAWN_DEFAULT, nullptr,
+                           nullptr, &out, &err, &status, &error))
+      << error->message;
+  ASSERT_TRUE(g_spawn_check_wait_status(status, nullptr)) << err;
+  std::map<std::string, std::string> tokens;
+  std::istringstream lines(out);
+  std::string name, value;
+  while (lines >> name && std::getline(lines >> std::ws, value))
+    tokens[name] = value;
+  ASSERT_EQ(tokens.size(), 12u) << out << err;
+  /* PyJWT verified ours with the same rules. */
+  EXPECT_EQ(tokens["ours"], "our-user moderator s9");
+  for (const char *good : {"good", "good-aud-list"}) {
+    auto c = verify_token(tokens[good], secret, now, rules);
+    ASSERT_TRUE(c.claims) << good << ": " << c.error;
+    EXPECT_EQ(c.claims->user_id, "py-user");
+    EXPECT_EQ(c.claims->name, "Py");
+    EXPECT_EQ(c.claims->role, Role::Moderator);
+    EXPECT_EQ(c.claims->stream, "s1");
+  }
+  const std::map<std::string, std::string> refused = {
+      {"alg-none", "only HS256"},      {"alg-rs256", "only HS256"},  {"alg-hs512", "only HS256"},
+      {"nbf-future", "not valid yet"}, {"bad-audience", "audience"}, {"no-audience", "audience"},
+      {"bad-issuer", "issuer"},        {"expired", "expired"},       {"wrong-secret", "signature"},
+  };
+  for (const auto &[case_name, says] : refused) {
+    SCOPED_TRACE(case_name);
+    auto c = verify_token(tokens[case_name], secret, now, rules);
+    EXPECT_FALSE(c.claims);
+    EXPECT_NE(c.error.find(says), std::string::npos) << c.error;
+  }
+}
+
 TEST(WordFilter, CatchesCaseWidthAccentAndZeroWidthVariantsInOnePass)
 {
   WordFilter f({"badword", "spam", "坏话"});
@@ -296,6 +367,23 @@ TEST_F(Protocol, RefusalsNameTheProblem)
   EXPECT_NE(code(R"({"v":1,"type":"gift","gift":"rose","count":0,"idempotency_key":"k-12345678"})")
                 .find("/count"),
             std::string::npos);
+}
+
+TEST_F(Protocol, DeepNestingIsRefusedBeforeParsing)
+{
+  /* Far past what json-glib's recursion survives on a worker's stack. */
+  for (const std::string &deep :
+       {std::string(200000, '['), R"({"v":1,"type":"chat","text":"x","ref":)" +
+                                      std::string(200000, '{') + std::string(200000, '}') + "}"}) {
+    auto r = parser->parse(deep, 10000);
+    auto *e = std::get_if<ProtocolError>(&r);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->code, "bad_message");
+    EXPECT_NE(e->message.find("deeper than 64"), std::string::npos) << e->message;
+  }
+  /* A token whose header nests deeply is refused the same way, not parsed. */
+  const std::string header = base64url_encode(std::string(5000, '['));
+  EXPECT_FALSE(verify_token(header + ".e30.sig", "secret", 1000).claims);
 }
 
 TEST_F(Protocol, EveryServerMessageMatchesTheSchema)
