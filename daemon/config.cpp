@@ -114,6 +114,9 @@ Config map(JsonObject *root)
   c.clips.min_duration = number(clips, "min_duration");
   c.clips.max_duration = number(clips, "max_duration");
   c.clips.max_concurrent = static_cast<int>(integer(clips, "max_concurrent"));
+  c.clips.max_uploads_per_user = static_cast<int>(integer(clips, "max_uploads_per_user"));
+  c.clips.uploads_disk_bytes = integer(clips, "uploads_disk_bytes");
+  c.clips.upload_expiry_seconds = static_cast<int>(integer(clips, "upload_expiry_seconds"));
 
   JsonObject *chat = object(root, "chat");
   c.chat.jwt_secret = str(chat, "jwt_secret");
