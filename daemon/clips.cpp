@@ -3,6 +3,7 @@
 
 #include "api.h"
 #include "secrets.h"
+#include "tus.h"
 
 #include <glib/gstdio.h>
 
@@ -64,6 +65,7 @@ struct ClipService::Impl
   Events &events;
   Metrics &metrics;
   const PipelineDescription *description = nullptr;
+  std::unique_ptr<TusUploads> tus; /* resumable uploads end in accept_file() */
 
   struct Running
   {
@@ -246,6 +248,51 @@ struct ClipService::Impl
       g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), o);
       json_object_unref(o);
       respond_json(reply->msg(), SOUP_STATUS_ACCEPTED, node);
+      announce(c);
+      queue.push_back(c.id);
+      run_next();
+    });
+  }
+
+  /* A complete file from elsewhere (a resumable upload) is moved into a
+   * new clip's folder and queued like a single-body upload. */
+  void accept_file(const std::string &file, const std::string &filename,
+                   std::function<void(const std::string &, const std::string &)> done)
+  {
+    if (shutting_down) {
+      done("", "the server is shutting down");
+      return;
+    }
+    ClipRecord c;
+    c.id = random_id();
+    std::error_code ec;
+    fs::create_directories(dir_of(c.id), ec);
+    if (!ec)
+      fs::rename(file, dir_of(c.id) + "/upload", ec);
+    if (ec) {
+      g_log(LOG_DOMAIN, G_LOG_LEVEL_WARNING, "clip %s: cannot take %s: %s", c.id.c_str(),
+            file.c_str(), ec.message().c_str());
+      fs::remove_all(dir_of(c.id), ec);
+      done("", "the server cannot store clips right now");
+      return;
+    }
+    c.filename = display_name(filename);
+    c.size = static_cast<int64_t>(fs::file_size(dir_of(c.id) + "/upload", ec));
+    c.state = "queued";
+    c.created_at = c.updated_at = now_ms();
+    metrics.counter("sugarcast_clips_uploaded_total", "Clips uploaded").fetch_add(1);
+    g_log(LOG_DOMAIN, G_LOG_LEVEL_INFO,
+          "clip %s uploaded (resumable): \"%s\", %" G_GINT64_FORMAT " bytes", c.id.c_str(),
+          c.filename.c_str(), c.size);
+    store.save_clip(c, [this, c, file, done](StoreResult<Done> saved) {
+      std::error_code ec;
+      if (!saved.ok()) { /* back where it was, for a retry */
+        fs::rename(dir_of(c.id) + "/upload", file, ec);
+        fs::remove_all(dir_of(c.id), ec);
+        done("", saved.error().message);
+        return;
+      }
+      done(c.id, "");
       announce(c);
       queue.push_back(c.id);
       run_next();
@@ -602,6 +649,12 @@ ClipService::ClipService(const Config &config, HttpServer &http, Store &store,
       "GET", "/api/clips", [d](HttpRequest &r) { d->list(r); }, true);
   http.route(
       "GET", "/api/clips/{id}", [d](HttpRequest &r) { d->show(r); }, true);
+  d->tus = std::make_unique<TusUploads>(
+      config, http,
+      [d](const std::string &file, const std::string &filename, const std::string &,
+          std::function<void(const std::string &, const std::string &)> done) {
+        d->accept_file(file, filename, std::move(done));
+      });
 }
 
 ClipService::~ClipService()
@@ -629,6 +682,8 @@ bool ClipService::start(std::string &error)
             "\", which is not a clip pipeline description";
     return false;
   }
+  if (!d.tus->start(error))
+    return false;
   /* Clips a shutdown cut short run again. */
   d.store.list_clips(1000, [&d](StoreResult<std::vector<ClipRecord>> all) {
     if (!all.ok())

@@ -123,6 +123,9 @@ Config map(JsonObject *root)
   c.clips.max_duration = number(clips, "max_duration");
   c.clips.max_concurrent = static_cast<int>(integer(clips, "max_concurrent"));
   c.clips.stall_timeout = number(clips, "stall_timeout");
+  c.clips.max_uploads_per_user = static_cast<int>(integer(clips, "max_uploads_per_user"));
+  c.clips.uploads_disk_bytes = integer(clips, "uploads_disk_bytes");
+  c.clips.upload_expiry_seconds = static_cast<int>(integer(clips, "upload_expiry_seconds"));
 
   JsonObject *chat = object(root, "chat");
   c.chat.jwt_secret = str(chat, "jwt_secret");

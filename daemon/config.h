@@ -86,6 +86,9 @@ struct Config
     double max_duration = 0;
     int max_concurrent = 0;
     double stall_timeout = 0; /* seconds without progress before a clip fails as stalled */
+    int max_uploads_per_user = 0; /* resumable (tus) uploads, see tus.h */
+    int64_t uploads_disk_bytes = 0;
+    int upload_expiry_seconds = 0;
   } clips;
 
   struct Chat
