@@ -7,6 +7,7 @@
 
 #include <glib/gstdio.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -29,6 +30,7 @@ struct Upload
   std::string id;
   std::string dir;
   std::string path;
+  std::string owner;
   FILE *file = nullptr;
   int64_t expected = 0;
   int64_t received = 0;
@@ -103,6 +105,8 @@ struct ClipService::Impl
     json_object_set_string_member(o, "filename", c.filename.c_str());
     json_object_set_int_member(o, "size", c.size);
     json_object_set_string_member(o, "state", c.state.c_str());
+    if (!c.owner.empty())
+      json_object_set_string_member(o, "owner", c.owner.c_str());
     json_object_set_int_member(o, "progress", c.progress);
     if (!c.reason.empty())
       json_object_set_string_member(o, "reason", c.reason.c_str());
@@ -147,7 +151,8 @@ struct ClipService::Impl
     if (g_strcmp0(soup_server_message_get_method(msg), "POST") != 0 ||
         g_strcmp0(path, "/api/clips") != 0)
       return;
-    if (!self->http.check_admin(msg))
+    Uploader who;
+    if (!authorize_uploader(self->config, self->http, msg, who))
       return; /* refused before a byte of the body is read */
     SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
     const goffset length = soup_message_headers_get_content_length(headers);
@@ -176,6 +181,7 @@ struct ClipService::Impl
     upload->dir = self->dir_of(upload->id);
     upload->path = upload->dir + "/upload";
     upload->expected = length;
+    upload->owner = who.owner;
     std::error_code ec;
     fs::create_directories(upload->dir, ec);
     upload->file = ec ? nullptr : std::fopen(upload->path.c_str(), "wb");
@@ -229,6 +235,7 @@ struct ClipService::Impl
     c.id = upload->id;
     c.filename = display_name(r.query_param("filename", "upload"));
     c.size = upload->received;
+    c.owner = upload->owner;
     c.state = "queued";
     c.created_at = c.updated_at = now_ms();
     metrics.counter("sugarcast_clips_uploaded_total", "Clips uploaded").fetch_add(1);
@@ -256,7 +263,7 @@ struct ClipService::Impl
 
   /* A complete file from elsewhere (a resumable upload) is moved into a
    * new clip's folder and queued like a single-body upload. */
-  void accept_file(const std::string &file, const std::string &filename,
+  void accept_file(const std::string &file, const std::string &filename, const std::string &owner,
                    std::function<void(const std::string &, const std::string &)> done)
   {
     if (shutting_down) {
@@ -277,6 +284,7 @@ struct ClipService::Impl
       return;
     }
     c.filename = display_name(filename);
+    c.owner = owner;
     c.size = static_cast<int64_t>(fs::file_size(dir_of(c.id) + "/upload", ec));
     c.state = "queued";
     c.created_at = c.updated_at = now_ms();
@@ -596,16 +604,36 @@ struct ClipService::Impl
 
   /* ---- the API ---- */
 
+  /* Who asks: no Authorization header is an anonymous reader (published
+   * clips only); a header must be the admin token or an uploader's token. */
+  bool asker(SoupServerMessage *msg, std::optional<Uploader> &who)
+  {
+    if (!soup_message_headers_get_one(soup_server_message_get_request_headers(msg),
+                                      "Authorization"))
+      return true;
+    who.emplace();
+    return authorize_uploader(config, http, msg, *who);
+  }
+
+  /* Published clips are public; the others are their uploader's (and the admin's). */
+  static bool may_see(const std::optional<Uploader> &who, const ClipRecord &c)
+  {
+    return c.state == "ready" || (who && (who->admin || who->owner == c.owner));
+  }
+
   void show(HttpRequest &r)
   {
+    std::optional<Uploader> who;
+    if (!asker(r.msg, who))
+      return;
     auto reply = std::make_shared<Deferred>(r.msg);
     const std::string id = r.params["id"];
-    store.get_clip(id, [this, reply, id](StoreResult<std::optional<ClipRecord>> found) {
+    store.get_clip(id, [this, reply, id, who](StoreResult<std::optional<ClipRecord>> found) {
       if (!found.ok()) {
         respond_store_error(reply->msg(), found.error());
         return;
       }
-      if (!found.value()) {
+      if (!found.value() || !may_see(who, *found.value())) {
         respond_error(reply->msg(), SOUP_STATUS_NOT_FOUND, "not_found",
                       "No clip with id \"" + id + "\"");
         return;
@@ -617,10 +645,54 @@ struct ClipService::Impl
     });
   }
 
+  /* ?state=ready: the feed of published clips, everyone's, for anyone;
+   * otherwise the asker's own clips (every clip for the admin). Pages:
+   * ?limit=N&before=CURSOR, the cursor from the last page's "next". */
   void list(HttpRequest &r)
   {
+    std::optional<Uploader> who;
+    ClipQuery q;
+    q.state = r.query_param("state");
+    const bool feed = q.state == "ready";
+    if (!feed && !soup_message_headers_get_one(soup_server_message_get_request_headers(r.msg),
+                                               "Authorization")) {
+      respond_error(r.msg, SOUP_STATUS_UNAUTHORIZED, "unauthorized",
+                    "Listing clips other than ?state=ready needs a token: Authorization: Bearer "
+                    "TOKEN");
+      return;
+    }
+    if (!asker(r.msg, who))
+      return;
+    static const char *const states[] = {"", "queued", "processing", "ready", "rejected", "failed"};
+    if (std::find(std::begin(states), std::end(states), q.state) == std::end(states)) {
+      respond_error(r.msg, SOUP_STATUS_BAD_REQUEST, "bad_state",
+                    "state is one of queued, processing, ready, rejected, failed; not \"" +
+                        q.state + "\"");
+      return;
+    }
+    q.any_owner = feed || (who && who->admin);
+    q.owner = who ? who->owner : "";
+    const std::string limit = r.query_param("limit", feed ? "20" : "100");
+    char *end = nullptr;
+    q.limit = static_cast<int>(std::strtol(limit.c_str(), &end, 10));
+    if (limit.empty() || *end || q.limit < 1 || q.limit > 100) {
+      respond_error(r.msg, SOUP_STATUS_BAD_REQUEST, "bad_limit",
+                    "limit is a number from 1 to 100, not \"" + limit + "\"");
+      return;
+    }
+    const std::string before = r.query_param("before");
+    if (!before.empty()) {
+      const size_t sep = before.find('_');
+      q.before_created_at = std::strtoll(before.c_str(), &end, 10);
+      if (sep == std::string::npos || end != before.c_str() + sep || q.before_created_at <= 0) {
+        respond_error(r.msg, SOUP_STATUS_BAD_REQUEST, "bad_cursor",
+                      "before is the \"next\" of a previous page, not \"" + before + "\"");
+        return;
+      }
+      q.before_id = before.substr(sep + 1);
+    }
     auto reply = std::make_shared<Deferred>(r.msg);
-    store.list_clips(100, [this, reply](StoreResult<std::vector<ClipRecord>> all) {
+    store.list_clips_where(q, [this, reply, q](StoreResult<std::vector<ClipRecord>> all) {
       if (!all.ok()) {
         respond_store_error(reply->msg(), all.error());
         return;
@@ -630,9 +702,53 @@ struct ClipService::Impl
         json_array_add_object_element(a, describe(reply->msg(), c));
       JsonObject *o = json_object_new();
       json_object_set_array_member(o, "clips", a);
+      if (static_cast<int>(all.value().size()) == q.limit) {
+        const ClipRecord &last = all.value().back();
+        json_object_set_string_member(o, "next",
+                                      (std::to_string(last.created_at) + "_" + last.id).c_str());
+      }
       g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), o);
       json_object_unref(o);
       respond_json(reply->msg(), SOUP_STATUS_OK, node);
+    });
+  }
+
+  void remove(HttpRequest &r)
+  {
+    std::optional<Uploader> who;
+    who.emplace();
+    if (!authorize_uploader(config, http, r.msg, *who))
+      return;
+    auto reply = std::make_shared<Deferred>(r.msg);
+    const std::string id = r.params["id"];
+    store.get_clip(id, [this, reply, id, who](StoreResult<std::optional<ClipRecord>> found) {
+      if (!found.ok()) {
+        respond_store_error(reply->msg(), found.error());
+        return;
+      }
+      const ClipRecord *c = found.value() ? &*found.value() : nullptr;
+      if (!c || !(who->admin || who->owner == c->owner)) {
+        respond_error(reply->msg(), SOUP_STATUS_NOT_FOUND, "not_found",
+                      "No clip of yours with id \"" + id + "\"");
+        return;
+      }
+      if (running.count(id)) {
+        respond_error(reply->msg(), SOUP_STATUS_CONFLICT, "processing",
+                      "The clip is being processed; delete it once it is ready, rejected or "
+                      "failed");
+        return;
+      }
+      store.delete_clip(id, [this, reply, id](StoreResult<bool> deleted) {
+        if (!deleted.ok()) {
+          respond_store_error(reply->msg(), deleted.error());
+          return;
+        }
+        queue.erase(std::remove(queue.begin(), queue.end(), id), queue.end());
+        std::error_code ec;
+        fs::remove_all(dir_of(id), ec);
+        g_log(LOG_DOMAIN, G_LOG_LEVEL_INFO, "clip %s deleted", id.c_str());
+        soup_server_message_set_status(reply->msg(), SOUP_STATUS_NO_CONTENT, nullptr);
+      });
     });
   }
 };
@@ -644,16 +760,19 @@ ClipService::ClipService(const Config &config, HttpServer &http, Store &store,
   Impl *d = impl_.get();
   http.add_early_handler("/api/clips", Impl::on_early, d);
   http.route(
-      "POST", "/api/clips", [d](HttpRequest &r) { d->on_upload(r); }, true);
+      "POST", "/api/clips", [d](HttpRequest &r) { d->on_upload(r); },
+      false); /* authorized by on_early, before the body */
   http.route(
-      "GET", "/api/clips", [d](HttpRequest &r) { d->list(r); }, true);
+      "GET", "/api/clips", [d](HttpRequest &r) { d->list(r); }, false);
   http.route(
-      "GET", "/api/clips/{id}", [d](HttpRequest &r) { d->show(r); }, true);
+      "GET", "/api/clips/{id}", [d](HttpRequest &r) { d->show(r); }, false);
+  http.route(
+      "DELETE", "/api/clips/{id}", [d](HttpRequest &r) { d->remove(r); }, false);
   d->tus = std::make_unique<TusUploads>(
       config, http,
-      [d](const std::string &file, const std::string &filename, const std::string &,
+      [d](const std::string &file, const std::string &filename, const std::string &owner,
           std::function<void(const std::string &, const std::string &)> done) {
-        d->accept_file(file, filename, std::move(done));
+        d->accept_file(file, filename, owner, std::move(done));
       });
 }
 

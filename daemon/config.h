@@ -85,7 +85,7 @@ struct Config
     double min_duration = 0;
     double max_duration = 0;
     int max_concurrent = 0;
-    double stall_timeout = 0; /* seconds without progress before a clip fails as stalled */
+    double stall_timeout = 0;     /* seconds without progress before a clip fails as stalled */
     int max_uploads_per_user = 0; /* resumable (tus) uploads, see tus.h */
     int64_t uploads_disk_bytes = 0;
     int upload_expiry_seconds = 0;

@@ -110,6 +110,13 @@ const std::vector<Migration> &migrations()
            " owner TEXT NOT NULL,"
            " expires_at BIGINT NOT NULL)",
        }},
+      {3,
+       "clip owners",
+       {
+           "ALTER TABLE clips ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+           "CREATE INDEX clips_owner ON clips (owner, created_at)",
+           "CREATE INDEX clips_state ON clips (state, created_at)",
+       }},
   };
   return list;
 }

@@ -12,8 +12,9 @@ namespace {
 constexpr const char *stream_columns = "id, title, key_hash, created_at, key_updated_at";
 constexpr const char *session_columns =
     "id, stream_id, started_at, ended_at, client_address, encoder, end_reason";
-constexpr const char *clip_columns = "id, filename, size, state, reason, message, duration, "
-                                     "width, height, codec, progress, created_at, updated_at";
+constexpr const char *clip_columns =
+    "id, filename, size, state, reason, message, duration, "
+    "width, height, codec, progress, created_at, updated_at, owner";
 constexpr const char *chat_columns = "id, stream_id, user_id, user_name, text, created_at";
 constexpr const char *ban_columns = "user_id, scope, reason, banned_by, created_at, expires_at";
 constexpr const char *gift_columns = "ledger_id, idempotency_key, stream_id, user_id, user_name, "
@@ -57,7 +58,8 @@ ClipRecord clip_from(const RowReader &r)
           .codec = r.text(9),
           .progress = int(r.integer(10)),
           .created_at = r.integer(11),
-          .updated_at = r.integer(12)};
+          .updated_at = r.integer(12),
+          .owner = r.text(13)};
 }
 
 ChatRecord chat_from(const RowReader &r)
@@ -296,17 +298,17 @@ void SqlStore::list_sessions(const std::string &stream_id, int limit,
 void SqlStore::save_clip(const ClipRecord &c, StoreCallback<Done> done)
 {
   run("save_clip",
-      Script::of(
-          {{sql({"INSERT INTO clips (", clip_columns, ") VALUES (", placeholders(13).c_str(),
-                 ") ON CONFLICT (id) DO UPDATE SET filename = excluded.filename, "
-                 "size = excluded.size, state = excluded.state, "
-                 "reason = excluded.reason, message = excluded.message, "
-                 "duration = excluded.duration, width = excluded.width, "
-                 "height = excluded.height, codec = excluded.codec, "
-                 "progress = excluded.progress, created_at = excluded.created_at, "
-                 "updated_at = excluded.updated_at"}),
-            {c.id, c.filename, c.size, c.state, c.reason, c.message, c.duration, int64_t(c.width),
-             int64_t(c.height), c.codec, int64_t(c.progress), c.created_at, c.updated_at}}}),
+      Script::of({{sql({"INSERT INTO clips (", clip_columns, ") VALUES (", placeholders(14).c_str(),
+                        ") ON CONFLICT (id) DO UPDATE SET filename = excluded.filename, "
+                        "size = excluded.size, state = excluded.state, "
+                        "reason = excluded.reason, message = excluded.message, "
+                        "duration = excluded.duration, width = excluded.width, "
+                        "height = excluded.height, codec = excluded.codec, "
+                        "progress = excluded.progress, created_at = excluded.created_at, "
+                        "updated_at = excluded.updated_at, owner = excluded.owner"}),
+                   {c.id, c.filename, c.size, c.state, c.reason, c.message, c.duration,
+                    int64_t(c.width), int64_t(c.height), c.codec, int64_t(c.progress), c.created_at,
+                    c.updated_at, c.owner}}}),
       answers_nothing, std::move(done));
 }
 
@@ -325,6 +327,38 @@ void SqlStore::list_clips(int limit, StoreCallback<std::vector<ClipRecord>> done
                         " FROM clips ORDER BY created_at DESC, id DESC LIMIT $1"}),
                    {limit_of(limit)}}}),
       [](const std::vector<Rows> &r) { return every_row(r[0], clip_from); }, std::move(done));
+}
+
+void SqlStore::list_clips_where(const ClipQuery &q, StoreCallback<std::vector<ClipRecord>> done)
+{
+  std::string where = " WHERE 1 = 1";
+  std::vector<SqlValue> params;
+  auto param = [&params](SqlValue v) {
+    params.push_back(std::move(v));
+    return "$" + std::to_string(params.size());
+  };
+  if (!q.any_owner)
+    where += " AND owner = " + param(q.owner);
+  if (!q.state.empty())
+    where += " AND state = " + param(q.state);
+  if (q.before_created_at > 0) {
+    const std::string at = param(q.before_created_at), id = param(q.before_id);
+    where += " AND (created_at < " + at + " OR (created_at = " + at + " AND id < " + id + "))";
+  }
+  const std::string limit = param(limit_of(q.limit));
+  run(
+      "list_clips_where",
+      Script::of({{sql({"SELECT ", clip_columns, " FROM clips", where.c_str(),
+                        " ORDER BY created_at DESC, id DESC LIMIT ", limit.c_str()}),
+                   std::move(params)}}),
+      [](const std::vector<Rows> &r) { return every_row(r[0], clip_from); }, std::move(done));
+}
+
+void SqlStore::delete_clip(const std::string &id, StoreCallback<bool> done)
+{
+  run(
+      "delete_clip", Script::of({{"DELETE FROM clips WHERE id = $1", {id}}}),
+      [](const std::vector<Rows> &r) { return r[0].affected > 0; }, std::move(done));
 }
 
 /* Chat */

@@ -43,6 +43,9 @@ public:
   void save_clip(const ClipRecord &clip, StoreCallback<Done> done) override;
   void get_clip(const std::string &id, StoreCallback<std::optional<ClipRecord>> done) override;
   void list_clips(int limit, StoreCallback<std::vector<ClipRecord>> done) override;
+  void list_clips_where(const ClipQuery &query,
+                        StoreCallback<std::vector<ClipRecord>> done) override;
+  void delete_clip(const std::string &id, StoreCallback<bool> done) override;
 
   void append_chat(const std::vector<ChatRecord> &messages, StoreCallback<Done> done) override;
   void list_chat(const std::string &stream_id, const std::string &before_id, int limit,

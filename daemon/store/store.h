@@ -99,6 +99,20 @@ struct ClipRecord
   int progress = 0; /* percent */
   int64_t created_at = 0;
   int64_t updated_at = 0;
+  std::string owner; /* the uploader's user id (their token's sub); "" for the admin */
+};
+
+/* Which clips list_clips_where answers, newest first: those of `owner`
+ * (unless any_owner) in `state` (unless ""), older than the cursor
+ * (before_created_at, before_id) when before_created_at > 0. */
+struct ClipQuery
+{
+  bool any_owner = true;
+  std::string owner;
+  std::string state;
+  int64_t before_created_at = 0;
+  std::string before_id;
+  int limit = 20;
 };
 
 /* A chat message. Ids are made by the daemon that accepted the message
@@ -200,6 +214,10 @@ public:
   virtual void get_clip(const std::string &id, StoreCallback<std::optional<ClipRecord>> done) = 0;
   /* Newest first. */
   virtual void list_clips(int limit, StoreCallback<std::vector<ClipRecord>> done) = 0;
+  virtual void list_clips_where(const ClipQuery &query,
+                                StoreCallback<std::vector<ClipRecord>> done) = 0;
+  /* Whether there was such a clip. */
+  virtual void delete_clip(const std::string &id, StoreCallback<bool> done) = 0;
 
   /* Chat history. append writes a batch in one transaction (ids already
    * present are ignored, so a retried batch is harmless). list answers the

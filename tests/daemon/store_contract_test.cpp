@@ -284,6 +284,35 @@ TEST_P(StoreContract, SavesClipsWhole)
   EXPECT_EQ(value_of(AWAIT(std::vector<ClipRecord>, store().list_clips(1, done))).size(), 1u);
 }
 
+TEST_P(StoreContract, ListsClipsByOwnerAndStateInPages)
+{
+  for (int i = 1; i <= 5; ++i)
+    value_of(
+        AWAIT(Done, store().save_clip({.id = "k" + std::to_string(i),
+                                       .state = i == 3 ? "failed" : "ready",
+                                       .created_at = i == 5 ? 400 : 100 * i, /* k4, k5: a tie */
+                                       .updated_at = 100,
+                                       .owner = i % 2 ? "alice" : "bob"},
+                                      done)));
+  auto ids = [this](const ClipQuery &q) {
+    std::string out;
+    for (const auto &c :
+         value_of(AWAIT(std::vector<ClipRecord>, store().list_clips_where(q, done))))
+      out += c.id + " ";
+    return out;
+  };
+  EXPECT_EQ(ids({.any_owner = false, .owner = "alice"}), "k5 k3 k1 ");
+  EXPECT_EQ(ids({.state = "ready"}), "k5 k4 k2 k1 ");
+  EXPECT_EQ(ids({.state = "ready", .limit = 2}), "k5 k4 ");
+  EXPECT_EQ(ids({.state = "ready", .before_created_at = 400, .before_id = "k4", .limit = 2}),
+            "k2 k1 ");
+  EXPECT_EQ(ids({.any_owner = false, .owner = "bob", .state = "failed"}), "");
+  EXPECT_EQ(value_of(AWAIT(std::optional<ClipRecord>, store().get_clip("k2", done)))->owner, "bob");
+  EXPECT_TRUE(value_of(AWAIT(bool, store().delete_clip("k2", done))));
+  EXPECT_FALSE(value_of(AWAIT(bool, store().delete_clip("k2", done))));
+  EXPECT_EQ(ids({.any_owner = false, .owner = "bob"}), "k4 ");
+}
+
 TEST_P(StoreContract, AppendsChatBatchesOnceAndPagesBack)
 {
   std::vector<ChatRecord> batch;

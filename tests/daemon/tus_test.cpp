@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char *kSecret = "tus-test-secret";
+constexpr const char *kSecret = "tus-test-secret-0123456789";
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 

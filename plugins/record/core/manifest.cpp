@@ -7,6 +7,7 @@
 #include <json-glib/json-glib.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 
 namespace sugarcast::record {
@@ -303,7 +304,9 @@ std::optional<unsigned> segment_index(const std::string &name)
   if (digits.size() < 5 || digits.size() > 9 ||
       !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return std::nullopt;
-  return static_cast<unsigned>(std::stoul(digits));
+  unsigned index = 0;
+  std::from_chars(digits.data(), digits.data() + digits.size(), index);
+  return index;
 }
 
 } // namespace sugarcast::record
