@@ -615,10 +615,38 @@ struct ClipService::Impl
     return authorize_uploader(config, http, msg, *who);
   }
 
-  /* Published clips are public; the others are their uploader's (and the admin's). */
+  /* A clip is its uploader's (and the admin's). */
+  static bool owns(const std::optional<Uploader> &who, const ClipRecord &c)
+  {
+    return who && (who->admin || who->owner == c.owner);
+  }
+
+  /* Published clips are public; the others only their owner's. */
   static bool may_see(const std::optional<Uploader> &who, const ClipRecord &c)
   {
-    return c.state == "ready" || (who && (who->admin || who->owner == c.owner));
+    return c.state == "ready" || owns(who, c);
+  }
+
+  /* Reads clip ID from the store and runs FN with it when
+   * ALLOWED says the asker may have it; otherwise the reply is the store's
+   * error or a 404 saying NOT_FOUND (as if the clip did not exist). */
+  template <typename Allowed, typename Fn>
+  void with_clip(std::shared_ptr<Deferred> reply, const std::string &id, Allowed allowed,
+                 const std::string &not_found, Fn fn)
+  {
+    store.get_clip(
+        id, [reply, id, allowed, not_found, fn](StoreResult<std::optional<ClipRecord>> found) {
+          if (!found.ok()) {
+            respond_store_error(reply->msg(), found.error());
+            return;
+          }
+          if (!found.value() || !allowed(*found.value())) {
+            respond_error(reply->msg(), SOUP_STATUS_NOT_FOUND, "not_found",
+                          not_found + " \"" + id + "\"");
+            return;
+          }
+          fn(*found.value());
+        });
   }
 
   void show(HttpRequest &r)
@@ -628,21 +656,14 @@ struct ClipService::Impl
       return;
     auto reply = std::make_shared<Deferred>(r.msg);
     const std::string id = r.params["id"];
-    store.get_clip(id, [this, reply, id, who](StoreResult<std::optional<ClipRecord>> found) {
-      if (!found.ok()) {
-        respond_store_error(reply->msg(), found.error());
-        return;
-      }
-      if (!found.value() || !may_see(who, *found.value())) {
-        respond_error(reply->msg(), SOUP_STATUS_NOT_FOUND, "not_found",
-                      "No clip with id \"" + id + "\"");
-        return;
-      }
-      g_autoptr(JsonNode) node =
-          json_node_init_object(json_node_alloc(), describe(reply->msg(), *found.value()));
-      json_object_unref(json_node_get_object(node));
-      respond_json(reply->msg(), SOUP_STATUS_OK, node);
-    });
+    with_clip(
+        reply, id, [who](const ClipRecord &c) { return may_see(who, c); }, "No clip with id",
+        [this, reply](const ClipRecord &c) {
+          g_autoptr(JsonNode) node =
+              json_node_init_object(json_node_alloc(), describe(reply->msg(), c));
+          json_object_unref(json_node_get_object(node));
+          respond_json(reply->msg(), SOUP_STATUS_OK, node);
+        });
   }
 
   /* ?state=ready: the feed of published clips, everyone's, for anyone;
@@ -721,35 +742,27 @@ struct ClipService::Impl
       return;
     auto reply = std::make_shared<Deferred>(r.msg);
     const std::string id = r.params["id"];
-    store.get_clip(id, [this, reply, id, who](StoreResult<std::optional<ClipRecord>> found) {
-      if (!found.ok()) {
-        respond_store_error(reply->msg(), found.error());
-        return;
-      }
-      const ClipRecord *c = found.value() ? &*found.value() : nullptr;
-      if (!c || !(who->admin || who->owner == c->owner)) {
-        respond_error(reply->msg(), SOUP_STATUS_NOT_FOUND, "not_found",
-                      "No clip of yours with id \"" + id + "\"");
-        return;
-      }
-      if (running.count(id)) {
-        respond_error(reply->msg(), SOUP_STATUS_CONFLICT, "processing",
-                      "The clip is being processed; delete it once it is ready, rejected or "
-                      "failed");
-        return;
-      }
-      store.delete_clip(id, [this, reply, id](StoreResult<bool> deleted) {
-        if (!deleted.ok()) {
-          respond_store_error(reply->msg(), deleted.error());
-          return;
-        }
-        queue.erase(std::remove(queue.begin(), queue.end(), id), queue.end());
-        std::error_code ec;
-        fs::remove_all(dir_of(id), ec);
-        g_log(LOG_DOMAIN, G_LOG_LEVEL_INFO, "clip %s deleted", id.c_str());
-        soup_server_message_set_status(reply->msg(), SOUP_STATUS_NO_CONTENT, nullptr);
-      });
-    });
+    with_clip(
+        reply, id, [who](const ClipRecord &c) { return owns(who, c); }, "No clip of yours with id",
+        [this, reply, id](const ClipRecord &) {
+          if (running.count(id)) {
+            respond_error(reply->msg(), SOUP_STATUS_CONFLICT, "processing",
+                          "The clip is being processed; delete it once it is ready, rejected or "
+                          "failed");
+            return;
+          }
+          store.delete_clip(id, [this, reply, id](StoreResult<bool> deleted) {
+            if (!deleted.ok()) {
+              respond_store_error(reply->msg(), deleted.error());
+              return;
+            }
+            queue.erase(std::remove(queue.begin(), queue.end(), id), queue.end());
+            std::error_code ec;
+            fs::remove_all(dir_of(id), ec);
+            g_log(LOG_DOMAIN, G_LOG_LEVEL_INFO, "clip %s deleted", id.c_str());
+            soup_server_message_set_status(reply->msg(), SOUP_STATUS_NO_CONTENT, nullptr);
+          });
+        });
   }
 };
 
