@@ -34,7 +34,7 @@ int token_command(int argc, char **argv)
   gint64 ttl = 3600;
   const GOptionEntry entries[] = {
       {"user", 'u', 0, G_OPTION_ARG_STRING, &user, "User id (the token's sub)", "ID"},
-      {"role", 'r', 0, G_OPTION_ARG_STRING, &role, "viewer, moderator, streamer or admin", "ROLE"},
+      {"role", 'r', 0, G_OPTION_ARG_STRING, &role, "viewer, creator, moderator, streamer or admin", "ROLE"},
       {"name", 'n', 0, G_OPTION_ARG_STRING, &name, "Name shown in chat (default: the id)", "NAME"},
       {"stream", 's', 0, G_OPTION_ARG_STRING, &stream,
        "The stream a moderator's or streamer's role holds in", "ID"},
@@ -53,7 +53,7 @@ int token_command(int argc, char **argv)
   sugarcast::chat::Role r = sugarcast::chat::Role::Viewer;
   if (!user || !*user || !role || !sugarcast::chat::parse_role(role, r)) {
     std::fprintf(stderr, "sugarcastd token: needs --user ID and --role "
-                         "viewer|moderator|streamer|admin\n");
+                         "viewer|creator|moderator|streamer|admin\n");
     return 2;
   }
   if (ttl <= 0) {

@@ -2,6 +2,7 @@
 #include "tus.h"
 
 #include "api.h"
+#include "authz.h"
 #include "chat/jwt.h"
 #include "events.h"
 #include "secrets.h"
@@ -144,34 +145,20 @@ void tus_error(SoupServerMessage *msg, guint status, const char *code, const std
 bool authorize_uploader(const Config &config, HttpServer &http, SoupServerMessage *msg,
                         Uploader &who)
 {
-  const char *auth = in_header(msg, "Authorization");
-  if (auth && g_ascii_strncasecmp(auth, "Bearer ", 7) == 0 && !config.chat.jwt_secret.empty() &&
-      std::strchr(auth + 7, '.')) { /* a signed token, not the admin's */
-    const chat::TokenCheck check =
-        chat::verify_token(auth + 7, config.chat.jwt_secret, g_get_real_time() / G_USEC_PER_SEC);
-    if (!check.claims) {
-      soup_message_headers_replace(out_headers(msg), "WWW-Authenticate",
-                                   "Bearer error=\"invalid_token\"");
-      tus_error(msg, SOUP_STATUS_UNAUTHORIZED, "unauthorized",
-                "The user token is not valid: " + check.error);
-      return false;
-    }
-    if (check.claims->role != chat::Role::Streamer && check.claims->role != chat::Role::Admin) {
-      tus_error(msg, SOUP_STATUS_FORBIDDEN, "forbidden",
-                std::string("Uploading clips needs a token with role streamer; this one has ") +
-                    chat::role_name(check.claims->role));
-      return false;
-    }
-    who.owner = check.claims->user_id;
-    who.admin = check.claims->role == chat::Role::Admin;
-    return true;
-  }
-  if (!http.check_admin(msg)) {
+  Caller caller;
+  if (!authorize_caller(config, http, msg, caller)) {
     tus_headers(msg);
     return false;
   }
-  who.owner.clear();
-  who.admin = true;
+  if (!caller.admin && caller.role != chat::Role::Creator && caller.role != chat::Role::Streamer) {
+    tus_error(msg, SOUP_STATUS_FORBIDDEN, "forbidden",
+              std::string("Uploading clips needs a token with role creator or streamer; this one "
+                          "has ") +
+                  chat::role_name(caller.role));
+    return false;
+  }
+  who.owner = caller.user;
+  who.admin = caller.admin;
   return true;
 }
 

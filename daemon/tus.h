@@ -9,7 +9,7 @@
  *   DELETE  /api/clips/uploads/{id}   termination → 204
  *
  * Who may upload: the admin token, or a chat-style signed user token
- * (chat/jwt.h) with role streamer or admin; an uploader sees only their own
+ * (chat/jwt.h) with role creator, streamer or admin; an uploader sees only their own
  * uploads. Limits are checked from the request head, before a byte of a body
  * is read: clips.max_upload_bytes per upload, clips.max_uploads_per_user
  * unfinished uploads per uploader, clips.uploads_disk_bytes reserved by all
@@ -46,7 +46,7 @@ struct Uploader
   bool admin = false;
 };
 
-/* The admin token, or a signed user token with role streamer or admin. On
+/* The admin token, or a signed user token with role creator, streamer or admin. On
  * failure replies 401/403 itself and returns false. */
 bool authorize_uploader(const Config &config, HttpServer &http, SoupServerMessage *msg,
                         Uploader &who);

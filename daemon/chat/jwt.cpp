@@ -117,7 +117,7 @@ bool base64url_decode(std::string_view text, std::string &out)
 
 Role role_in_stream(const TokenClaims &claims, const std::string &stream)
 {
-  if (claims.role == Role::Admin || claims.role == Role::Viewer)
+  if (claims.role == Role::Admin || claims.role == Role::Viewer || claims.role == Role::Creator)
     return claims.role;
   return !claims.stream.empty() && claims.stream == stream ? claims.role : Role::Viewer;
 }

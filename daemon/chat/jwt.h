@@ -2,7 +2,7 @@
  *
  * The platform signs tokens with the secret it shares with the daemon
  * (chat.jwt_secret or SUGARCAST_JWT_SECRET). Claims used: sub (user id),
- * name (shown in chat; defaults to sub), role (viewer, moderator, streamer,
+ * name (shown in chat; defaults to sub), role (viewer, creator, moderator, streamer,
  * admin), stream (the one stream a moderator's or streamer's role holds in),
  * exp (Unix seconds; required), nbf (not before, Unix seconds; optional),
  * aud and iss (checked against chat.jwt_audience / chat.jwt_issuer when

@@ -51,6 +51,8 @@ const char *role_name(Role role)
     return "anonymous";
   case Role::Viewer:
     return "viewer";
+  case Role::Creator:
+    return "creator";
   case Role::Moderator:
     return "moderator";
   case Role::Streamer:
@@ -65,6 +67,8 @@ bool parse_role(std::string_view name, Role &role)
 {
   if (name == "viewer")
     role = Role::Viewer;
+  else if (name == "creator")
+    role = Role::Creator;
   else if (name == "moderator")
     role = Role::Moderator;
   else if (name == "streamer")

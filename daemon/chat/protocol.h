@@ -21,7 +21,9 @@ namespace sugarcast::chat {
 
 constexpr int kProtocolVersion = 1;
 
-enum class Role { Anonymous, Viewer, Moderator, Streamer, Admin };
+/* In rising order of rights (code compares them). A creator uploads short
+ * videos; in chat a creator is a viewer. */
+enum class Role { Anonymous, Viewer, Creator, Moderator, Streamer, Admin };
 const char *role_name(Role role);
 /* "viewer" etc.; false when the name is not a role a token may carry. */
 bool parse_role(std::string_view name, Role &role);

@@ -114,7 +114,8 @@ protected:
 
 TEST_F(CreatorClips, ACreatorSeesAndDeletesOnlyTheirOwnClips)
 {
-  const std::string alice = bearer("alice"), bob = bearer("bob");
+  /* Alice has the creator role, Bob is a streamer: both upload. */
+  const std::string alice = bearer("alice", chat::Role::Creator), bob = bearer("bob");
   const std::string video = read_file(make_clip({.seconds = 16}));
   const std::string a = upload(video, alice);
   const std::string b = upload_tus(video, bob);
