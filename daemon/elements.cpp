@@ -3,6 +3,7 @@
 
 #include "gstabrladder.h"
 #include "gstclipvalidate.h"
+#include "gstgiftoverlay.h"
 #include "gsthlsabrsink.h"
 #include "gstrtmpserversrc.h"
 
@@ -14,6 +15,7 @@ void register_builtin_elements()
   GST_ELEMENT_REGISTER(rtmpserversrc, nullptr);
   GST_ELEMENT_REGISTER(abrladder, nullptr);
   GST_ELEMENT_REGISTER(hlsabrsink, nullptr);
+  GST_ELEMENT_REGISTER(giftoverlay, nullptr);
 }
 
 } // namespace sugarcast

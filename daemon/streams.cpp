@@ -579,6 +579,29 @@ bool StreamManager::add_daterange(const std::string &stream_id, const std::strin
   return added;
 }
 
+StreamManager::GiftPush StreamManager::push_gift(const std::string &stream_id,
+                                                 const std::string &event_json)
+{
+  auto it = impl_->streams.find(stream_id);
+  if (it == impl_->streams.end() || it->second->state == State::Ending)
+    return GiftPush::NotLive;
+  const auto overlays = impl_->description->nodes_made_by("giftoverlay");
+  if (overlays.empty())
+    return GiftPush::NoOverlay;
+  /* Every overlay of the description (one per branch it draws on; their
+   * DATERANGEs share the gift's id and hlsabrsink writes one). */
+  bool taken = false;
+  for (const auto &name : overlays) {
+    g_autoptr(GstElement) overlay =
+        gst_bin_get_by_name(GST_BIN(it->second->pipeline), name.c_str());
+    gboolean ok = FALSE;
+    if (overlay)
+      g_signal_emit_by_name(overlay, "push-gift", event_json.c_str(), &ok);
+    taken = taken || ok;
+  }
+  return taken ? GiftPush::Overlay : GiftPush::Refused;
+}
+
 void StreamManager::shutdown(std::function<void(bool clean)> done)
 {
   Impl &d = *impl_;

@@ -71,6 +71,15 @@ public:
   bool add_daterange(const std::string &stream_id, const std::string &id, const std::string &cls,
                      GstClockTime duration, const GstStructure *attributes);
 
+  /* A gift for a live stream's picture: `event_json` (a gift event, see
+   * docs/elements/giftoverlay.md) into the `push-gift` of its description's
+   * giftoverlay, which draws it and sends its DATERANGE downstream on the
+   * frame it first appears on. NoOverlay when the description has none,
+   * Refused when the overlay would not take it (it posts a warning saying
+   * why), NotLive when the stream is not live on this daemon. */
+  enum class GiftPush { Overlay, NoOverlay, Refused, NotLive };
+  GiftPush push_gift(const std::string &stream_id, const std::string &event_json);
+
   /* Stops accepting publishers, ends every stream with EOS (outputs are
    * finalised), records the sessions' end, then calls done(true); done(false)
    * when some pipeline would not stop within the deadline (15 s). */

@@ -11,7 +11,9 @@
  *       x=(int), y=(int), width=(int), height=(int)   the banner at rest
  * - SUGARCAST_GIFT_DATERANGE_CLASS: the CLASS of the sugarcast-daterange
  *   event (daterange.h) giftoverlay sends downstream for the same gift, with
- *   attributes X-GIFT, X-USER and X-COUNT.
+ *   attributes X-GIFT, X-USER, X-COUNT (the gift's count), X-COMBO (the
+ *   banner's count once it is on it), X-NAME (when the event has a name) and
+ *   the event's own `attributes`.
  */
 #ifndef SUGARCAST_GIFT_H
 #define SUGARCAST_GIFT_H

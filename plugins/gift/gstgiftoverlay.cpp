@@ -24,7 +24,8 @@
  *
  * Each gift, on the frame it first appears on, goes downstream as a
  * sugarcast-daterange event (plugins/common/daterange.h; CLASS
- * com.sugarcast.gift, X-GIFT, X-USER, X-COUNT) that hlsabrsink writes as
+ * com.sugarcast.gift, X-GIFT, X-USER, X-COUNT (the gift's), X-COMBO (the
+ * banner's), X-NAME and the event's `attributes`) that hlsabrsink writes as
  * EXT-X-DATERANGE, and as a `gift-shown` element message.
  *
  * ## Example launch line
@@ -145,6 +146,15 @@ struct Layout
     gap = banner_height / 5;
     bottom = h - static_cast<int>(std::lround(h * 0.16));
     max_width = std::max(1, std::min(w - 2 * x, static_cast<int>(std::lround(w * 0.6))));
+  }
+
+  /* Rows stacked up from `bottom` that stay inside the frame (8 at any
+   * size: everything scales with the height). */
+  unsigned rows() const
+  {
+    if (banner_height <= 0 || bottom < banner_height)
+      return 1;
+    return static_cast<unsigned>((bottom - banner_height) / (banner_height + gap)) + 1;
   }
 };
 
@@ -442,13 +452,28 @@ static void announce(GstGiftOverlay *self, const Shown &shown, std::uint64_t dur
     width = found->second.plate.width;
     height = found->second.plate.height;
   }
-  g_autoptr(GstStructure) attributes = gst_structure_new(
-      "attributes", "X-GIFT", G_TYPE_STRING, shown.event.gift.c_str(), "X-USER", G_TYPE_STRING,
-      shown.event.user.c_str(), "X-COUNT", G_TYPE_UINT64, shown.count, nullptr);
+  /* The event's own attributes first, so ours win over the same names:
+   * X-COUNT is this gift's count, as in the ledger; X-COMBO the banner's. */
+  g_autoptr(GstStructure) attributes = gst_structure_new_empty("attributes");
+  for (const GiftAttribute &attr : shown.event.attributes) {
+    if (attr.is_integer)
+      gst_structure_set(attributes, attr.name.c_str(), G_TYPE_INT64, attr.integer, nullptr);
+    else
+      gst_structure_set(attributes, attr.name.c_str(), G_TYPE_STRING, attr.text.c_str(), nullptr);
+  }
+  gst_structure_set(attributes, "X-GIFT", G_TYPE_STRING, shown.event.gift.c_str(), "X-USER",
+                    G_TYPE_STRING, shown.event.user.c_str(), "X-COUNT", G_TYPE_UINT64,
+                    static_cast<guint64>(shown.event.count), nullptr);
+  if (shown.drawn)
+    gst_structure_set(attributes, "X-COMBO", G_TYPE_UINT64, shown.count, nullptr);
+  if (!shown.event.name.empty())
+    gst_structure_set(attributes, "X-NAME", G_TYPE_STRING, shown.event.name.c_str(), nullptr);
   GstEvent *event =
       sugarcast_daterange_event_new(shown.event.id.c_str(), SUGARCAST_GIFT_DATERANGE_CLASS,
                                     shown.running_time, duration, attributes);
   gst_pad_push_event(GST_BASE_TRANSFORM_SRC_PAD(self), event);
+  if (!shown.drawn)
+    return; // dropped from a full queue: timed metadata only
 
   GstStructure *s = gst_structure_new(
       SUGARCAST_GIFT_SHOWN_MESSAGE, "id", G_TYPE_STRING, shown.event.id.c_str(), "gift",
@@ -525,6 +550,13 @@ static gboolean gst_gift_overlay_set_info(GstVideoFilter *filter, GstCaps *, Gst
   priv->info = *in_info;
   priv->have_info = true;
   priv->layout = Layout(in_info);
+  {
+    /* More banners than rows fit wait in the queue: none is drawn off the
+     * top of the frame or over another. */
+    std::lock_guard guard(priv->lock);
+    priv->config.max_rows = priv->layout.rows();
+    priv->timeline.set_config(priv->config);
+  }
   switch (GST_VIDEO_INFO_FORMAT(in_info)) {
   case GST_VIDEO_FORMAT_NV12:
     priv->format = PixelFormat::NV12;

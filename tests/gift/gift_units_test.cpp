@@ -195,11 +195,64 @@ TEST(Timeline, MaxConcurrentQueuesTheRestAndMergesRepeats)
   EXPECT_EQ(rows, 7u);
   /* When the first three leave, the queued ones come in, at that frame. */
   shown = t.advance(5000 * kMs);
-  ASSERT_EQ(shown.size(), 2u);
+  /* e's merged gift comes out too, on the same banner, for its own
+   * timed metadata: every gift gets one. */
+  ASSERT_EQ(shown.size(), 3u);
   EXPECT_EQ(shown[0].event.user, "d");
   EXPECT_EQ(shown[1].event.user, "e");
-  EXPECT_EQ(shown[1].count, 10u);
-  EXPECT_EQ(shown[1].running_time, 5000 * kMs);
+  EXPECT_EQ(shown[1].count, 1u);
+  EXPECT_FALSE(shown[1].combo);
+  EXPECT_EQ(shown[2].event.user, "e");
+  EXPECT_EQ(shown[2].event.count, 9u);
+  EXPECT_EQ(shown[2].count, 10u);
+  EXPECT_TRUE(shown[2].combo);
+  EXPECT_EQ(shown[2].serial, shown[1].serial);
+  EXPECT_NE(shown[2].event.id, shown[1].event.id);
+  EXPECT_EQ(shown[2].running_time, 5000 * kMs);
+  EXPECT_EQ(t.active().back().count, 10u);
+}
+
+TEST(Timeline, NoMoreBannersThanRowsFit)
+{
+  TimelineConfig c = config();
+  c.max_concurrent = 5;
+  c.max_rows = 2;
+  Timeline t(c);
+  for (const char *user : {"a", "b", "c"})
+    t.push(gift(user));
+  EXPECT_EQ(t.advance(0).size(), 2u);
+  EXPECT_EQ(t.active().size(), 2u);
+  EXPECT_EQ(t.queued(), 1u);
+  for (const Banner &b : t.active())
+    EXPECT_LT(b.slot, 2u);
+}
+
+TEST(GiftEvent, TakesExtraDaterangeAttributes)
+{
+  GiftEvent e;
+  std::string error;
+  ASSERT_TRUE(parse_gift_event(
+      R"({"gift":"rose","user":"a","attributes":{"X-COINS":300,"x-ledger-id":8812,"X-NOTE":"hi"}})",
+      e, error))
+      << error;
+  ASSERT_EQ(e.attributes.size(), 3u);
+  EXPECT_EQ(e.attributes[0].name, "X-COINS");
+  EXPECT_TRUE(e.attributes[0].is_integer);
+  EXPECT_EQ(e.attributes[0].integer, 300);
+  EXPECT_EQ(e.attributes[1].name, "X-LEDGER-ID");
+  EXPECT_EQ(e.attributes[2].text, "hi");
+  for (const char *bad :
+       {R"("attributes":[1])", R"("attributes":{"COINS":1})", R"("attributes":{"X-A B":1})",
+        R"("attributes":{"X-A":1.5})", R"("attributes":{"X-A":{"b":1}})"}) {
+    const std::string json = std::string(R"({"gift":"rose","user":"a",)") + bad + "}";
+    EXPECT_FALSE(parse_gift_event(json, e, error)) << json;
+    EXPECT_NE(error.find("attribute"), std::string::npos) << error;
+  }
+  std::string many = R"({"gift":"rose","user":"a","attributes":{)";
+  for (int i = 0; i < 17; ++i)
+    many += (i ? "," : "") + ("\"X-A" + std::to_string(i) + "\":1");
+  EXPECT_FALSE(parse_gift_event(many + "}}", e, error));
+  EXPECT_NE(error.find("at most 16"), std::string::npos) << error;
 }
 
 TEST(Timeline, AFloodIsBounded)
@@ -208,17 +261,22 @@ TEST(Timeline, AFloodIsBounded)
   c.max_pending = 100;
   Timeline t(c);
   std::uint64_t now = 0;
-  std::size_t shown = 0;
+  std::size_t shown = 0, dropped_shown = 0;
   for (int frame = 0; frame < 30; ++frame, now += 33 * kMs) {
     for (int i = 0; i < 40; ++i)
       t.push(gift("user" + std::to_string(frame * 40 + i)));
-    shown += t.advance(now).size();
+    for (const Shown &s : t.advance(now)) {
+      shown += s.drawn;
+      dropped_shown += !s.drawn;
+    }
     EXPECT_LE(t.active().size(), 3u);
     EXPECT_LE(t.queued(), 4u);
     EXPECT_EQ(t.pending(), 0u);
   }
   EXPECT_EQ(shown, 3u);
   EXPECT_EQ(t.dropped(), 30u * 40 - 3 - 4);
+  /* Each dropped gift still comes out once, undrawn, for its DATERANGE. */
+  EXPECT_EQ(dropped_shown, t.dropped());
   /* More than max_pending before a frame: the rest are refused. */
   for (int i = 0; i < 150; ++i)
     t.push(gift("late" + std::to_string(i)));

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -306,6 +307,41 @@ TEST(GiftOverlay, TheDaterangeEventPrecedesTheFirstFrameWithTheGift)
   gst_buffer_unref(out);
 }
 
+TEST(GiftOverlay, TheDaterangeCarriesTheEventsAttributesAndNotOverItsOwn)
+{
+  Overlay o("I420", 640, 360);
+  o.run(0);
+  while (GstEvent *e = gst_harness_try_pull_event(o.h))
+    gst_event_unref(e);
+  ASSERT_TRUE(o.push_gift(R"({"id":"gift-9","gift":"rocket","name":"Rocket","user":"bob",)"
+                          R"("count":3,"attributes":{"X-COINS":300,"X-LEDGER-ID":9,)"
+                          R"("X-ANIMATION":"rocket","X-USER":"not bob"}})"));
+  ASSERT_EQ(gst_harness_push(o.h, o.frame(1)), GST_FLOW_OK);
+  GstEvent *event = gst_harness_try_pull_event(o.h);
+  ASSERT_NE(event, nullptr);
+  ASSERT_TRUE(sugarcast_event_is_daterange(event));
+  const GValue *v = gst_structure_get_value(gst_event_get_structure(event), "attributes");
+  ASSERT_NE(v, nullptr);
+  const GstStructure *attributes = gst_value_get_structure(v);
+  gint64 coins = 0, ledger = 0;
+  EXPECT_TRUE(gst_structure_get_int64(attributes, "X-COINS", &coins));
+  EXPECT_EQ(coins, 300);
+  EXPECT_TRUE(gst_structure_get_int64(attributes, "X-LEDGER-ID", &ledger));
+  EXPECT_EQ(ledger, 9);
+  EXPECT_STREQ(gst_structure_get_string(attributes, "X-ANIMATION"), "rocket");
+  EXPECT_STREQ(gst_structure_get_string(attributes, "X-NAME"), "Rocket");
+  EXPECT_STREQ(gst_structure_get_string(attributes, "X-USER"), "bob");
+  guint64 count = 0, combo = 0;
+  gst_structure_get_uint64(attributes, "X-COUNT", &count);
+  gst_structure_get_uint64(attributes, "X-COMBO", &combo);
+  EXPECT_EQ(count, 3u);
+  EXPECT_EQ(combo, 3u);
+  gst_event_unref(event);
+  GstBuffer *out = gst_harness_pull(o.h);
+  EXPECT_EQ(GST_BUFFER_PTS(out), frame_time(1));
+  gst_buffer_unref(out);
+}
+
 TEST(GiftOverlay, CombosCountUpOnOneBanner)
 {
   Overlay o("I420", 1280, 720);
@@ -528,17 +564,34 @@ TEST(GiftOverlay, GoldenFrameWithACjkName)
 
 TEST(GiftOverlay, TinyOddFramesAndManySpriteNamesDoNotBreakIt)
 {
-  for (auto [w, h] : {std::pair{33, 17}, std::pair{641, 361}}) {
+  /* 17 pixels high fit one row of banners, 361 eight (all sizes do):
+   * max-concurrent=32 shows no more than fit, the rest wait. */
+  for (auto [w, h, rows] : {std::tuple{33, 17, 1u}, std::tuple{641, 361, 8u}}) {
     Overlay o("I420", w, h, "max-concurrent=32 duration=1000000000");
-    /* 300 sprite names, more than the element remembers (256). */
-    for (int i = 0; i < 300; ++i) {
+    /* One gift a frame, each with its own sprite name: over 40 s, more
+     * names than the element remembers (256) reach the screen. */
+    std::size_t drawn = 0;
+    for (int i = 0; i < 1200; ++i) {
       o.push_gift(gift_json("u" + std::to_string(i), "nosuch" + std::to_string(i)));
       o.run(i);
+      guint active = 0;
+      g_object_get(o.element(), "active", &active, nullptr);
+      EXPECT_LE(active, rows);
+      for (GstStructure *shown : o.shown_messages()) {
+        ++drawn;
+        gint y = -1, height = 0;
+        gst_structure_get_int(shown, "y", &y);
+        gst_structure_get_int(shown, "height", &height);
+        EXPECT_GE(y, 0);
+        EXPECT_LE(y + height, h);
+        gst_structure_free(shown);
+      }
     }
     guint active = 0;
     g_object_get(o.element(), "active", &active, nullptr);
-    EXPECT_EQ(active, 30u); // one a frame, each on screen for 1 s
-    EXPECT_EQ(o.warnings().size(), 300u - 0u);
-    o.warnings();
+    EXPECT_EQ(active, rows); // the rows stay full: gifts keep coming
+    EXPECT_GE(drawn, 40u * rows - rows);
+    /* One warning per sprite name drawn (each is missing). */
+    EXPECT_EQ(o.warnings().size(), drawn);
   }
 }

@@ -75,7 +75,11 @@ TEST(GiftPipeline, DaterangesInEveryVariantPlaylistAtTheTimeTheGiftAppears)
     EXPECT_EQ(attribute(ranges[0], "X-USER"), "\"小明\"");
     EXPECT_EQ(attribute(ranges[0], "X-COUNT"), "1");
     EXPECT_EQ(attribute(ranges[1], "ID"), "\"g-rose-2\"");
-    EXPECT_EQ(attribute(ranges[1], "X-COUNT"), "5");
+    EXPECT_EQ(attribute(ranges[0], "X-COMBO"), "1");
+    /* X-COUNT is the gift's own count, as the ledger's path writes it;
+     * X-COMBO the banner's once the gift is on it. */
+    EXPECT_EQ(attribute(ranges[1], "X-COUNT"), "4");
+    EXPECT_EQ(attribute(ranges[1], "X-COMBO"), "5");
     EXPECT_EQ(attribute(ranges[2], "ID"), "\"g-heart\"");
     /* START-DATEs: the times the gifts appear, not when they were sent. */
     auto start = [&](const std::string &l) {

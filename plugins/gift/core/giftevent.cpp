@@ -4,6 +4,7 @@
 #include <json-glib/json-glib.h>
 
 #include <cmath>
+#include <memory>
 
 namespace sugarcast::gift {
 
@@ -60,6 +61,72 @@ bool string_member(JsonObject *object, const char *member, bool required, std::s
     return false;
   }
   out.assign(value, length);
+  return true;
+}
+
+/* X- then letters, digits and '-', as hlsabrsink takes them (upper-cased). */
+bool attribute_name(const char *name, std::string &out)
+{
+  const std::size_t length = strlen(name);
+  if (length < 3 || length > kMaxAttributeNameBytes || (name[0] != 'X' && name[0] != 'x') ||
+      name[1] != '-')
+    return false;
+  out.clear();
+  for (std::size_t i = 0; i < length; ++i) {
+    const char c = name[i];
+    if (!g_ascii_isalnum(c) && c != '-')
+      return false;
+    out += g_ascii_toupper(c);
+  }
+  return true;
+}
+
+bool attributes_member(JsonObject *object, std::vector<GiftAttribute> &out, std::string &error)
+{
+  JsonNode *node = json_object_get_member(object, "attributes");
+  if (!node || JSON_NODE_HOLDS_NULL(node))
+    return true;
+  if (!JSON_NODE_HOLDS_OBJECT(node)) {
+    error = "member 'attributes' must be an object of X- attributes";
+    return false;
+  }
+  JsonObject *attributes = json_node_get_object(node);
+  if (json_object_get_size(attributes) > kMaxAttributes) {
+    error = "member 'attributes' has at most " + std::to_string(kMaxAttributes) + " members, got " +
+            std::to_string(json_object_get_size(attributes));
+    return false;
+  }
+  /* In the order written (json_object_iter_* would give a hash order). */
+  GList *members = json_object_get_members(attributes);
+  std::unique_ptr<GList, decltype(&g_list_free)> owned(members, g_list_free);
+  for (GList *m = members; m; m = m->next) {
+    const gchar *name = static_cast<const gchar *>(m->data);
+    JsonNode *value = json_object_get_member(attributes, name);
+    GiftAttribute attr;
+    if (!attribute_name(name, attr.name)) {
+      error = std::string("attribute '") + name +
+              "' must be X- followed by letters, digits and '-', at most " +
+              std::to_string(kMaxAttributeNameBytes) + " bytes";
+      return false;
+    }
+    const GType type = JSON_NODE_HOLDS_VALUE(value) ? json_node_get_value_type(value) : G_TYPE_NONE;
+    if (type == G_TYPE_INT64) {
+      attr.is_integer = true;
+      attr.integer = json_node_get_int(value);
+    } else if (type == G_TYPE_STRING) {
+      attr.text = json_node_get_string(value);
+      if (attr.text.size() > kMaxAttributeValueBytes ||
+          !g_utf8_validate(attr.text.data(), static_cast<gssize>(attr.text.size()), nullptr)) {
+        error = std::string("attribute '") + name + "' must be valid UTF-8 of at most " +
+                std::to_string(kMaxAttributeValueBytes) + " bytes";
+        return false;
+      }
+    } else {
+      error = std::string("attribute '") + name + "' must be a string or an integer";
+      return false;
+    }
+    out.push_back(std::move(attr));
+  }
   return true;
 }
 
@@ -145,6 +212,8 @@ bool parse_gift_event(std::string_view json, GiftEvent &out, std::string &error)
     }
     event.at_ns = static_cast<std::int64_t>(std::llround(at * 1e9));
   }
+  if (!attributes_member(object, event.attributes, error))
+    return false;
   out = std::move(event);
   return true;
 }

@@ -55,19 +55,30 @@ void Timeline::apply(GiftEvent event, std::uint64_t now, std::vector<Shown> &sho
   for (Queued &queued : queued_) {
     if (same_sender(queued.event, event)) {
       queued.count = std::min(queued.count + event.count, kMaxBannerCount);
+      if (merged_ < config_.max_pending) {
+        queued.merged.push_back(std::move(event));
+        ++merged_;
+      }
       return;
     }
   }
   const std::uint64_t count = event.count;
-  if (queued_.empty() && active_.size() < config_.max_concurrent) {
+  if (queued_.empty() && active_.size() < row_limit()) {
     open_banner({std::move(event), count}, now, shown);
     return;
   }
   if (queued_.size() >= config_.max_queued) {
     ++dropped_;
+    shown.push_back({std::move(event), 0, 0, false, now, false});
     return;
   }
-  queued_.push_back({std::move(event), count});
+  queued_.push_back({std::move(event), count, {}});
+}
+
+unsigned Timeline::row_limit() const
+{
+  return config_.max_rows ? std::min(config_.max_concurrent, config_.max_rows)
+                          : config_.max_concurrent;
 }
 
 void Timeline::open_banner(Queued queued, std::uint64_t now, std::vector<Shown> &shown)
@@ -85,7 +96,15 @@ void Timeline::open_banner(Queued queued, std::uint64_t now, std::vector<Shown> 
   banner.last_gift_at = now;
   const std::uint64_t minimum = config_.enter_ns + config_.leave_ns;
   banner.hold_until = now + std::max(config_.duration_ns, minimum) - config_.leave_ns;
-  shown.push_back({std::move(queued.event), banner.count, banner.serial, false, now});
+  /* The first gift opens it; those merged into the entry while it waited
+   * appear on the same frame, each with the count it brings the banner to. */
+  std::uint64_t count = std::min<std::uint64_t>(queued.event.count, banner.count);
+  shown.push_back({std::move(queued.event), count, banner.serial, false, now});
+  merged_ -= std::min(merged_, queued.merged.size());
+  for (GiftEvent &event : queued.merged) { // ids were given in apply()
+    count = std::min(count + event.count, banner.count);
+    shown.push_back({std::move(event), count, banner.serial, true, now});
+  }
   active_.push_back(std::move(banner));
 }
 
@@ -98,7 +117,7 @@ std::vector<Shown> Timeline::advance(std::uint64_t now)
                 [&](const Banner &banner) { return now >= banner.hold_until + config_.leave_ns; });
 
   /* Rows freed by banners that left go to the queue first, in order. */
-  while (!queued_.empty() && active_.size() < config_.max_concurrent) {
+  while (!queued_.empty() && active_.size() < row_limit()) {
     Queued queued = std::move(queued_.front());
     queued_.pop_front();
     open_banner(std::move(queued), now, shown);
@@ -136,6 +155,7 @@ void Timeline::clear()
 {
   pending_.clear();
   queued_.clear();
+  merged_ = 0;
   active_.clear();
 }
 

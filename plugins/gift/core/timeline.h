@@ -10,9 +10,12 @@
  * ("×N") and holds it longer instead of adding a banner. At most
  * `max_concurrent` banners are shown; the rest wait in a queue of at most
  * `max_queued` entries, where gifts of the same user and gift merge into one
- * entry. A gift storm therefore costs at most a bounded amount of memory and
- * at most `max_concurrent` banners per frame, whatever its rate; a gift that
- * finds the queue full is dropped and counted.
+ * entry (each merged gift still comes out of advance() on its own when the
+ * entry is shown, for its timed metadata; at most `max_pending` of them are
+ * kept across the queue, later ones only add to the count). A gift storm therefore costs at most a
+ * bounded amount of memory and at most `max_concurrent` banners per frame, whatever its rate; a
+ * gift that finds the queue full is dropped and counted (and comes out of advance() with `drawn`
+ * false, so its timed metadata is not lost).
  *
  * Times are nanoseconds of running time. The overlay calls push() whenever a
  * gift arrives (from any thread, under its own lock) and advance() once per
@@ -40,6 +43,10 @@ struct TimelineConfig
   unsigned max_concurrent = 3;
   unsigned max_queued = 32;
   unsigned max_pending = 4096; // gifts pushed but not yet reached by a frame
+  /* Rows of banners the frame has room for (0: no limit); the overlay sets
+   * it from the frame size, so more than fit wait in the queue instead of
+   * piling up at the top of the picture. */
+  unsigned max_rows = 0;
 };
 
 enum class Phase { Enter, Hold, Leave };
@@ -64,6 +71,9 @@ struct Shown
   std::uint64_t serial = 0; // the banner it is on
   bool combo = false;       // raised an existing banner
   std::uint64_t running_time = 0;
+  /* False for a gift dropped because the queue was full: it is on no
+   * banner, but still gets its timed metadata at this frame. */
+  bool drawn = true;
 };
 
 struct BannerView
@@ -103,7 +113,10 @@ private:
   {
     GiftEvent event;
     std::uint64_t count = 0;
+    std::vector<GiftEvent> merged; // later gifts on this entry, shown with it
   };
+
+  unsigned row_limit() const;
 
   void apply(GiftEvent event, std::uint64_t now, std::vector<Shown> &shown);
   void open_banner(Queued queued, std::uint64_t now, std::vector<Shown> &shown);
@@ -116,6 +129,7 @@ private:
   std::uint64_t next_serial_ = 1;
   std::uint64_t next_id_ = 1;
   std::uint64_t dropped_ = 0;
+  std::size_t merged_ = 0; // events kept in queued entries' `merged`
 };
 
 } // namespace sugarcast::gift
