@@ -22,11 +22,11 @@ class HttpServer;
 
 struct Caller
 {
-  bool admin = false;   /* the admin token, or a user token with role admin */
-  std::string user;     /* the token's `sub`; "" for the admin token */
-  std::string name;     /* the token's display name */
+  bool admin = false; /* the admin token, or a user token with role admin */
+  std::string user;   /* the token's `sub`; "" for the admin token */
+  std::string name;   /* the token's display name */
   chat::Role role = chat::Role::Anonymous;
-  std::string stream;   /* the token's `stream` claim; "" when it names none */
+  std::string stream; /* the token's `stream` claim; "" when it names none */
 };
 
 /* The caller of MSG from its Authorization header. On a missing or bad

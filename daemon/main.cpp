@@ -34,7 +34,8 @@ int token_command(int argc, char **argv)
   gint64 ttl = 3600;
   const GOptionEntry entries[] = {
       {"user", 'u', 0, G_OPTION_ARG_STRING, &user, "User id (the token's sub)", "ID"},
-      {"role", 'r', 0, G_OPTION_ARG_STRING, &role, "viewer, creator, moderator, streamer or admin", "ROLE"},
+      {"role", 'r', 0, G_OPTION_ARG_STRING, &role, "viewer, creator, moderator, streamer or admin",
+       "ROLE"},
       {"name", 'n', 0, G_OPTION_ARG_STRING, &name, "Name shown in chat (default: the id)", "NAME"},
       {"stream", 's', 0, G_OPTION_ARG_STRING, &stream,
        "The stream a moderator's or streamer's role holds in", "ID"},
