@@ -143,7 +143,33 @@ function renderLeaderboard(ol, entries) {
 
 /* Gifts drawn by the page over the video, for renditions that do not carry
  * them burned in. layer: an element over the video. */
-const GIFT_ICONS = { rose: '🌹', heart: '❤️', star: '⭐', rocket: '🚀', crown: '👑', diamond: '💎', lion: '🦁' };
+/* Drawn as SVG, not emoji: the page must not depend on the viewer having
+ * an emoji font (headless and minimal systems have none). */
+const GIFT_COLOURS = { rose: '#e8336a', heart: '#ff4d6d', rocket: '#6cf', castle: '#c9a0ff', star: '#ffd43b' };
+function giftIcon(kind) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 48 48');
+  svg.setAttribute('class', 'icon');
+  svg.setAttribute('aria-hidden', 'true');
+  const colour = GIFT_COLOURS[kind] || '#fc6';
+  const shape = (d, fill) => {
+    const p = document.createElementNS(ns, 'path');
+    p.setAttribute('d', d);
+    p.setAttribute('fill', fill);
+    svg.append(p);
+  };
+  if (kind === 'heart' || kind === 'rose')
+    shape('M24 42 L7 25 A9.5 9.5 0 0 1 24 12 A9.5 9.5 0 0 1 41 25 Z', colour);
+  else {
+    shape('M8 20 H40 V42 H8 Z', colour);            /* a present */
+    shape('M5 13 H43 V21 H5 Z', colour);
+    shape('M21 13 H27 V42 H21 Z', '#fff');
+    shape('M24 13 C18 3 10 8 16 13 Z M24 13 C30 3 38 8 32 13 Z', '#fff');
+  }
+  return svg;
+}
+
 class GiftLayer {
   constructor(layer) {
     this.layer = layer;
@@ -162,10 +188,8 @@ class GiftLayer {
   show(g) {
     if (!this.enabled || !this.active)
       return null;
-    const icon = GIFT_ICONS[g.animation] || GIFT_ICONS[g.gift] || '🎁';
     const who = g.user ? g.user.name || g.user.id : '?';
-    const item = SC.el('div', { class: 'gift-anim', role: 'status' },
-                       SC.el('span', { class: 'icon', 'aria-hidden': 'true', text: icon }),
+    const item = SC.el('div', { class: 'gift-anim', role: 'status' }, giftIcon(g.animation || g.gift),
                        SC.el('span', { class: 'who', text: `${who} sent ${g.count} × ${g.name || g.gift}` }));
     item.style.left = `${10 + (this.shown++ * 23) % 60}%`;
     item.addEventListener('animationend', () => item.remove());

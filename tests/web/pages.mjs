@@ -179,6 +179,7 @@ async function mainScenario() {
     await alice.click('#gifts button');
     await until(bob, () => window.sugarcast.gifts > 0 && document.querySelector('#gift-layer .gift-anim'));
     const anim = await bob.evaluate(() => getComputedStyle(document.querySelector('#gift-layer .gift-anim')).animationName);
+    await bob.screenshot({ path: `${cfg.out}/watch-gift-desktop.png` });
     await until(bob, () => document.getElementById('leaderboard').textContent.includes('alice'));
     const board = await bob.textContent('#leaderboard');
     check('gift_animation_leaderboard', anim === 'gift-rise' || anim === 'gift-fade', `animation ${anim}; leaderboard "${board}"`);
@@ -217,11 +218,16 @@ async function mainScenario() {
     await sendChat(bob, 'bob after the ban');
     await sendChat(alice, 'marker after the ban');
     await until(alice, () => window.sugarcast.chat.includes('marker after the ban'));
-    const stored = await (await get(`/api/streams/${cfg.stream}/chat?limit=50`)).json();
-    const texts = stored.messages.map((m) => m.text);
+    /* Messages are delivered before they are stored: wait for the marker
+     * in the store, then bob's message must not be there. */
+    let texts = [];
+    await poll('the marker in the stored chat', async () => {
+      texts = (await (await get(`/api/streams/${cfg.stream}/chat?limit=50`)).json()).messages.map((m) => m.text);
+      return texts.includes('marker after the ban');
+    });
     const aliceSaw = await alice.evaluate(() => window.sugarcast.chat.includes('bob after the ban'));
     check('admin_bans', !texts.includes('bob after the ban') && !aliceSaw && texts.includes('marker after the ban'),
-          `stored: ${texts.slice(-3).join(' | ')}`);
+          `stored: ${texts.slice(0, 4).join(' | ')}`);
     await admin.screenshot({ path: `${cfg.out}/admin-room-desktop.png`, fullPage: true });
     await admin.context().close();
   });

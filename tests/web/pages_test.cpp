@@ -9,7 +9,8 @@
  * build/meson-logs/pages/.
  * PagesStats.ContractRoutes: what needs the stats, record and schedule
  * routes (docs/api.md); skipped, naming the route, on a daemon without
- * them ("route missing on this branch"). */
+ * them ("route missing on this branch"; exit status 77, which meson
+ * reports as SKIP). */
 #include "chat/jwt.h"
 #include "sugarcastd.h"
 #include "testenv.h"
@@ -17,7 +18,9 @@
 #include <gtest/gtest.h>
 #include <json-glib/json-glib.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <iostream>
 
 using namespace sugarcast;
 using namespace sugarcast::test;
@@ -42,7 +45,8 @@ struct Browser
   std::string out, err;
   JsonObject *checks = nullptr;
   std::vector<std::string> missing, page_errors;
-  g_autoptr(JsonParser) parser = json_parser_new();
+  JsonParser *parser = json_parser_new();
+  ~Browser() { g_object_unref(parser); }
 };
 
 /* Runs pages.mjs SCENARIO against a fresh daemon with one stream. */
@@ -146,7 +150,10 @@ TEST(PagesStats, ContractRoutes)
     std::string all;
     for (const auto &m : b.missing)
       all += "\n  " + m;
-    GTEST_SKIP() << "route missing on this branch:" << all;
+    /* 77: meson reports the test SKIP, not OK (GTEST_SKIP exits 0). */
+    std::cout << "[  SKIPPED ] PagesStats.ContractRoutes: route missing on this branch:" << all
+              << std::endl;
+    std::_Exit(77);
   }
   expect_checks(b, {"home_lists_live_with_thumbnail", "studio_ingest_and_viewers",
                     "recordings_listed", "scheduled_starting_soon"});
