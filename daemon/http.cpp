@@ -537,7 +537,7 @@ void HttpServer::route(const char *method, const std::string &pattern, Handler h
 {
   Route r{method, split_path(pattern), std::move(handler), admin};
   /* "/" itself reaches the default handler, which every server has. */
-  const std::string prefix = r.segments.empty() ? "" : "/" + r.segments.at(0);
+  const std::string prefix = r.segments.empty() ? "" : "/" + r.segments.front();
   if (!prefix.empty() && std::find(prefixes_.begin(), prefixes_.end(), prefix) == prefixes_.end()) {
     prefixes_.push_back(prefix);
     soup_server_add_handler(server_, prefix.c_str(), on_request, this, nullptr);

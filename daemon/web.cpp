@@ -24,11 +24,10 @@ const char *content_type(const std::string &name)
  * are revalidated on each load (they name the assets); assets are cached. */
 void serve(HttpRequest &r, const std::string &resource)
 {
-  g_autoptr(GBytes) bytes =
-      content_type(resource) && resource.find('/') == std::string::npos
-          ? g_resources_lookup_data(("/sugarcast/web/" + resource).c_str(),
-                                    G_RESOURCE_LOOKUP_FLAGS_NONE, nullptr)
-          : nullptr;
+  g_autoptr(GBytes) bytes = content_type(resource) && resource.find('/') == std::string::npos
+                                ? g_resources_lookup_data(("/sugarcast/web/" + resource).c_str(),
+                                                          G_RESOURCE_LOOKUP_FLAGS_NONE, nullptr)
+                                : nullptr;
   if (!bytes) {
     respond_error(r.msg, SOUP_STATUS_NOT_FOUND, "not_found", "No such page: " + r.path);
     return;

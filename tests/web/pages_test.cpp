@@ -54,8 +54,9 @@ void run(const char *scenario, Browser &b)
 {
   ASSERT_TRUE(std::filesystem::exists(source_dir() + "/web/node_modules/axe-core"))
       << "web/node_modules is missing: ./dev installs it (npm ci --prefix web)";
-  SugarcastdProcess d({.config = std::string(R"({"hls": {"segment_duration": 1}, "chat": {"jwt_secret": ")") +
-                                 kSecret + R"("}})"});
+  SugarcastdProcess d(
+      {.config = std::string(R"({"hls": {"segment_duration": 1}, "chat": {"jwt_secret": ")") +
+                 kSecret + R"("}})"});
   ASSERT_TRUE(d.wait_ready()) << d.log();
   HttpResponse created = d.admin("POST", "/api/streams", R"({"title": "Browser <b>show</b>"})");
   ASSERT_EQ(created.status, 201) << created.body;
@@ -110,7 +111,8 @@ void run(const char *scenario, Browser &b)
 void expect_checks(const Browser &b, std::initializer_list<const char *> names)
 {
   for (const char *name : names) {
-    ASSERT_TRUE(json_object_has_member(b.checks, name)) << name << " was not checked\n" << b.out << b.err;
+    ASSERT_TRUE(json_object_has_member(b.checks, name)) << name << " was not checked\n"
+                                                        << b.out << b.err;
     JsonObject *c = json_object_get_object_member(b.checks, name);
     EXPECT_TRUE(json_object_get_boolean_member(c, "ok"))
         << name << ": " << json_object_get_string_member(c, "detail");
@@ -138,7 +140,8 @@ TEST(Pages, WhatMainServes)
   for (const char *page : {"home", "watch", "studio", "admin"})
     for (const char *width : {"phone", "desktop"})
       for (const char *what : {"fits", "keyboard", "axe"})
-        EXPECT_TRUE(json_object_has_member(b.checks, (std::string(page) + "_" + width + "_" + what).c_str()))
+        EXPECT_TRUE(json_object_has_member(b.checks,
+                                           (std::string(page) + "_" + width + "_" + what).c_str()))
             << page << " " << width << " " << what;
 }
 
