@@ -287,6 +287,17 @@ async function contractScenario() {
   if (missing.length)
     return;
 
+  /* The streamer turns recording on in the studio before going live. */
+  await attempt('studio_records', async () => {
+    const studio = await open(`/studio#token=${cfg.tokens.streamer}`);
+    await until(studio, () => window.sugarcast.ready);
+    await studio.click('#record-on');
+    await until(studio, () => document.querySelector('#recordings tr'));
+    const problem = await studio.evaluate(() => document.getElementById('problem').hidden ? '' : document.getElementById('problem').textContent);
+    check('studio_records', problem === '', problem || 'recording on');
+    await studio.context().close();
+  });
+
   push();
   await poll('the master playlist', async () => (await get(`/hls/${cfg.stream}/master.m3u8`)).status === 200, 60000);
 
@@ -314,18 +325,38 @@ async function contractScenario() {
     await viewer.context().close();
   });
 
+  encoder.kill('SIGKILL');
+  /* The show's recording: listed on / once it is no longer recording,
+   * replayed by its watch URL, and cut into a highlight in the studio. */
   await attempt('recordings_listed', async () => {
-    const r = await (await get(`/api/streams/${cfg.stream}/recordings`, cfg.admin)).json();
+    let rec = null;
+    await poll('a finished recording', async () => {
+      const r = await (await get(`/api/streams/${cfg.stream}/recordings`, cfg.admin)).json();
+      rec = (r.recordings || []).find((x) => x.state !== 'recording');
+      return rec;
+    }, 60000);
     const home = await open('/');
-    if ((r.recordings || []).some((x) => x.state !== 'recording'))
-      await until(home, () => document.querySelector('#recordings li.card'), null, 20000);
-    const count = await home.evaluate(() => document.querySelectorAll('#recordings li.card').length);
-    check('recordings_listed', count === (r.recordings || []).filter((x) => x.state !== 'recording').slice(0, 12).length,
-          `${count} cards for ${(r.recordings || []).length} recordings`);
+    await until(home, (u) => [...document.querySelectorAll('#recordings a')].some((a) => a.getAttribute('href') === u), rec.watch_url, 30000);
+    check('recordings_listed', true, `${rec.id} (${rec.state}, ${rec.duration} s) on /`);
     await home.context().close();
+
+    const replay = await open(rec.watch_url);
+    await until(replay, () => window.sugarcast.playing, null, 30000);
+    const title = await replay.textContent('#title');
+    check('recording_replays', /\(recording\)/.test(title), title);
+    await replay.context().close();
+
+    const studio = await open(`/studio#token=${cfg.tokens.streamer}`);
+    await until(studio, () => document.querySelector('#recordings tr .in'));
+    await studio.fill('#recordings tr .in', '1');
+    await studio.fill('#recordings tr .out', String(Math.max(2, Math.min(20, Math.floor(rec.duration)))));
+    await studio.click('#recordings tr button');
+    await until(studio, () => document.querySelector('#recordings tr .cut-state').textContent !== '');
+    const cut = await studio.textContent('#recordings tr .cut-state');
+    check('studio_cuts_highlight', /^Highlight \S+: /.test(cut), cut);
+    await studio.context().close();
   });
 
-  encoder.kill('SIGKILL');
   await attempt('scheduled_starting_soon', async () => {
     const startsAt = Date.now() + 3600 * 1000;
     const studio = await open(`/studio#token=${cfg.tokens.streamer}`);

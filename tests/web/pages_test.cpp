@@ -159,5 +159,6 @@ TEST(PagesStats, ContractRoutes)
     std::_Exit(77);
   }
   expect_checks(b, {"home_lists_live_with_thumbnail", "studio_ingest_and_viewers",
-                    "recordings_listed", "scheduled_starting_soon"});
+                    "recordings_listed", "scheduled_starting_soon", "studio_records",
+                    "recording_replays", "studio_cuts_highlight"});
 }
