@@ -122,8 +122,10 @@ async function roomStats() {
   const r = await SC.api(`/api/streams/${encodeURIComponent(room.id)}/stats?from=${Date.now() - 24 * 3600 * 1000}&to=${Date.now()}`, { token });
   if (!r.ok) {
     $('room-stats').textContent = r.status === 404 ? 'This server does not keep statistics.' : `Statistics: ${SC.why(r)}`;
+    $('room-chart').hidden = true;
     return;
   }
+  $('room-chart').hidden = false;
   const s = r.data;
   const show = (s.shows || [])[0];
   $('room-stats').textContent = [

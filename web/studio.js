@@ -91,8 +91,10 @@ async function stats() {
                                                   : `Statistics: ${SC.why(r)}`;
     if (routeMissing(r) && !window.sugarcast.missing.includes('stats'))
       window.sugarcast.missing.push('stats');
+    $('viewers-chart').hidden = $('bitrate-chart').hidden = true;
     return;
   }
+  $('viewers-chart').hidden = $('bitrate-chart').hidden = false;
   const s = r.data;
   window.sugarcast.stats = s;
   const live = s.live;

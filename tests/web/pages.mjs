@@ -163,6 +163,15 @@ async function mainScenario() {
     check('chat_between_contexts', true, 'bob saw alice\'s message');
   });
 
+  await attempt('anonymous_read_only', async () => {
+    const anon = await open(watchPath(''));
+    await until(anon, () => window.sugarcast.chat.includes('hello from alice'));
+    const form = await anon.isVisible('#send');
+    const hint = await anon.isVisible('#anonymous');
+    check('anonymous_read_only', !form && hint, `send form visible ${form}, sign-in hint visible ${hint}`);
+    await anon.context().close();
+  });
+
   await attempt('chat_escaped', async () => {
     let alerted = false;
     bob.on('dialog', () => { alerted = true; });
