@@ -536,8 +536,9 @@ std::string local_host(SoupServerMessage *msg)
 void HttpServer::route(const char *method, const std::string &pattern, Handler handler, bool admin)
 {
   Route r{method, split_path(pattern), std::move(handler), admin};
-  const std::string prefix = "/" + r.segments.at(0);
-  if (std::find(prefixes_.begin(), prefixes_.end(), prefix) == prefixes_.end()) {
+  /* "/" itself reaches the default handler, which every server has. */
+  const std::string prefix = r.segments.empty() ? "" : "/" + r.segments.front();
+  if (!prefix.empty() && std::find(prefixes_.begin(), prefixes_.end(), prefix) == prefixes_.end()) {
     prefixes_.push_back(prefix);
     soup_server_add_handler(server_, prefix.c_str(), on_request, this, nullptr);
   }

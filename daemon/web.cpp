@@ -1,7 +1,5 @@
-/* sugarcastd — the pages viewers open. See web.h. */
+/* sugarcastd — the pages people open. See web.h. */
 #include "web.h"
-
-#include "media.h"
 
 #include <gio/gio.h>
 
@@ -17,50 +15,55 @@ const char *content_type(const std::string &name)
     return "text/javascript; charset=utf-8";
   if (g_str_has_suffix(name.c_str(), ".css"))
     return "text/css; charset=utf-8";
+  if (g_str_has_suffix(name.c_str(), ".svg"))
+    return "image/svg+xml";
   return nullptr;
+}
+
+/* RESOURCE from the binary's resources, or a JSON 404 naming PATH. Pages
+ * are revalidated on each load (they name the assets); assets are cached. */
+void serve(HttpRequest &r, const std::string &resource)
+{
+  g_autoptr(GBytes) bytes = content_type(resource) && resource.find('/') == std::string::npos
+                                ? g_resources_lookup_data(("/sugarcast/web/" + resource).c_str(),
+                                                          G_RESOURCE_LOOKUP_FLAGS_NONE, nullptr)
+                                : nullptr;
+  if (!bytes) {
+    respond_error(r.msg, SOUP_STATUS_NOT_FOUND, "not_found", "No such page: " + r.path);
+    return;
+  }
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers(r.msg);
+  const bool page = g_str_has_suffix(resource.c_str(), ".html");
+  soup_message_headers_replace(headers, "Cache-Control", page ? "no-cache" : "public, max-age=300");
+  soup_message_headers_replace(headers, "X-Content-Type-Options", "nosniff");
+  /* Everything the pages use comes from this server: scripts, styles,
+   * media, thumbnails, the chat socket. */
+  if (page)
+    soup_message_headers_replace(headers, "Content-Security-Policy",
+                                 "default-src 'self'; img-src 'self' data: blob:; "
+                                 "media-src 'self' blob:; worker-src 'self' blob:; "
+                                 "connect-src 'self' ws: wss:; "
+                                 "style-src 'self' 'unsafe-inline'; object-src 'none'; "
+                                 "base-uri 'none'; frame-ancestors 'none'");
+  respond_bytes(r.msg, r.method, content_type(resource), bytes);
 }
 
 } // namespace
 
 WebPages::WebPages(HttpServer &http) : http_(http)
 {
-  soup_server_add_handler(http.soup(), "/watch", on_request, this, nullptr);
-  soup_server_add_handler(http.soup(), "/web", on_request, this, nullptr);
-}
-
-void WebPages::on_request(SoupServer *, SoupServerMessage *msg, const char *path, GHashTable *,
-                          gpointer self)
-{
-  auto *pages = static_cast<WebPages *>(self);
-  const std::string method = soup_server_message_get_method(msg);
-  if (method != "GET" && method != "HEAD") {
-    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow",
-                                 "GET, HEAD");
-    respond_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "method_not_allowed",
-                  method + " is not allowed on pages; use GET");
-    return;
-  }
   /* /watch/ID is the page whatever the id: the page asks the API about it. */
-  const std::vector<std::string> parts = split_path(path);
-  std::string resource;
-  if (parts.size() == 2 && parts[0] == "watch")
-    resource = "watch.html";
-  else if (parts.size() == 2 && parts[0] == "web" && content_type(parts[1]))
-    resource = parts[1];
-  g_autoptr(GBytes) bytes = resource.empty()
-                                ? nullptr
-                                : g_resources_lookup_data(("/sugarcast/web/" + resource).c_str(),
-                                                          G_RESOURCE_LOOKUP_FLAGS_NONE, nullptr);
-  if (!bytes) {
-    respond_error(msg, SOUP_STATUS_NOT_FOUND, "not_found", std::string("No such page: ") + path);
-    return;
-  }
-  pages->http_.add_cors_headers(msg);
-  SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
-  soup_message_headers_replace(headers, "Cache-Control",
-                               resource == "watch.html" ? "no-cache" : "public, max-age=300");
-  soup_message_headers_replace(headers, "X-Content-Type-Options", "nosniff");
-  respond_bytes(msg, method, content_type(resource), bytes);
+  struct Page
+  {
+    const char *path, *resource;
+  };
+  for (const Page &p : {Page{"/", "index.html"}, Page{"/watch/{id}", "watch.html"},
+                        Page{"/studio", "studio.html"}, Page{"/admin", "admin.html"}})
+    http_.route(
+        "GET", p.path, [resource = std::string(p.resource)](HttpRequest &r) { serve(r, resource); },
+        false);
+  http_.route(
+      "GET", "/web/{file}", [](HttpRequest &r) { serve(r, r.params["file"]); }, false);
 }
 
 } // namespace sugarcast

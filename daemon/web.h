@@ -1,6 +1,11 @@
-/* sugarcastd — the pages viewers open: /watch/STREAM_ID, a player with the
- * room's chat and gifts, and its assets under /web/ (built into the binary;
- * hls.js comes from web/node_modules when it was installed at build time). */
+/* sugarcastd — the pages people open, built into the binary (web/, with the
+ * npm libraries they use from web/node_modules, see vendor.gresource.xml):
+ *   /                 what is live, upcoming, recent recordings and short videos
+ *   /watch/STREAM_ID  the player with the room's chat, gifts and leaderboard
+ *   /studio           the streamer's page (their token in the URL fragment)
+ *   /admin            the moderators' and operators' page (the admin token)
+ * and their assets under /web/. The pages take everything from the API;
+ * nothing here knows a stream. */
 #pragma once
 
 #include "http.h"
@@ -13,8 +18,6 @@ public:
   explicit WebPages(HttpServer &http);
 
 private:
-  static void on_request(SoupServer *, SoupServerMessage *msg, const char *path, GHashTable *,
-                         gpointer self);
   HttpServer &http_;
 };
 

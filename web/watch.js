@@ -1,16 +1,21 @@
 /* Sugarcast watch page: plays a stream's HLS (hls.js where the browser has no
- * native HLS), shows its live state, and runs the room's chat and gifts over
- * the chat WebSocket (docs/protocol.md). A signed-in viewer opens the page as
- * /watch/STREAM_ID#token=JWT; without a token the chat is read-only. */
+ * native HLS) with a manual quality choice beside automatic, shows its live
+ * state (live, offline, starting soon, reconnecting — changing as the chat
+ * socket and the player report it), and runs the room's chat, gifts and
+ * leaderboard over the chat WebSocket (docs/protocol.md). A signed-in
+ * viewer opens /watch/STREAM_ID#token=JWT; without a token the chat is
+ * read-only. /watch/STREAM_ID?recording=ID replays a recording with its
+ * chat. See docs/pages.md. */
 'use strict';
 
 const streamId = decodeURIComponent(location.pathname.split('/').filter(Boolean).pop());
-const token = new URLSearchParams(location.hash.slice(1)).get('token') || '';
+const recordingId = new URLSearchParams(location.search).get('recording');
+const token = SC.takeToken('watch');
 const $ = (id) => document.getElementById(id);
 const video = $('video');
 
 /* What the page exposes for tests and curious people. */
-window.sugarcast = { streamId, playing: false, firstFrameMs: null, chat: [], errors: [] };
+window.sugarcast = { streamId, playing: false, firstFrameMs: null, chat: [], errors: [], gifts: 0, state: '' };
 const startedAt = performance.now();
 
 function notice(text) {
@@ -18,18 +23,76 @@ function notice(text) {
   $('notice').hidden = !text;
 }
 
-function setState(state) {
+/* ---- state: what the viewer is told ---- */
+
+let live = false;
+let schedule = null; /* {title, starts_at} of the next show, from /api/channels */
+let liveSince = null;
+
+function showState() {
+  let state = live ? 'live' : 'offline';
+  if (live && reconnecting)
+    state = 'reconnecting';
+  else if (!live && schedule && schedule.starts_at > Date.now() - 15 * 60 * 1000)
+    state = 'starting soon';
+  if (recordingId)
+    state = 'recording';
   const el = $('state');
   el.textContent = state;
-  el.className = 'state' + (state === 'live' ? ' live' : '');
+  el.className = `state ${state.replace(' ', '-')}`;
+  window.sugarcast.state = state;
+  if (state === 'starting soon')
+    notice(`${schedule.title ? `${schedule.title}: ` : ''}starts at ${SC.when(schedule.starts_at)}`);
+  else if (state === 'offline')
+    notice('The stream is offline. This page plays it as soon as it goes live.');
+  else if (state === 'reconnecting')
+    notice('Lost the stream; reconnecting…');
+  else
+    notice('');
 }
+
+setInterval(() => {
+  $('uptime').hidden = !(live && liveSince);
+  if (live && liveSince)
+    $('uptime').textContent = `live for ${SC.duration((Date.now() - liveSince) / 1000)}`;
+}, 1000);
 
 /* ---- video ---- */
 
 let hls = null;
+/* The rendition chosen by hand, -1 for automatic (for tests). */
+window.sugarcast.manualLevel = () => (hls ? hls.manualLevel : null);
+let reconnecting = false;
+let playUrl = '';
+let retry = null;
+
+/* Every playlist and segment request names this page's viewer session, so
+ * the daemon counts HLS viewers who never open the chat. */
+function withSession(url) {
+  if (!/\.m3u8(\?|$)/.test(url))
+    return url;
+  return url + (url.includes('?') ? '&' : '?') + `session=${SC.sessionId}`;
+}
+
 function play(url) {
+  playUrl = url;
+  clearTimeout(retry);
+  if (hls) {
+    hls.destroy();
+    hls = null;
+  }
   if (window.Hls && Hls.isSupported()) {
     hls = new Hls({ lowLatencyMode: false, liveSyncDurationCount: 2 });
+    /* Set apart from the tuning above: hls.js reads it per request. */
+    hls.config.xhrSetup = (xhr, u) => xhr.open('GET', withSession(u), true);
+    hls.on(Hls.Events.MANIFEST_PARSED, () => listLevels());
+    hls.on(Hls.Events.LEVEL_SWITCHED, () => giftsInVideo());
+    hls.on(Hls.Events.FRAG_LOADED, () => {
+      if (reconnecting) {
+        reconnecting = false;
+        showState();
+      }
+    });
     hls.on(Hls.Events.ERROR, (_, data) => {
       if (!data.fatal)
         return;
@@ -37,12 +100,16 @@ function play(url) {
       /* A stream that is not live yet, or has just ended: try again. */
       hls.destroy();
       hls = null;
-      setTimeout(() => play(url), 2000);
+      if (live && !reconnecting) {
+        reconnecting = true;
+        showState();
+      }
+      retry = setTimeout(() => play(url), 2000);
     });
     hls.loadSource(url);
     hls.attachMedia(video);
   } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
-    video.src = url;
+    video.src = withSession(url);
   } else {
     notice('This browser cannot play HLS.');
   }
@@ -53,142 +120,224 @@ video.addEventListener('timeupdate', () => {
     window.sugarcast.playing = true;
     window.sugarcast.firstFrameMs = Math.round(performance.now() - startedAt);
   }
+  if (recordingId)
+    replayChat(video.currentTime);
 });
+
+/* Manual quality beside automatic: the master playlist's renditions. */
+function listLevels() {
+  const select = $('quality');
+  select.textContent = '';
+  select.append(SC.el('option', { value: '-1', text: 'Auto' }));
+  hls.levels.forEach((l, i) => {
+    const label = l.height ? `${l.height}p` : `${Math.round((l.bitrate || 0) / 1000)} kb/s`;
+    select.append(SC.el('option', { value: String(i), text: l.name && l.name !== label ? `${label} (${l.name})` : label }));
+  });
+  select.disabled = hls.levels.length < 2;
+  select.value = String(hls.manualLevel === undefined ? -1 : hls.manualLevel);
+  giftsInVideo();
+}
+
+$('quality').addEventListener('change', (event) => {
+  if (hls)
+    hls.currentLevel = Number(event.target.value); /* -1: automatic */
+});
+
+/* ---- gifts drawn by the page ---- */
+
+const giftLayer = new GiftLayer($('gift-layer'));
+let overlayInVideo = false; /* the stream's renditions draw gifts (all but the source rung) */
+$('show-gifts').checked = giftLayer.enabled;
+$('show-gifts').addEventListener('change', (e) => giftLayer.setEnabled(e.target.checked));
+
+/* The page animates gifts unless the rendition playing carries them
+ * burned in: renditions made by the ladder do when the daemon says so
+ * (/api/watch "gift_overlay": true); the passthrough source rung
+ * (NAME="source") never does. */
+function giftsInVideo() {
+  const level = hls && hls.levels && hls.levels[hls.currentLevel >= 0 ? hls.currentLevel : hls.loadLevel];
+  const source = !level || (level.name || '').toLowerCase() === 'source';
+  giftLayer.active = !overlayInVideo || source;
+}
 
 /* ---- chat ---- */
 
-function line(html, cls) {
-  const li = document.createElement('li');
-  if (cls)
-    li.className = cls;
-  li.append(...html);
-  const list = $('messages');
-  const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
-  list.append(li);
-  while (list.children.length > 300)
-    list.firstChild.remove();
-  if (atBottom)
-    list.scrollTop = list.scrollHeight;
-  return li;
-}
+const chatList = new ChatList($('messages'), null);
+let chat = null;
+let catalogue = [];
 
-function name(text) {
-  const span = document.createElement('span');
-  span.className = 'name';
-  span.textContent = text;
-  return span;
-}
 
-const shown = new Map(); /* message id -> li */
 function showChat(m) {
-  shown.set(m.id, line([name(m.user ? m.user.name : '?'), document.createTextNode(m.text)]));
+  chatList.chat(m);
   window.sugarcast.chat.push(m.text);
 }
 
-function showGift(g) {
-  line([name(g.user ? g.user.name : '?'),
-        document.createTextNode(`sent ${g.count} × ${g.name || g.gift}`)], 'gift');
-}
-
-let socket = null;
-let catalogue = [];
-function connect() {
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const url = `${scheme}://${location.host}/ws/chat/${encodeURIComponent(streamId)}`;
-  /* The token goes as a subprotocol, not in the URL that proxies log. */
-  socket = token ? new WebSocket(url, ['sugarcast.v1', `sugarcast.token.${token}`])
-                 : new WebSocket(url);
-  socket.onmessage = (event) => {
-    let m;
-    try {
-      m = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    switch (m.type) {
-    case 'welcome':
-      $('messages').textContent = '';
+function onChat(m) {
+  switch (m.type) {
+  case 'welcome':
+    chatList.moderation = m.you && m.you.moderator ? moderation(chat, streamId, token, (t) => t && chatList.system(t)) : null;
+    chatList.clear();
+    if (!recordingId)
       (m.history || []).forEach(showChat);
-      if (m.viewers !== undefined) {
-        $('viewers').textContent = `${m.viewers} watching`;
-        $('viewers').hidden = false;
-      }
-      if (m.live !== undefined)
-        setState(m.live ? 'live' : 'offline');
-      if (m.you && m.you.can_chat) {
-        $('send').hidden = false;
-        $('anonymous').hidden = true;
-        $('gifts').hidden = catalogue.length === 0;
-      }
-      break;
-    case 'chat':
-      showChat(m);
-      break;
-    case 'deleted': {
-      const li = shown.get(m.id);
-      if (li)
-        li.remove();
-      break;
+    if (m.viewers !== undefined && !recordingId) {
+      $('viewers').textContent = `${m.viewers} watching`;
+      $('viewers').hidden = false;
     }
-    case 'gift':
-      showGift(m);
+    if (m.live !== undefined && !recordingId) {
+      const was = live;
+      live = m.live;
+      showState();
+      if (live && !was && playUrl)
+        play(playUrl);
+    }
+    if (m.leaderboard)
+      renderLeaderboard($('leaderboard'), m.leaderboard);
+    if (m.you && m.you.can_chat && !recordingId) {
+      $('send').hidden = false;
+      $('anonymous').hidden = true;
+      $('gifts').hidden = catalogue.length === 0;
+    }
+    break;
+  case 'chat':
+    if (!recordingId)
+      showChat(m);
+    break;
+  case 'deleted':
+    chatList.remove(m.id);
+    break;
+  case 'gift':
+    if (recordingId)
       break;
-    case 'viewers':
+    chatList.gift(m);
+    if (giftLayer.show(m))
+      window.sugarcast.gifts++;
+    break;
+  case 'leaderboard':
+    renderLeaderboard($('leaderboard'), m.entries);
+    break;
+  case 'viewers':
+    if (!recordingId) {
       $('viewers').textContent = `${m.count} watching`;
       $('viewers').hidden = false;
-      break;
-    case 'stream':
-      setState(m.state === 'live' ? 'live' : 'offline');
-      break;
-    case 'error':
-      line([document.createTextNode(m.message || m.code)], 'system');
-      window.sugarcast.errors.push(m.code);
-      break;
     }
-  };
-  socket.onclose = (event) => {
-    if (event.code === 4001 || event.code === 4003)
-      return; /* refused: the error said why */
-    setTimeout(connect, 3000);
-  };
+    break;
+  case 'stream': {
+    if (recordingId)
+      break;
+    const was = live;
+    live = m.state === 'live';
+    if (live) {
+      liveSince = Date.now();
+      if (!was)
+        play(playUrl); /* a new show: start at its live edge */
+    } else {
+      reconnecting = false;
+      liveSince = null;
+      refreshSchedule();
+    }
+    showState();
+    break;
+  }
+  case 'moderation':
+    if (m.action === 'ban' || m.action === 'mute')
+      chatList.system(`${m.user} was ${m.action === 'ban' ? 'banned' : 'muted'}`);
+    break;
+  case 'error':
+    chatList.system(m.message || m.code);
+    window.sugarcast.errors.push(m.code);
+    break;
+  }
 }
 
 $('send').addEventListener('submit', (event) => {
   event.preventDefault();
-  const text = $('text').value.trim();
-  if (!text || !socket || socket.readyState !== WebSocket.OPEN)
+  const text = $('chat-text').value.trim();
+  if (!text || !chat || !chat.send({ type: 'chat', text }))
     return;
-  socket.send(JSON.stringify({ v: 1, type: 'chat', text }));
-  $('text').value = '';
+  $('chat-text').value = '';
 });
 
 function sendGift(gift) {
-  if (!socket || socket.readyState !== WebSocket.OPEN)
-    return;
-  const key = `web-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
-  socket.send(JSON.stringify({ v: 1, type: 'gift', gift: gift.id, count: 1, idempotency_key: key }));
+  chat.send({ type: 'gift', gift: gift.id, count: 1, idempotency_key: SC.randomKey('web') });
 }
 
 /* ---- the stream ---- */
 
-fetch(`/api/watch/${encodeURIComponent(streamId)}`)
-  .then((r) => r.ok ? r.json() : Promise.reject(new Error(`${r.status}`)))
-  .then((s) => {
+/* The channel's live time and next scheduled show (GET /api/channels). */
+async function refreshSchedule() {
+  try {
+    const r = await SC.api('/api/channels');
+    const c = r.ok && r.data && (r.data.channels || []).find((x) => x.id === streamId);
+    if (c) {
+      schedule = c.schedule || null;
+      if (c.started_at && c.state === 'live')
+        liveSince = c.started_at;
+    }
+  } catch {
+    /* keep what we know */
+  }
+  showState();
+}
+
+/* A recording's chat, shown as the replay reaches each message's offset. */
+let replayMessages = [];
+let replayShown = 0;
+function replayChat(t) {
+  if (t + 1 < (replayMessages[replayShown - 1] || {}).offset) {
+    chatList.clear(); /* seeked back */
+    replayShown = 0;
+  }
+  while (replayShown < replayMessages.length && replayMessages[replayShown].offset <= t) {
+    const m = replayMessages[replayShown++];
+    if (m.kind === 'gift')
+      chatList.gift(Object.assign({ user: { name: m.name || m.user } }, m));
+    else
+      showChat({ id: m.id, user: { id: m.user, name: m.name || m.user }, text: m.text });
+  }
+}
+
+async function start() {
+  try {
+    const r = await SC.api(`/api/watch/${encodeURIComponent(streamId)}`);
+    if (!r.ok) {
+      notice(r.status === 404 ? 'There is no such stream.' : SC.why(r));
+      $('state').textContent = 'offline';
+      return;
+    }
+    const s = r.data;
     document.title = `${s.title} — Sugarcast`;
     $('title').textContent = s.title;
-    setState(s.state === 'idle' ? 'offline' : 'live');
+    overlayInVideo = s.gift_overlay === true;
     catalogue = s.gifts || [];
-    for (const g of catalogue) {
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.textContent = `${g.name} (${g.coins})`;
-      b.onclick = () => sendGift(g);
-      $('gifts').append(b);
+    for (const g of catalogue)
+      $('gifts').append(SC.el('button', { type: 'button', text: `${g.name} (${g.coins})`,
+                                          'aria-label': `Send ${g.name} (${g.coins})`,
+                                          onclick: () => sendGift(g) }));
+    if (recordingId) {
+      const rec = await SC.api(`/api/recordings/${encodeURIComponent(recordingId)}`);
+      if (!rec.ok) {
+        notice(rec.status === 404 ? 'There is no such recording.' : SC.why(rec));
+        return;
+      }
+      $('title').textContent = `${rec.data.title || s.title} (recording)`;
+      const c = await SC.api(`/api/recordings/${encodeURIComponent(recordingId)}/chat`);
+      replayMessages = c.ok && c.data ? (c.data.messages || []).sort((a, b) => a.offset - b.offset) : [];
+      showState();
+      play(rec.data.hls_url);
+    } else {
+      live = s.state !== 'idle';
+      showState();
+      refreshSchedule();
+      play(s.hls_url);
     }
-    play(s.hls_url);
-    connect();
-  })
-  .catch((e) => {
-    notice(e.message === '404' ? 'There is no such stream.' : 'The server cannot be reached.');
-    setState('offline');
-  });
+    chat = new ChatClient(streamId, token, { onMessage: onChat });
+    const board = await SC.api(`/api/streams/${encodeURIComponent(streamId)}/leaderboard`);
+    if (board.ok)
+      renderLeaderboard($('leaderboard'), board.data.entries);
+  } catch (e) {
+    notice('The server cannot be reached.');
+    window.sugarcast.errors.push(String(e));
+  }
+}
+
+start();

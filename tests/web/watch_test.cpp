@@ -100,8 +100,23 @@ TEST(WatchPage, PagesAndTheirPublicApi)
   EXPECT_EQ(page.status, 200);
   EXPECT_EQ(page.header("content-type"), "text/html; charset=utf-8");
   EXPECT_NE(page.body.find("/web/watch.js"), std::string::npos);
-  for (const char *asset : {"/web/watch.js", "/web/watch.css", "/web/hls.min.js"})
+  for (const char *asset :
+       {"/web/watch.js", "/web/watch.css", "/web/hls.min.js", "/web/common.js", "/web/chat.js",
+        "/web/charts.js", "/web/site.css", "/web/home.js", "/web/studio.js", "/web/admin.js",
+        "/web/uPlot.min.js", "/web/uPlot.min.css"})
     EXPECT_EQ(http_request("GET", d.url(asset)).status, 200) << asset;
+  /* The other pages; each names only this server as a source. */
+  for (const char *path : {"/", "/studio", "/admin", "/watch/x"}) {
+    HttpResponse p = http_request("GET", d.url(path));
+    EXPECT_EQ(p.status, 200) << path;
+    EXPECT_EQ(p.header("content-type"), "text/html; charset=utf-8") << path;
+    EXPECT_EQ(p.header("content-security-policy").rfind("default-src 'self';", 0), 0u) << path;
+    EXPECT_EQ(p.body.find("http"), std::string::npos) << path << " links elsewhere";
+  }
+  EXPECT_EQ(http_request("POST", d.url("/"), "{}").status, 405);
+  EXPECT_EQ(http_request("GET", d.url("/nothing-here")).status, 404)
+      << "\"/\" is only the home page";
+  EXPECT_EQ(http_request("GET", d.url("/studio/x")).status, 404);
   EXPECT_EQ(http_request("GET", d.url("/web/../admin-token")).status / 100, 4);
   EXPECT_EQ(http_request("GET", d.url("/web/nothing.js")).status, 404);
   HttpResponse unknown = http_request("GET", d.url("/api/watch/nosuchstream"));
