@@ -263,6 +263,9 @@ void StreamsApi::watch(HttpRequest &r)
     std::string ws = http_.base_url(reply->msg());
     ws.replace(0, ws.find(':'), ws.rfind("https", 0) == 0 ? "wss" : "ws");
     json_object_set_string_member(o, "chat_url", (ws + "/ws/chat/" + id).c_str());
+    const StreamManager::Drawing drawing = streams_.drawing(id);
+    json_object_set_boolean_member(o, "gift_overlay", drawing.gifts);
+    json_object_set_boolean_member(o, "source_rung", drawing.source_rung);
     JsonArray *gifts = json_array_new();
     for (const auto &g : config_.gifts.catalogue) {
       JsonObject *go = json_object_new();

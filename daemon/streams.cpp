@@ -602,6 +602,24 @@ StreamManager::GiftPush StreamManager::push_gift(const std::string &stream_id,
   return taken ? GiftPush::Overlay : GiftPush::Refused;
 }
 
+StreamManager::Drawing StreamManager::drawing(const std::string &stream_id) const
+{
+  Drawing d;
+  d.gifts = !impl_->description->nodes_made_by("giftoverlay").empty();
+  auto it = impl_->streams.find(stream_id);
+  if (it == impl_->streams.end() || !it->second->pipeline)
+    return d;
+  for (const auto &name : impl_->description->nodes_made_by("abrladder")) {
+    g_autoptr(GstElement) ladder = gst_bin_get_by_name(GST_BIN(it->second->pipeline), name.c_str());
+    g_autofree gchar *rungs = nullptr;
+    if (ladder)
+      g_object_get(ladder, "ladder", &rungs, nullptr);
+    if (rungs && g_str_has_prefix(rungs, "source"))
+      d.source_rung = true;
+  }
+  return d;
+}
+
 void StreamManager::shutdown(std::function<void(bool clean)> done)
 {
   Impl &d = *impl_;

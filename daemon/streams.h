@@ -80,6 +80,17 @@ public:
   enum class GiftPush { Overlay, NoOverlay, Refused, NotLive };
   GiftPush push_gift(const std::string &stream_id, const std::string &event_json);
 
+  /* What a stream's renditions show, for players: whether the description
+   * draws gifts onto the video (it has a giftoverlay), and whether the
+   * live stream's first rung (video_0) is the publisher's own stream
+   * (abrladder's `source` rung), which shows none. */
+  struct Drawing
+  {
+    bool gifts = false;
+    bool source_rung = false;
+  };
+  Drawing drawing(const std::string &stream_id) const;
+
   /* Stops accepting publishers, ends every stream with EOS (outputs are
    * finalised), records the sessions' end, then calls done(true); done(false)
    * when some pipeline would not stop within the deadline (15 s). */

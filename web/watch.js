@@ -15,7 +15,7 @@ const $ = (id) => document.getElementById(id);
 const video = $('video');
 
 /* What the page exposes for tests and curious people. */
-window.sugarcast = { streamId, playing: false, firstFrameMs: null, chat: [], errors: [], gifts: 0, state: '' };
+window.sugarcast = { streamId, playing: false, firstFrameMs: null, chat: [], errors: [], gifts: 0, giftsReceived: 0, state: '' };
 const startedAt = performance.now();
 
 function notice(text) {
@@ -130,7 +130,8 @@ function listLevels() {
   select.textContent = '';
   select.append(SC.el('option', { value: '-1', text: 'Auto' }));
   hls.levels.forEach((l, i) => {
-    const label = l.height ? `${l.height}p` : `${Math.round((l.bitrate || 0) / 1000)} kb/s`;
+    const label = (l.height ? `${l.height}p` : `${Math.round((l.bitrate || 0) / 1000)} kb/s`) +
+                  (isSourceRung(l) ? ' (Source)' : '');
     select.append(SC.el('option', { value: String(i), text: l.name && l.name !== label ? `${label} (${l.name})` : label }));
   });
   select.disabled = hls.levels.length < 2;
@@ -147,18 +148,24 @@ $('quality').addEventListener('change', (event) => {
 
 const giftLayer = new GiftLayer($('gift-layer'));
 let overlayInVideo = false; /* the stream's renditions draw gifts (all but the source rung) */
+let sourceRung = false; /* video_0 is the publisher's own stream (/api/watch "source_rung") */
 $('show-gifts').checked = giftLayer.enabled;
 $('show-gifts').addEventListener('change', (e) => giftLayer.setEnabled(e.target.checked));
 
 /* The page animates gifts unless the rendition playing carries them
  * burned in: renditions made by the ladder do when the daemon says so
  * (/api/watch "gift_overlay": true); the passthrough source rung
- * (NAME="source") never does. */
+ * (video_0 when /api/watch says "source_rung": true) never does. */
+function isSourceRung(level) {
+  return sourceRung && /(^|\/)video_0\.m3u8(\?|$)/.test(String(level.url || level.uri || ''));
+}
+
 function giftsInVideo() {
   const level = hls && hls.levels && hls.levels[hls.currentLevel >= 0 ? hls.currentLevel : hls.loadLevel];
-  const source = !level || (level.name || '').toLowerCase() === 'source';
+  const source = level ? isSourceRung(level) : sourceRung;
   giftLayer.active = !overlayInVideo || source;
 }
+window.sugarcast.giftsDrawnByPage = () => giftLayer.active;
 
 /* ---- chat ---- */
 
@@ -209,6 +216,7 @@ function onChat(m) {
     if (recordingId)
       break;
     chatList.gift(m);
+    window.sugarcast.giftsReceived++;
     if (giftLayer.show(m))
       window.sugarcast.gifts++;
     break;
@@ -308,6 +316,7 @@ async function start() {
     document.title = `${s.title} — Sugarcast`;
     $('title').textContent = s.title;
     overlayInVideo = s.gift_overlay === true;
+    sourceRung = s.source_rung === true;
     catalogue = s.gifts || [];
     for (const g of catalogue)
       $('gifts').append(SC.el('button', { type: 'button', text: `${g.name} (${g.coins})`,
