@@ -10,6 +10,7 @@
 #include "media.h"
 #include "metrics.h"
 #include "pipelines.h"
+#include "recordings.h"
 #include "secrets.h"
 #include "store.h"
 #include "streams.h"
@@ -41,6 +42,7 @@ struct Daemon::Impl
   StreamManager streams;
   StreamsApi streams_api;
   ClipService clips;
+  RecordingService recordings;
   WebPages pages;
   chat::ChatService chat;
 
@@ -50,7 +52,8 @@ struct Daemon::Impl
         hls_files(http, "/hls", config.hls.dir), clip_files(http, "/clips", config.clips.dir),
         streams(config, *store, pipelines, events, metrics),
         streams_api(config, http, *store, streams),
-        clips(config, http, *store, pipelines, events, metrics), pages(http),
+        clips(config, http, *store, pipelines, events, metrics),
+        recordings(config, http, *store, streams, clips), pages(http),
         chat(config, *store, http, metrics,
              [this](const std::string &stream_id, const chat::GiftDelivered &gift) {
                deliver_gift(stream_id, gift);
@@ -58,6 +61,11 @@ struct Daemon::Impl
   {
     streams.on_live_changed = [this](const std::string &id, bool live) {
       chat.set_stream_live(id, live);
+      if (!live)
+        recordings.show_ended(id);
+    };
+    streams.record_by_default = [this](const std::string &id) {
+      return recordings.record_by_default(id);
     };
   }
 
@@ -129,7 +137,8 @@ void Daemon::start(std::function<void(const std::string &error)> done)
     return;
   }
   std::error_code ec;
-  for (const auto &dir : {d.config.data_dir, d.config.hls.dir, d.config.clips.dir}) {
+  for (const auto &dir :
+       {d.config.data_dir, d.config.hls.dir, d.config.clips.dir, d.config.recordings.dir}) {
     std::filesystem::create_directories(dir, ec);
     if (ec) {
       done("cannot create folder " + dir + ": " + ec.message());
@@ -158,8 +167,10 @@ void Daemon::start(std::function<void(const std::string &error)> done)
     }
     d.add_routes();
     std::string error;
-    if (!d.streams.start(error) || !d.clips.start(error) || !d.chat.start(error) ||
-        !d.http.listen(error)) {
+    /* Recordings a crash left unfinished are repaired before the port
+     * listens: /healthz answers only once they are listed as interrupted. */
+    if (!d.recordings.start(error) || !d.streams.start(error) || !d.clips.start(error) ||
+        !d.chat.start(error) || !d.http.listen(error)) {
       done(error);
       return;
     }
@@ -176,6 +187,7 @@ void Daemon::shutdown(std::function<void(bool clean)> done)
   /* Stop accepting, let every stream finish its outputs, then the store. */
   d.http.stop_listening();
   d.streams.shutdown([this, done](bool clean) {
+    impl_->recordings.shutdown([this, done, clean] {
     impl_->clips.shutdown([this, done, clean] {
       Impl &d = *impl_;
       d.events.close_all();
@@ -188,6 +200,7 @@ void Daemon::shutdown(std::function<void(bool clean)> done)
           done(clean && closed.ok());
         });
       });
+    });
     });
   });
 }

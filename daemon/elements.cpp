@@ -4,6 +4,8 @@
 #include "gstabrladder.h"
 #include "gstclipvalidate.h"
 #include "gsthlsabrsink.h"
+#include "gstrecordsink.h"
+#include "gstreplaysrc.h"
 #include "gstrtmpserversrc.h"
 
 namespace sugarcast {
@@ -14,6 +16,8 @@ void register_builtin_elements()
   GST_ELEMENT_REGISTER(rtmpserversrc, nullptr);
   GST_ELEMENT_REGISTER(abrladder, nullptr);
   GST_ELEMENT_REGISTER(hlsabrsink, nullptr);
+  GST_ELEMENT_REGISTER(recordsink, nullptr);
+  GST_ELEMENT_REGISTER(replaysrc, nullptr);
 }
 
 } // namespace sugarcast

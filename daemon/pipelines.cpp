@@ -482,6 +482,11 @@ const std::map<std::string, std::string> &pipeline_parameters(const std::string 
       {"hls.segment_duration", "2"},
       {"hls.playlist_length", "6"},
       {"hls.ladder", "1080p:5000,720p:2800,480p:1400,360p:800"},
+      {"recordings_dir", "/var/lib/sugarcast/recordings/k3x9q2mfa7"},
+      {"recordings.enabled", "true"},
+      {"recordings.segment_duration_ns", "4000000000"},
+      {"recordings.max_age", "0"},
+      {"recordings.max_stream_bytes", "0"},
   };
   static const std::map<std::string, std::string> clip = {
       {"clip.id", "c7m2x9q4ab"},
