@@ -342,6 +342,32 @@ TEST_F(Recordings, ADaemonKilledMidShowComesBackWithTheRecordingInterrupted)
   EXPECT_GE(p.duration, 4.0 - kGop) << "two 2 s segments were listed before the kill";
 }
 
+TEST_F(Recordings, AVideoOnlyShowIsRecordedToo)
+{
+  start();
+  create();
+  /* No audio: the recorder's audio branch is removed, the recorder stays. */
+  const std::string file = make_clip({.seconds = 6.0,
+                                      .width = 1280,
+                                      .height = 720,
+                                      .audio = false,
+                                      .container = "flv",
+                                      .extra = {"-g", "30", "-bf", "0"}});
+  ProcessResult pushed = ffmpeg_push_file(file, rtmp_url);
+  ASSERT_EQ(pushed.exit_status, 0) << pushed.err << d->log();
+  ASSERT_TRUE(eventually([&] {
+    auto all = recordings();
+    return !all.empty() && all.front().second == "complete";
+  }))
+      << d->log();
+  Json r(one(recordings().front().first).body);
+  MediaProbe p = probe_media(r.str("hls_url"));
+  ASSERT_TRUE(p.ok) << p.error;
+  EXPECT_EQ(p.video_codec, "h264");
+  EXPECT_EQ(p.audio_codec, "");
+  EXPECT_NEAR(p.duration, 6.0, kGop + 0.1);
+}
+
 TEST_F(Recordings, OnlyThoseWhoManageTheStreamSwitchOrCut)
 {
   start();
