@@ -832,6 +832,30 @@ bool ClipService::start(std::string &error)
   return true;
 }
 
+void ClipService::queue_file(const std::string &file, const std::string &filename,
+                             const std::string &owner,
+                             std::function<void(JsonObject *, const std::string &)> done)
+{
+  impl_->accept_file(file, filename, owner,
+                     [this, done](const std::string &id, const std::string &error) {
+                       if (id.empty()) {
+                         done(nullptr, error);
+                         return;
+                       }
+                       impl_->store.get_clip(
+                           id, [this, done, id](StoreResult<std::optional<ClipRecord>> got) {
+                             if (!got.ok() || !got.value()) {
+                               JsonObject *o = json_object_new();
+                               json_object_set_string_member(o, "id", id.c_str());
+                               json_object_set_string_member(o, "state", "queued");
+                               done(o, "");
+                               return;
+                             }
+                             done(impl_->describe(nullptr, *got.value()), "");
+                           });
+                     });
+}
+
 void ClipService::shutdown(std::function<void()> done)
 {
   Impl &d = *impl_;

@@ -36,6 +36,13 @@ public:
 
   /* Checks the description; queues clips a shutdown interrupted. */
   bool start(std::string &error);
+  /* Queues a finished video file made elsewhere (a highlight cut from a
+   * recording) as a new clip owned by OWNER ("" for the admin), exactly as an
+   * upload: moved into the clip's folder, validated and transcoded. FILE must
+   * be on the clips folder's file system. done(the clip as GET /api/clips/{id}
+   * shows it, "") or done(nullptr, why); FILE is left in place on failure. */
+  void queue_file(const std::string &file, const std::string &filename, const std::string &owner,
+                  std::function<void(JsonObject *clip, const std::string &error)> done);
   /* Stops running pipelines (their clips run again at the next start). */
   void shutdown(std::function<void()> done);
 

@@ -115,6 +115,14 @@ Config map(JsonObject *root)
   c.hls.playlist_length = static_cast<int>(integer(hls, "playlist_length"));
   c.hls.ladder = str(hls, "ladder");
 
+  JsonObject *recordings = object(root, "recordings");
+  c.recordings.enabled = json_object_get_boolean_member(recordings, "enabled");
+  c.recordings.dir = str(recordings, "dir");
+  c.recordings.segment_duration = static_cast<int>(integer(recordings, "segment_duration"));
+  c.recordings.max_age = integer(recordings, "max_age");
+  c.recordings.max_stream_bytes = integer(recordings, "max_stream_bytes");
+  c.recordings.max_total_bytes = integer(recordings, "max_total_bytes");
+
   JsonObject *clips = object(root, "clips");
   c.clips.pipeline = str(clips, "pipeline");
   c.clips.dir = str(clips, "dir");
@@ -192,6 +200,7 @@ std::string effective_json(JsonNode *root, const Config &c)
   put(object(o, "store"), "database_url", secret(c.store.database_url));
   put(object(o, "hls"), "dir", c.hls.dir);
   put(object(o, "clips"), "dir", c.clips.dir);
+  put(object(o, "recordings"), "dir", c.recordings.dir);
   put(object(o, "chat"), "jwt_secret", secret(c.chat.jwt_secret));
   g_autoptr(JsonGenerator) gen = json_generator_new();
   json_generator_set_pretty(gen, TRUE);
@@ -250,6 +259,7 @@ std::optional<Config> load_config(const ConfigSources &sources, std::string &err
       c.store.sqlite_path = resolve_path(c.store.sqlite_path, c.data_dir, "sugarcast.db");
       c.hls.dir = resolve_path(c.hls.dir, c.data_dir, "hls");
       c.clips.dir = resolve_path(c.clips.dir, c.data_dir, "clips");
+      c.recordings.dir = resolve_path(c.recordings.dir, c.data_dir, "recordings");
       c.pipelines_dir = resolve_path(c.pipelines_dir, c.data_dir);
       if (c.instance_id.empty())
         c.instance_id = std::string(g_get_host_name()) + "-" + std::to_string(getpid());

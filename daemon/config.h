@@ -77,6 +77,16 @@ struct Config
     std::string ladder;
   } hls;
 
+  struct Recordings
+  {
+    bool enabled = true;
+    std::string dir;
+    int segment_duration = 0;  /* seconds */
+    int64_t max_age = 0;          /* seconds; 0: no limit */
+    int64_t max_stream_bytes = 0; /* 0: no limit */
+    int64_t max_total_bytes = 0;  /* 0: no limit */
+  } recordings;
+
   struct Clips
   {
     std::string pipeline;

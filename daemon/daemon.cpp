@@ -10,6 +10,7 @@
 #include "media.h"
 #include "metrics.h"
 #include "pipelines.h"
+#include "recordings.h"
 #include "secrets.h"
 #include "store.h"
 #include "streams.h"
@@ -42,6 +43,7 @@ struct Daemon::Impl
   StreamManager streams;
   StreamsApi streams_api;
   ClipService clips;
+  RecordingService recordings;
   WebPages pages;
   chat::ChatService chat;
 
@@ -51,7 +53,8 @@ struct Daemon::Impl
         hls_files(http, "/hls", config.hls.dir), clip_files(http, "/clips", config.clips.dir),
         streams(config, *store, pipelines, events, metrics),
         streams_api(config, http, *store, streams),
-        clips(config, http, *store, pipelines, events, metrics), pages(http),
+        clips(config, http, *store, pipelines, events, metrics),
+        recordings(config, http, *store, streams, clips), pages(http),
         chat(config, *store, http, metrics,
              [this](const std::string &stream_id, const chat::GiftDelivered &gift) {
                deliver_gift(stream_id, gift);
@@ -59,6 +62,11 @@ struct Daemon::Impl
   {
     streams.on_live_changed = [this](const std::string &id, bool live) {
       chat.set_stream_live(id, live);
+      if (!live)
+        recordings.show_ended(id);
+    };
+    streams.record_by_default = [this](const std::string &id) {
+      return recordings.record_by_default(id);
     };
   }
 
@@ -82,6 +90,11 @@ struct Daemon::Impl
     switch (streams.push_gift(stream_id, overlay_event(id, gift, attributes))) {
     case StreamManager::GiftPush::Overlay:
       where = "in its overlay";
+      /* The recording is of the publisher's own stream, upstream of the
+       * overlay: its playlist gets the DATERANGE here, at the stream's
+       * current time (the live playlists get the overlay's, on the frame
+       * the gift first appears). */
+      streams.add_daterange(stream_id, id, "com.sugarcast.gift", kGiftDisplay, attributes, true);
       break;
     case StreamManager::GiftPush::Refused:
       g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_WARNING,
@@ -202,7 +215,8 @@ void Daemon::start(std::function<void(const std::string &error)> done)
     return;
   }
   std::error_code ec;
-  for (const auto &dir : {d.config.data_dir, d.config.hls.dir, d.config.clips.dir}) {
+  for (const auto &dir :
+       {d.config.data_dir, d.config.hls.dir, d.config.clips.dir, d.config.recordings.dir}) {
     std::filesystem::create_directories(dir, ec);
     if (ec) {
       done("cannot create folder " + dir + ": " + ec.message());
@@ -231,8 +245,10 @@ void Daemon::start(std::function<void(const std::string &error)> done)
     }
     d.add_routes();
     std::string error;
-    if (!d.streams.start(error) || !d.clips.start(error) || !d.chat.start(error) ||
-        !d.http.listen(error)) {
+    /* Recordings a crash left unfinished are repaired before the port
+     * listens: /healthz answers only once they are listed as interrupted. */
+    if (!d.recordings.start(error) || !d.streams.start(error) || !d.clips.start(error) ||
+        !d.chat.start(error) || !d.http.listen(error)) {
       done(error);
       return;
     }
@@ -249,6 +265,7 @@ void Daemon::shutdown(std::function<void(bool clean)> done)
   /* Stop accepting, let every stream finish its outputs, then the store. */
   d.http.stop_listening();
   d.streams.shutdown([this, done](bool clean) {
+    impl_->recordings.shutdown([this, done, clean] {
     impl_->clips.shutdown([this, done, clean] {
       Impl &d = *impl_;
       d.events.close_all();
@@ -261,6 +278,7 @@ void Daemon::shutdown(std::function<void(bool clean)> done)
           done(clean && closed.ok());
         });
       });
+    });
     });
   });
 }

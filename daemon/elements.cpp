@@ -5,6 +5,8 @@
 #include "gstclipvalidate.h"
 #include "gstgiftoverlay.h"
 #include "gsthlsabrsink.h"
+#include "gstrecordsink.h"
+#include "gstreplaysrc.h"
 #include "gstrtmpserversrc.h"
 
 namespace sugarcast {
@@ -16,6 +18,8 @@ void register_builtin_elements()
   GST_ELEMENT_REGISTER(abrladder, nullptr);
   GST_ELEMENT_REGISTER(hlsabrsink, nullptr);
   GST_ELEMENT_REGISTER(giftoverlay, nullptr);
+  GST_ELEMENT_REGISTER(recordsink, nullptr);
+  GST_ELEMENT_REGISTER(replaysrc, nullptr);
 }
 
 } // namespace sugarcast

@@ -357,10 +357,15 @@ void DynamicLinks::on_pad_added(GstElement *source, GstPad *pad, gpointer data)
  * other inputs (a muxer), whose pad for this branch is released or ended. */
 void DynamicLinks::prune_branch(GstElement *element, GstPad *entry)
 {
-  guint sinks = 0;
-  for (GList *l = element->sinkpads; l; l = l->next)
+  guint sinks = 0, linked = 0;
+  for (GList *l = element->sinkpads; l; l = l->next) {
     ++sinks;
-  if (sinks > 1) {
+    linked += gst_pad_is_linked(GST_PAD(l->data)) ? 1 : 0;
+  }
+  /* Reached through a request-pad link never made (entry null) while another
+   * input feeds it (a recordsink fed video, whose audio never came): the
+   * element stays; there is no pad to release. */
+  if (sinks > 1 || (!entry && linked > 0)) {
     GstPadTemplate *templ = entry ? GST_PAD_PAD_TEMPLATE(entry) : nullptr;
     if (templ && GST_PAD_TEMPLATE_PRESENCE(templ) == GST_PAD_REQUEST)
       gst_element_release_request_pad(element, entry);
@@ -482,6 +487,11 @@ const std::map<std::string, std::string> &pipeline_parameters(const std::string 
       {"hls.segment_duration", "2"},
       {"hls.playlist_length", "6"},
       {"hls.ladder", "1080p:5000,720p:2800,480p:1400,360p:800"},
+      {"recordings_dir", "/var/lib/sugarcast/recordings/k3x9q2mfa7"},
+      {"recordings.enabled", "true"},
+      {"recordings.segment_duration_ns", "4000000000"},
+      {"recordings.max_age", "0"},
+      {"recordings.max_stream_bytes", "0"},
   };
   static const std::map<std::string, std::string> clip = {
       {"clip.id", "c7m2x9q4ab"},

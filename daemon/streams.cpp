@@ -185,6 +185,13 @@ struct StreamManager::Impl
         {"hls.segment_duration", std::to_string(config.hls.segment_duration)},
         {"hls.playlist_length", std::to_string(config.hls.playlist_length)},
         {"hls.ladder", config.hls.ladder},
+        {"recordings_dir", config.recordings.dir + "/" + record.id},
+        {"recordings.enabled",
+         owner->record_by_default && owner->record_by_default(record.id) ? "true" : "false"},
+        {"recordings.segment_duration_ns",
+         std::to_string(static_cast<int64_t>(config.recordings.segment_duration) * GST_SECOND)},
+        {"recordings.max_age", std::to_string(config.recordings.max_age)},
+        {"recordings.max_stream_bytes", std::to_string(config.recordings.max_stream_bytes)},
     };
     std::string error;
     s.pipeline = description->instantiate("live-" + record.id, params, error);
@@ -562,21 +569,66 @@ void StreamManager::stop(const std::string &stream_id, const std::string &reason
 
 bool StreamManager::add_daterange(const std::string &stream_id, const std::string &id,
                                   const std::string &cls, GstClockTime duration,
-                                  const GstStructure *attributes)
+                                  const GstStructure *attributes, bool recording_only)
 {
   auto it = impl_->streams.find(stream_id);
   if (it == impl_->streams.end() || it->second->state == State::Ending)
     return false;
-  const auto sinks = impl_->description->nodes_made_by("hlsabrsink");
-  if (sinks.empty())
-    return false;
-  g_autoptr(GstElement) hls = gst_bin_get_by_name(GST_BIN(it->second->pipeline), sinks[0].c_str());
-  gboolean added = FALSE;
-  if (hls)
-    g_signal_emit_by_name(hls, "add-daterange", id.c_str(), cls.c_str(),
-                          static_cast<guint64>(GST_CLOCK_TIME_NONE), static_cast<guint64>(duration),
-                          attributes, &added);
-  return added;
+  /* The live playlists (hlsabrsink) and the recording's (recordsink): both
+   * take the same arguments. */
+  bool any = false;
+  for (const char *factory : {"hlsabrsink", "recordsink"}) {
+    if (recording_only && std::string_view(factory) != "recordsink")
+      continue;
+    const auto sinks = impl_->description->nodes_made_by(factory);
+    if (sinks.empty())
+      continue;
+    g_autoptr(GstElement) sink =
+        gst_bin_get_by_name(GST_BIN(it->second->pipeline), sinks[0].c_str());
+    gboolean added = FALSE;
+    if (sink)
+      g_signal_emit_by_name(sink, "add-daterange", id.c_str(), cls.c_str(),
+                            static_cast<guint64>(GST_CLOCK_TIME_NONE),
+                            static_cast<guint64>(duration), attributes, &added);
+    any |= static_cast<bool>(added);
+  }
+  return any;
+}
+
+/* The recordsink of a live stream's pipeline (a new reference), or nullptr. */
+static GstElement *recordsink_of(const PipelineDescription &description, GstElement *pipeline)
+{
+  const auto sinks = description.nodes_made_by("recordsink");
+  return sinks.empty() ? nullptr : gst_bin_get_by_name(GST_BIN(pipeline), sinks[0].c_str());
+}
+
+std::optional<bool> StreamManager::set_recording(const std::string &stream_id, bool on)
+{
+  auto it = impl_->streams.find(stream_id);
+  if (it == impl_->streams.end() || it->second->state == State::Ending)
+    return std::nullopt;
+  const std::optional<bool> was = recording(stream_id);
+  if (!was)
+    return std::nullopt;
+  g_autoptr(GstElement) rec = recordsink_of(*impl_->description, it->second->pipeline);
+  if (*was != on)
+    g_object_set(rec, "recording", on, nullptr);
+  g_log(LOG_DOMAIN, G_LOG_LEVEL_INFO, "stream %s: recording %s", stream_id.c_str(),
+        on ? (*was ? "stays on" : "switched on") : (*was ? "switched off" : "stays off"));
+  return was;
+}
+
+std::optional<bool> StreamManager::recording(const std::string &stream_id) const
+{
+  auto it = impl_->streams.find(stream_id);
+  if (it == impl_->streams.end())
+    return std::nullopt;
+  g_autoptr(GstElement) rec = recordsink_of(*impl_->description, it->second->pipeline);
+  if (!rec)
+    return std::nullopt;
+  gboolean on = FALSE;
+  g_object_get(rec, "recording", &on, nullptr);
+  return static_cast<bool>(on);
 }
 
 StreamManager::GiftPush StreamManager::push_gift(const std::string &stream_id,

@@ -66,10 +66,14 @@ public:
 
   /* Timed metadata for a live stream's playlists (a gift, say): written by
    * its hlsabrsink as an EXT-X-DATERANGE at the stream's current time, with
-   * `attributes` as X- attributes (may be nullptr). False when the stream is
-   * not live here or its description has no hlsabrsink. */
+   * `attributes` as X- attributes (may be nullptr); its recordsink, when it
+   * has one and is recording, writes it into the recording's playlist too.
+   * `recording_only`: the recordsink alone (the live playlists have it
+   * already, from a giftoverlay's event). False when the stream is not live
+   * here or none took it. */
   bool add_daterange(const std::string &stream_id, const std::string &id, const std::string &cls,
-                     GstClockTime duration, const GstStructure *attributes);
+                     GstClockTime duration, const GstStructure *attributes,
+                     bool recording_only = false);
 
   /* A gift for a live stream's picture: `event_json` (a gift event, see
    * docs/elements/giftoverlay.md) into the `push-gift` of its description's
@@ -90,6 +94,14 @@ public:
     bool source_rung = false;
   };
   Drawing drawing(const std::string &stream_id) const;
+  /* Whether a new show of a stream starts recording (its recordsink's
+   * `recording`); unset: never. Asked as the stream goes live. */
+  std::function<bool(const std::string &stream_id)> record_by_default;
+  /* Switches a live stream's recorder (recordsink `recording`); answers
+   * whether it was on before, nullopt when the stream is not live here or its
+   * description records nothing. recording(): whether it is on now. */
+  std::optional<bool> set_recording(const std::string &stream_id, bool on);
+  std::optional<bool> recording(const std::string &stream_id) const;
 
   /* Stops accepting publishers, ends every stream with EOS (outputs are
    * finalised), records the sessions' end, then calls done(true); done(false)

@@ -14,10 +14,16 @@
 3. Repair: a synthetic 2-hour recording (1800 listed 4 s segments, hard links
    of one real segment, plus a torn open one) finalised by
    `sugarcast-record repair`, RUNS times.
-Not measured here: nginx-rtmp's `record all` (no nginx-rtmp module on this
-machine's Debian build at the time of writing).
+4. The peer, in the same run: nginx-rtmp (Debian nginx + libnginx-mod-rtmp,
+   one process, master_process off) receiving the same stream as an FLV push
+   (ffmpeg -re -c copy) with `record off` and with `record all`: the nginx
+   process's CPU time (/proc/PID/stat) per second of media, and the time from
+   the publisher's disconnect until the FLV is closed and complete (its size
+   stops changing; nginx-rtmp writes no index and no playlist). Skipped, and
+   said so, when nginx or its RTMP module is not installed (bench/record/run
+   installs them).
 """
-import json, os, resource, shutil, subprocess, sys, tempfile, time
+import json, os, resource, shutil, socket, subprocess, sys, tempfile, time
 
 import gi
 gi.require_version("Gst", "1.0")
@@ -139,4 +145,102 @@ for i in range(RUNS):
     assert json.load(open(os.path.join(big, "manifest.json")))["state"] == "interrupted"
 print("repair of a 2-hour recording (1801 segments, the last torn), whole process: " +
       ", ".join(f"{t:.1f}" for t in times) + " ms")
+
+# The peer: nginx-rtmp, record off and record all, on the same stream.
+NGINX_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+NGINX_CONF = """
+daemon off;
+master_process off;
+pid {tmp}/nginx.pid;
+load_module {module};
+error_log {tmp}/error.log warn;
+events {{ worker_connections 64; }}
+rtmp {{
+  server {{
+    listen 127.0.0.1:{port};
+    chunk_size 4096;
+    application live {{
+      live on;
+      {record}
+    }}
+  }}
+}}
+"""
+
+
+def proc_cpu(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def nginx_run(record):
+    tmp = tempfile.mkdtemp(prefix="nginx-", dir=work)
+    rec = os.path.join(tmp, "rec")
+    os.makedirs(rec)
+    os.chmod(tmp, 0o755)
+    os.chmod(rec, 0o777)  # Debian's nginx writes as nobody
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    directive = f"record all; record_path {rec};" if record else "record off;"
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(tmp=tmp, port=port, module=NGINX_MODULE, record=directive))
+    nginx = subprocess.Popen(["nginx", "-p", tmp, "-c", conf, "-e", os.path.join(tmp, "error.log")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if time.time() > deadline:
+                nginx.kill()
+                sys.exit("nginx did not start; see " + os.path.join(tmp, "error.log"))
+            time.sleep(0.05)
+    t0 = proc_cpu(nginx.pid)
+    subprocess.run(["ffmpeg", "-v", "error", "-re", "-i", flv, "-c", "copy", "-f", "flv",
+                    f"rtmp://127.0.0.1:{port}/live/bench"], check=True)
+    ended = time.monotonic()
+    closed_ms = None
+    if record:
+        # Complete once nginx has written what it received: the size stops changing.
+        path, last, since = os.path.join(rec, "bench.flv"), -1, time.monotonic()
+        while time.monotonic() - ended < 10:
+            size = os.path.getsize(path) if os.path.exists(path) else -1
+            if size != last:
+                last, since = size, time.monotonic()
+            elif size > 0 and time.monotonic() - since > 0.5:
+                closed_ms = (since - ended) * 1000
+                break
+            time.sleep(0.002)
+    used = proc_cpu(nginx.pid) - t0
+    nginx.terminate()
+    nginx.wait(timeout=10)
+    return used, closed_ms
+
+
+if shutil.which("nginx") and os.path.exists(NGINX_MODULE):
+    flv = os.path.join(work, "source.flv")
+    subprocess.run(["ffmpeg", "-v", "error", "-i", source, "-c", "copy", flv], check=True)
+    off, on, closes = [], [], []
+    for i in range(RUNS):
+        off.append(nginx_run(False)[0])
+        used, closed = nginx_run(True)
+        on.append(used)
+        if closed is not None:
+            closes.append(closed)
+    off_pct = min(off) / SECONDS * 100
+    on_pct = min(on) / SECONDS * 100
+    print(f"nginx-rtmp CPU, % of one core: record off {off_pct:.2f}, record all {on_pct:.2f}, "
+          f"recording adds {on_pct - off_pct:.2f} (best of {RUNS})")
+    added_ours, added_peer = rec_pct - plain_pct, on_pct - off_pct
+    if added_peer > 0:
+        print(f"ratio, CPU added by recording, recordsink / nginx-rtmp: {added_ours / added_peer:.2f}")
+    print("nginx-rtmp publisher gone -> FLV complete (size settled; no index, no playlist): " +
+          ", ".join(f"{c:.1f}" for c in closes) + " ms (polled every 2 ms, 0.5 s to settle)")
+else:
+    print("nginx-rtmp not measured: nginx or " + NGINX_MODULE + " is not installed "
+          "(bench/record/run installs them)")
 shutil.rmtree(work)

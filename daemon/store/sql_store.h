@@ -65,6 +65,8 @@ public:
                        StoreCallback<std::vector<std::string>> done) override;
 
   void record_gift(const GiftRecord &gift, StoreCallback<GiftOutcome> done) override;
+  void list_gifts(const std::string &stream_id, int64_t from, int64_t to, int limit,
+                  StoreCallback<std::vector<GiftRecord>> done) override;
   void leaderboard(const std::string &stream_id, int limit,
                    StoreCallback<std::vector<LeaderboardEntry>> done) override;
 

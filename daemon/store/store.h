@@ -250,6 +250,10 @@ public:
    * A repeated key answers the row recorded first, whatever the new record
    * says; an empty key is refused. */
   virtual void record_gift(const GiftRecord &gift, StoreCallback<GiftOutcome> done) = 0;
+  /* A stream's gifts recorded from `from` to `to` (ms, both included),
+   * oldest first, at most `limit` (a recording's chat replay). */
+  virtual void list_gifts(const std::string &stream_id, int64_t from, int64_t to, int limit,
+                          StoreCallback<std::vector<GiftRecord>> done) = 0;
   /* Top gifters of a stream by coins, highest first. */
   virtual void leaderboard(const std::string &stream_id, int limit,
                            StoreCallback<std::vector<LeaderboardEntry>> done) = 0;

@@ -173,6 +173,11 @@ struct RecordSinkPrivate
   gint64 span_start = kNone;
   gint64 span_stop = kNone; /* set at a stop until audio reaches it */
   std::vector<GstMessage *> to_post;
+  /* add-daterange from the application's thread, which must not wait for
+   * the main lock (a slow disk): taken into the writer with the next video
+   * frame. */
+  std::mutex ranges_lock;
+  std::vector<sugarcast::abr::DateRangeTag> ranges;
 };
 
 struct _SugarcastRecordSink
@@ -361,8 +366,16 @@ GstFlowReturn handle_video(SugarcastRecordSink *self, const Frame &f,
     if (!p->audio.ghost || p->audio.eos)
       finish_span(self);
   }
-  if (p->open && p->span_stop == kNone && p->writer && !p->resync)
+  if (p->open && p->span_stop == kNone && p->writer && p->writer->manifest().video &&
+      !p->resync)
     p->writer->video(f.map.data, f.map.size, f.pts, f.dts, f.duration, f.keyframe);
+  {
+    std::lock_guard ranges(p->ranges_lock);
+    if (p->open && p->writer)
+      for (auto &r : p->ranges)
+        p->writer->add_daterange(std::move(r));
+    p->ranges.clear(); /* not recording: in no recording */
+  }
   p->cond.notify_all();
   post_pending(self, lk);
   return GST_FLOW_OK;
@@ -384,7 +397,7 @@ GstFlowReturn handle_audio(SugarcastRecordSink *self, const Frame &f,
       return GST_FLOW_FLUSHING;
     if (p->span_stop != kNone && f.pts + f.duration > p->span_stop)
       finish_span(self);
-    if (p->open && p->writer && f.pts + f.duration > p->span_start)
+    if (p->open && p->writer && p->writer->manifest().audio && f.pts + f.duration > p->span_start)
       p->writer->audio(f.map.data, f.map.size, f.pts, f.duration);
   } else {
     check_overrun(self);
@@ -394,7 +407,7 @@ GstFlowReturn handle_audio(SugarcastRecordSink *self, const Frame &f,
       start_span(self, f.pts);
     else if (p->open && !p->want)
       finish_span(self);
-    if (p->open && p->writer)
+    if (p->open && p->writer && p->writer->manifest().audio)
       p->writer->audio(f.map.data, f.map.size, f.pts, f.duration);
   }
   post_pending(self, lk);
@@ -485,10 +498,12 @@ static GstPad *sugarcast_record_sink_request_new_pad(GstElement *element, GstPad
                         ("recordsink has only one %s pad", video ? "video" : "audio"), (nullptr));
       return nullptr;
     }
-    if (p->running) {
-      GST_WARNING_OBJECT(self, "pads must be requested before the element starts");
-      return nullptr;
-    }
+    /* A pad requested while running (a demuxer's pad that came late, linked
+     * through a tee) takes part from the next recording on: a recording's
+     * streams are fixed when it starts. */
+    if (p->running)
+      GST_INFO_OBJECT(self, "%s pad requested while running: recorded from the next start",
+                      video ? "video" : "audio");
   }
   GstElement *queue = gst_element_factory_make("queue", nullptr);
   GstElement *parse = gst_element_factory_make(video ? "h264parse" : "aacparse", nullptr);
@@ -537,6 +552,22 @@ static GstPad *sugarcast_record_sink_request_new_pad(GstElement *element, GstPad
   Input &in = video ? p->video : p->audio;
   in.ghost = ghost;
   in.queue = queue;
+  /* A demuxer adds its pads as each stream's first frame arrives: a
+   * recording begun a moment earlier without this stream, with no segment
+   * closed yet, is dropped and begins again with both (at the next video
+   * keyframe), rather than leaving an audio-only sliver as a recording. */
+  if (p->running && p->open && p->writer && p->writer->manifest().segments.empty() &&
+      !(video ? p->writer->manifest().video : p->writer->manifest().audio)) {
+    const std::string folder = p->folder;
+    p->writer.reset();
+    p->open = false;
+    p->span_start = p->span_stop = kNone;
+    std::string error;
+    if (!remove_recording(folder, error))
+      GST_WARNING_OBJECT(self, "cannot remove %s: %s", folder.c_str(), error.c_str());
+    GST_INFO_OBJECT(self, "the %s stream joined: recording %s starts again with it",
+                    video ? "video" : "audio", folder.c_str());
+  }
   return ghost;
 }
 
@@ -703,8 +734,72 @@ static void sugarcast_record_sink_finalize(GObject *object)
   G_OBJECT_CLASS(sugarcast_record_sink_parent_class)->finalize(object);
 }
 
+/* Pending ranges at most; beyond, add-daterange answers FALSE. */
+constexpr size_t kMaxPendingRanges = 256;
+
+static gboolean sugarcast_record_sink_add_daterange(SugarcastRecordSink *self, const gchar *id,
+                                                    const gchar *klass, guint64 /* start */,
+                                                    guint64 duration,
+                                                    const GstStructure *attributes)
+{
+  if (!id || !*id) {
+    GST_WARNING_OBJECT(self, "add-daterange refused: an empty id");
+    return FALSE;
+  }
+  sugarcast::abr::DateRangeTag tag;
+  tag.id = id;
+  tag.klass = klass ? klass : "";
+  tag.start_us = g_get_real_time(); /* the manifest's times are wall clock */
+  tag.duration = GST_CLOCK_TIME_IS_VALID(duration) ? static_cast<int64_t>(duration) : -1;
+  for (int i = 0; attributes && i < gst_structure_n_fields(attributes); ++i) {
+    const gchar *field = gst_structure_nth_field_name(attributes, static_cast<guint>(i));
+    sugarcast::abr::DateRangeAttribute a;
+    a.name = field;
+    if (!sugarcast::abr::normalise_attribute_name(a.name)) {
+      GST_WARNING_OBJECT(self, "add-daterange refused: attribute '%s' is not X-NAME", field);
+      return FALSE;
+    }
+    const GValue *v = gst_structure_get_value(attributes, field);
+    if (G_VALUE_HOLDS_STRING(v)) {
+      a.value = g_value_get_string(v) ? g_value_get_string(v) : "";
+    } else {
+      g_autofree gchar *text = gst_value_serialize(v);
+      a.value = text ? text : "";
+      a.quoted = !(G_VALUE_HOLDS_INT(v) || G_VALUE_HOLDS_UINT(v) || G_VALUE_HOLDS_INT64(v) ||
+                   G_VALUE_HOLDS_UINT64(v) || G_VALUE_HOLDS_DOUBLE(v) || G_VALUE_HOLDS_FLOAT(v));
+    }
+    tag.attributes.push_back(std::move(a));
+  }
+  RecordSinkPrivate *p = self->priv;
+  std::lock_guard ranges(p->ranges_lock);
+  if (p->ranges.size() >= kMaxPendingRanges) {
+    GST_WARNING_OBJECT(self, "add-daterange refused: %zu ranges wait for video", p->ranges.size());
+    return FALSE;
+  }
+  p->ranges.push_back(std::move(tag));
+  return TRUE;
+}
+
 static void sugarcast_record_sink_class_init(SugarcastRecordSinkClass *klass)
 {
+  /**
+   * SugarcastRecordSink::add-daterange:
+   * @id: the range's ID (unique in the recording)
+   * @klass: (nullable): CLASS
+   * @start: ignored (the range starts now, the wall clock the manifest uses)
+   * @duration: DURATION in ns, or GST_CLOCK_TIME_NONE
+   * @attributes: (nullable): X- attributes (strings quoted, numbers not)
+   *
+   * The same arguments as hlsabrsink's: an EXT-X-DATERANGE in the recording's
+   * playlist (and manifest) if a recording is under way. Never waits for the
+   * disk. Returns: whether it was taken.
+   */
+  g_signal_new_class_handler(
+      "add-daterange", G_TYPE_FROM_CLASS(klass),
+      static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+      G_CALLBACK(sugarcast_record_sink_add_daterange), nullptr, nullptr, nullptr, G_TYPE_BOOLEAN,
+      5, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_UINT64, G_TYPE_UINT64, GST_TYPE_STRUCTURE);
+
   GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
   gobject_class->set_property = sugarcast_record_sink_set_property;

@@ -143,6 +143,47 @@ TEST(RecordManifest, PlaylistIsVodOnceFinal)
   EXPECT_NE(vod.find("#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:24"), std::string::npos);
 }
 
+TEST(RecordManifest, DateRangesRoundTripAndSitBeforeTheirSegment)
+{
+  Manifest m;
+  m.state = State::Complete;
+  m.started_us = 1700000000000000;
+  m.segments.push_back({"seg00000.ts", 0, 4000000000, 10, {}});
+  m.segments.push_back({"seg00001.ts", 4000000000, 4000000000, 10, {}});
+  sugarcast::abr::DateRangeTag gift;
+  gift.id = "gift-7";
+  gift.klass = "com.sugarcast.gift";
+  gift.start_us = m.started_us + 5500000; /* 5.5 s in: the second segment */
+  gift.duration = 3000000000;
+  gift.attributes = {{"X-GIFT", "rose", true}, {"X-COUNT", "3", false}};
+  m.dateranges.push_back(gift);
+  std::string error;
+  auto back = parse_manifest(to_json(m), error);
+  ASSERT_TRUE(back) << error;
+  ASSERT_EQ(back->dateranges.size(), 1u);
+  EXPECT_EQ(back->dateranges[0].id, "gift-7");
+  EXPECT_EQ(back->dateranges[0].start_us, gift.start_us);
+  EXPECT_EQ(back->dateranges[0].duration, 3000000000);
+  ASSERT_EQ(back->dateranges[0].attributes.size(), 2u);
+  EXPECT_FALSE(back->dateranges[0].attributes[1].quoted);
+
+  const std::string text = render_playlist(*back);
+  const size_t tag = text.find("#EXT-X-DATERANGE:ID=\"gift-7\"");
+  ASSERT_NE(tag, std::string::npos) << text;
+  EXPECT_NE(text.find("X-GIFT=\"rose\""), std::string::npos) << text;
+  EXPECT_NE(text.find("X-COUNT=3"), std::string::npos) << text;
+  EXPECT_LT(text.find("seg00000.ts"), tag) << text;
+  EXPECT_LT(tag, text.find("seg00001.ts")) << text;
+
+  /* A manifest written before dateranges existed still reads. */
+  EXPECT_TRUE(parse_manifest(
+      "{\"version\":1,\"state\":\"complete\",\"started_us\":0,\"segments\":[]}", error));
+  EXPECT_FALSE(parse_manifest("{\"version\":1,\"state\":\"complete\",\"started_us\":0,"
+                              "\"segments\":[],\"dateranges\":[{\"id\":\"\",\"start_us\":1}]}",
+                              error));
+  EXPECT_NE(error.find("dateranges[0]"), std::string::npos) << error;
+}
+
 TEST(RecordWriter, CutsSegmentsAtKeyframesAndFinalises)
 {
   const std::string folder = fresh("writer") + "/rec";

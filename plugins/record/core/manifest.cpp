@@ -120,6 +120,32 @@ std::string to_json(const Manifest &m)
     json_builder_end_object(b);
   }
   json_builder_end_array(b);
+  json_builder_set_member_name(b, "dateranges");
+  json_builder_begin_array(b);
+  for (const auto &d : m.dateranges) {
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "id");
+    json_builder_add_string_value(b, d.id.c_str());
+    json_builder_set_member_name(b, "class");
+    json_builder_add_string_value(b, d.klass.c_str());
+    json_builder_set_member_name(b, "start_us");
+    json_builder_add_int_value(b, d.start_us);
+    json_builder_set_member_name(b, "duration_ns");
+    json_builder_add_int_value(b, d.duration);
+    /* [name, value, quoted] triples */
+    json_builder_set_member_name(b, "attributes");
+    json_builder_begin_array(b);
+    for (const auto &a : d.attributes) {
+      json_builder_begin_array(b);
+      json_builder_add_string_value(b, a.name.c_str());
+      json_builder_add_string_value(b, a.value.c_str());
+      json_builder_add_boolean_value(b, a.quoted);
+      json_builder_end_array(b);
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+  }
+  json_builder_end_array(b);
   json_builder_end_object(b);
 
   g_autoptr(JsonNode) root = json_builder_get_root(b);
@@ -227,6 +253,51 @@ std::optional<Manifest> parse_manifest(const std::string &text, std::string &err
     }
     m.segments.push_back(std::move(s));
   }
+  /* Optional: manifests written before dateranges existed have none. */
+  if (JsonArray *ranges = json_object_has_member(o, "dateranges")
+                              ? json_object_get_array_member(o, "dateranges")
+                              : nullptr) {
+    for (guint i = 0; i < json_array_get_length(ranges); ++i) {
+      JsonNode *n = json_array_get_element(ranges, i);
+      const std::string where = "dateranges[" + std::to_string(i) + "]";
+      JsonObject *ro = JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : nullptr;
+      abr::DateRangeTag d;
+      if (!ro || !get_int(ro, "start_us", d.start_us)) {
+        error = where + " needs an integer start_us";
+        return std::nullopt;
+      }
+      d.id = json_object_get_string_member_with_default(ro, "id", "");
+      d.klass = json_object_get_string_member_with_default(ro, "class", "");
+      get_int(ro, "duration_ns", d.duration);
+      if (d.id.empty()) {
+        error = where + ".id is empty";
+        return std::nullopt;
+      }
+      if (JsonArray *attrs = json_object_get_array_member(ro, "attributes")) {
+        for (guint k = 0; k < json_array_get_length(attrs); ++k) {
+          JsonNode *an = json_array_get_element(attrs, k);
+          JsonArray *t = JSON_NODE_HOLDS_ARRAY(an) ? json_node_get_array(an) : nullptr;
+          abr::DateRangeAttribute a;
+          if (!t || json_array_get_length(t) != 3 ||
+              !JSON_NODE_HOLDS_VALUE(json_array_get_element(t, 0)) ||
+              !JSON_NODE_HOLDS_VALUE(json_array_get_element(t, 1))) {
+            error = where + ".attributes[" + std::to_string(k) + "] is not [name, value, quoted]";
+            return std::nullopt;
+          }
+          a.name = json_array_get_string_element(t, 0) ? json_array_get_string_element(t, 0) : "";
+          a.value = json_array_get_string_element(t, 1) ? json_array_get_string_element(t, 1) : "";
+          a.quoted = json_array_get_boolean_element(t, 2);
+          if (!abr::normalise_attribute_name(a.name)) {
+            error = where + ".attributes[" + std::to_string(k) + "] name \"" + a.name +
+                    "\" is not X- followed by letters, digits and '-'";
+            return std::nullopt;
+          }
+          d.attributes.push_back(std::move(a));
+        }
+      }
+      m.dateranges.push_back(std::move(d));
+    }
+  }
   return m;
 }
 
@@ -260,6 +331,14 @@ std::string render_playlist(const Manifest &m)
     ps.duration = s.duration;
     ps.pdt_us = m.started_us ? m.started_us + s.start / 1000 : -1;
     ps.bytes = s.bytes;
+    /* Each range before the segment its start falls in (before the first
+     * when it is earlier; those after the last listed wait for their segment). */
+    const int64_t from_us = m.started_us + s.start / 1000;
+    const int64_t to_us = from_us + s.duration / 1000;
+    const bool first = ps.sequence == 0;
+    for (const auto &d : m.dateranges)
+      if ((d.start_us >= from_us || first) && d.start_us < to_us)
+        ps.tags.push_back(abr::render_daterange(d));
     playlist.add(std::move(ps));
   }
   return playlist.render(m.state != State::Recording);

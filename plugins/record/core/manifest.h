@@ -10,6 +10,8 @@
  */
 #pragma once
 
+#include "playlist.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -51,6 +53,9 @@ struct Manifest
   int64_t segment_target = 4000000000; /* nanoseconds */
   std::string reason;                  /* why incomplete or interrupted */
   std::vector<Segment> segments;
+  /* Timed metadata (a gift shown during the show): EXT-X-DATERANGE in the
+   * playlist, before the segment whose wall-clock span holds its start. */
+  std::vector<abr::DateRangeTag> dateranges;
 
   int64_t duration() const; /* nanoseconds: end of the last segment */
   uint64_t bytes() const;

@@ -253,6 +253,11 @@ void Writer::audio(const uint8_t *data, size_t size, int64_t pts, int64_t durati
   d.maybe_flush(t);
 }
 
+void Writer::add_daterange(abr::DateRangeTag range)
+{
+  impl_->manifest.dateranges.push_back(std::move(range));
+}
+
 void Writer::mark_incomplete(const std::string &reason)
 {
   if (impl_->manifest.reason.empty())

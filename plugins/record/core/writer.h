@@ -64,6 +64,9 @@ public:
              bool keyframe);
   void audio(const uint8_t *data, size_t size, int64_t pts, int64_t duration);
 
+  /* Timed metadata for the playlist; written with the next manifest. */
+  void add_daterange(abr::DateRangeTag range);
+
   /* Media was lost before it reached the writer (a full queue). */
   void mark_incomplete(const std::string &reason);
 
