@@ -1,14 +1,15 @@
 /* Sugarcast — elements private to abrladder. See abrinternal.h. */
 #ifdef HAVE_CONFIG_H
-#include "config.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "abrinternal.h"
 
 #include "downscale.h"
-
+#include "gopend.h"
 #include "streamrestart.h"
 
+#include <gst/pbutils/missing-plugins.h>
 #include <gst/video/video.h>
 
 #include <mutex>
@@ -38,23 +39,35 @@ void ensure_debug_category()
 
 } // namespace
 
-static GstCaps *gop_end_caps()
-{
-  static GstCaps *caps = gst_caps_new_empty_simple("timestamp/x-sugarcast-gop-end");
-  return caps;
-}
-
 void sugarcast::abr::mark_gop_end(GstBuffer *buf, int64_t next_keyframe)
 {
   if (next_keyframe >= 0)
-    gst_buffer_add_reference_timestamp_meta(
-        buf, gop_end_caps(), static_cast<GstClockTime>(next_keyframe), GST_CLOCK_TIME_NONE);
+    sugarcast_buffer_mark_gop_end(buf, static_cast<GstClockTime>(next_keyframe));
 }
 
 int64_t sugarcast::abr::gop_end_mark(GstBuffer *buf)
 {
-  GstReferenceTimestampMeta *meta = gst_buffer_get_reference_timestamp_meta(buf, gop_end_caps());
-  return meta ? static_cast<int64_t>(meta->timestamp) : kUnknown;
+  const GstClockTime t = sugarcast_buffer_gop_end(buf);
+  return GST_CLOCK_TIME_IS_VALID(t) ? static_cast<int64_t>(t) : kUnknown;
+}
+
+void sugarcast::abr::report_missing(GstElement *parent, const char *factory, const char *why)
+{
+  gst_element_post_message(parent, gst_missing_element_message_new(parent, factory));
+  /* "abrladder needs ...": the parent's element name, not its instance name. */
+  GstElementFactory *own = gst_element_get_factory(parent);
+  const char *who = own ? GST_OBJECT_NAME(own) : GST_ELEMENT_NAME(parent);
+  GST_ELEMENT_ERROR(parent, CORE, MISSING_PLUGIN,
+                    ("%s needs the %s element %s; it is not installed.", who, factory, why),
+                    ("gst_element_factory_make(\"%s\") failed", factory));
+}
+
+GstElement *sugarcast::abr::make_child(GstElement *parent, const char *factory, const char *why)
+{
+  GstElement *e = gst_element_factory_make(factory, nullptr);
+  if (!e)
+    report_missing(parent, factory, why);
+  return e;
 }
 
 int64_t sugarcast::abr::signed_running_time(const GstSegment &segment, GstClockTime t)

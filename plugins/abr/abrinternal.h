@@ -62,13 +62,19 @@ void decimate_configure(SugarcastAbrDecimate *decimate, int factor, int max_fps)
 int64_t signed_running_time(const GstSegment &segment, GstClockTime t);
 
 /* The mark abrladder puts on a frame that ends its GOP (the next frame is a
- * keyframe on every rung): a GstReferenceTimestampMeta, which video filters
- * and encoders copy onto what they make of the frame, holding the running
- * time of the next keyframe. hlsabrsink closes the segment on it instead of
- * waiting for that keyframe to be captured and encoded. */
+ * keyframe on every rung); the meta and its name are plugins/common/gopend.h.
+ * hlsabrsink closes the segment on it instead of waiting for that keyframe to
+ * be captured and encoded. */
 void mark_gop_end(GstBuffer *buf, int64_t next_keyframe);
 /* The running time of the next keyframe if BUF carries the mark, else kUnknown. */
 int64_t gop_end_mark(GstBuffer *buf);
+
+/* A child element from FACTORY, or nullptr after posting a missing-element
+ * message (gst_missing_element_message_new, so an application can offer to
+ * install it) and an error naming the element and WHY it is needed. */
+GstElement *make_child(GstElement *parent, const char *factory, const char *why);
+/* Posts both for a FACTORY that could not be made earlier. */
+void report_missing(GstElement *parent, const char *factory, const char *why);
 
 /* The structure names of the custom events that abrladder and hlsabrsink
  * understand; see daterange.h and streamrestart.h. */

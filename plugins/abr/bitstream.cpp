@@ -1,62 +1,16 @@
 /* Sugarcast — bitstream helpers. See bitstream.h. */
 #include "bitstream.h"
 
+#include <gst/base/gstbitreader.h>
+#include <gst/codecparsers/gsth264parser.h>
+#include <gst/codecparsers/gstvp9parser.h>
+#include <gst/pbutils/codec-utils.h>
+
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 namespace sugarcast::abr {
-
-/* ---- bits ------------------------------------------------------------- */
-
-uint32_t BitReader::bits(int n)
-{
-  uint32_t v = 0;
-  for (int i = 0; i < n; ++i) {
-    v <<= 1;
-    if (pos_ / 8 < size_)
-      v |= (data_[pos_ / 8] >> (7 - pos_ % 8)) & 1;
-    else
-      overrun_ = true;
-    ++pos_;
-  }
-  return v;
-}
-
-uint32_t BitReader::ue()
-{
-  int zeros = 0;
-  while (!flag()) {
-    if (++zeros > 31 || overrun_) {
-      overrun_ = true;
-      return 0;
-    }
-  }
-  if (zeros == 0)
-    return 0;
-  return ((1u << zeros) - 1) + bits(zeros);
-}
-
-int32_t BitReader::se()
-{
-  const uint32_t k = ue();
-  return (k & 1) ? static_cast<int32_t>((k + 1) / 2) : -static_cast<int32_t>(k / 2);
-}
-
-Bytes unescape_rbsp(const uint8_t *data, size_t size)
-{
-  Bytes out;
-  out.reserve(size);
-  int zeros = 0;
-  for (size_t i = 0; i < size; ++i) {
-    if (zeros >= 2 && data[i] == 3) {
-      zeros = 0;
-      continue;
-    }
-    zeros = data[i] == 0 ? zeros + 1 : 0;
-    out.push_back(data[i]);
-  }
-  return out;
-}
 
 /* ---- H.264 ------------------------------------------------------------ */
 
@@ -194,44 +148,6 @@ void collect_parameter_sets(const std::vector<NalUnit> &nals, AvcConfig &config)
   }
 }
 
-Bytes to_annexb_au(const std::vector<NalUnit> &nals, const AvcConfig &config)
-{
-  static const uint8_t start[4] = {0, 0, 0, 1};
-  static const uint8_t aud[2] = {0x09, 0xf0};
-  Bytes out;
-  size_t total = 6;
-  for (const auto &n : nals)
-    total += n.size + 4;
-  out.reserve(total + 64);
-  ByteWriter w(out);
-  w.bytes(start, 4);
-  w.bytes(aud, 2);
-  bool have_sps = false;
-  for (const auto &n : nals)
-    have_sps |= n.type() == kNalSps;
-  const bool idr = has_idr(nals);
-  bool inserted = have_sps || !idr;
-  for (const auto &n : nals) {
-    if (n.type() == kNalAud)
-      continue;
-    /* Parameter sets go before the first slice, after any SEI. */
-    if (!inserted && (n.type() == kNalIdr || n.type() == kNalSlice)) {
-      for (const auto &s : config.sps) {
-        w.bytes(start, 4);
-        w.bytes(s);
-      }
-      for (const auto &p : config.pps) {
-        w.bytes(start, 4);
-        w.bytes(p);
-      }
-      inserted = true;
-    }
-    w.bytes(start, 4);
-    w.bytes(n.data, n.size);
-  }
-  return out;
-}
-
 Bytes to_avc_sample(const std::vector<NalUnit> &nals)
 {
   Bytes out;
@@ -251,81 +167,33 @@ std::string avc_codec_string(const Bytes &sps)
   if (sps.size() < 4)
     return "avc1";
   char text[16];
+  /* The three bytes gst_codec_utils_caps_get_mime_codec() reads from avcC
+   * (which copies them from the SPS); 1.22 needs codec_data, which Annex B
+   * caps do not have. Lower-case hex, as Apple's HLS examples and our
+   * playlists always had it (hlsabrsink lower-cases upstream's too). */
   std::snprintf(text, sizeof text, "avc1.%02x%02x%02x", sps[1], sps[2], sps[3]);
   return text;
 }
 
 std::optional<SpsInfo> parse_sps(const Bytes &sps_nal)
 {
-  if (sps_nal.size() < 4)
+  if (sps_nal.size() < 4 || (sps_nal[0] & 0x1f) != kNalSps)
     return std::nullopt;
-  Bytes rbsp = unescape_rbsp(sps_nal.data() + 1, sps_nal.size() - 1);
-  BitReader r(rbsp.data(), rbsp.size());
-  const uint32_t profile = r.bits(8);
-  r.bits(16); /* constraint flags, level */
-  r.ue();     /* seq_parameter_set_id */
-  uint32_t chroma_format = 1;
-  bool separate_planes = false;
-  if (profile == 100 || profile == 110 || profile == 122 || profile == 244 || profile == 44 ||
-      profile == 83 || profile == 86 || profile == 118 || profile == 128 || profile == 138 ||
-      profile == 139 || profile == 134 || profile == 135) {
-    chroma_format = r.ue();
-    if (chroma_format == 3)
-      separate_planes = r.flag();
-    r.ue(); /* bit depths */
-    r.ue();
-    r.flag(); /* qpprime_y_zero_transform_bypass */
-    if (r.flag()) {
-      const int lists = chroma_format != 3 ? 8 : 12;
-      for (int i = 0; i < lists; ++i) {
-        if (!r.flag())
-          continue;
-        const int size = i < 6 ? 16 : 64;
-        int last = 8, next = 8;
-        for (int j = 0; j < size; ++j) {
-          if (next != 0)
-            next = (last + r.se() + 256) % 256;
-          last = next == 0 ? last : next;
-        }
-      }
-    }
-  }
-  r.ue(); /* log2_max_frame_num_minus4 */
-  const uint32_t poc_type = r.ue();
-  if (poc_type == 0) {
-    r.ue();
-  } else if (poc_type == 1) {
-    r.flag();
-    r.se();
-    r.se();
-    const uint32_t cycle = r.ue();
-    for (uint32_t i = 0; i < cycle && i < 256; ++i)
-      r.se();
-  }
-  r.ue();   /* max_num_ref_frames */
-  r.flag(); /* gaps_in_frame_num_value_allowed */
-  const uint32_t width_mbs = r.ue() + 1;
-  const uint32_t height_map_units = r.ue() + 1;
-  const bool frame_mbs_only = r.flag();
-  if (!frame_mbs_only)
-    r.flag();
-  r.flag(); /* direct_8x8_inference */
-  uint32_t crop_left = 0, crop_right = 0, crop_top = 0, crop_bottom = 0;
-  if (r.flag()) {
-    crop_left = r.ue();
-    crop_right = r.ue();
-    crop_top = r.ue();
-    crop_bottom = r.ue();
-  }
-  if (r.overrun())
+  /* codecparsers reads the RBSP after the one-byte NAL header itself. */
+  GstH264NalUnit nalu{};
+  nalu.type = kNalSps;
+  nalu.data = const_cast<guint8 *>(sps_nal.data());
+  nalu.offset = 0;
+  nalu.size = static_cast<guint>(sps_nal.size());
+  nalu.header_bytes = 1;
+  nalu.valid = TRUE;
+  GstH264SPS sps;
+  if (gst_h264_parse_sps(&nalu, &sps) != GST_H264_PARSER_OK)
     return std::nullopt;
-  const uint32_t array_type = separate_planes ? 0 : chroma_format;
-  const uint32_t crop_x = array_type == 0 ? 1 : (array_type == 3 ? 1 : 2);
-  const uint32_t crop_y = (array_type == 0 ? 1 : (array_type == 1 ? 2 : 1)) * (2 - frame_mbs_only);
   SpsInfo info;
-  info.width = static_cast<int>(width_mbs * 16 - crop_x * (crop_left + crop_right));
-  info.height = static_cast<int>((2 - frame_mbs_only) * height_map_units * 16 -
-                                 crop_y * (crop_top + crop_bottom));
+  info.width = sps.frame_cropping_flag ? sps.crop_rect_width : sps.width;
+  info.height = sps.frame_cropping_flag ? sps.crop_rect_height : sps.height;
+  gst_h264_sps_clear(&sps);
   if (info.width <= 0 || info.height <= 0)
     return std::nullopt;
   return info;
@@ -333,66 +201,36 @@ std::optional<SpsInfo> parse_sps(const Bytes &sps_nal)
 
 /* ---- AAC -------------------------------------------------------------- */
 
-namespace {
-
-const int kAacRates[] = {96000, 88200, 64000, 48000, 44100, 32000, 24000,
-                         22050, 16000, 12000, 11025, 8000,  7350};
-
-int rate_index(int rate)
-{
-  for (int i = 0; i < 13; ++i)
-    if (kAacRates[i] == rate)
-      return i;
-  return -1;
-}
-
-} // namespace
-
 std::optional<AacConfig> parse_audio_specific_config(const uint8_t *data, size_t size)
 {
   if (size < 2)
     return std::nullopt;
-  BitReader r(data, size);
   AacConfig config;
-  auto object_type = [&] {
-    int t = static_cast<int>(r.bits(5));
-    if (t == 31)
-      t = 32 + static_cast<int>(r.bits(6));
-    return t;
-  };
-  auto frequency = [&](int &index) {
-    index = static_cast<int>(r.bits(4));
-    return index == 15 ? static_cast<int>(r.bits(24)) : (index < 13 ? kAacRates[index] : 0);
-  };
-  config.object_type = object_type();
-  config.sample_rate = frequency(config.frequency_index);
-  config.channels = static_cast<int>(r.bits(4));
-  if (r.overrun() || config.sample_rate <= 0 || config.object_type == 0)
+  /* pbutils gives the rate and channels; 1.22 does not export its audio
+   * object type reader (gst_codec_utils_aac_get_audio_object_type is 1.24),
+   * so the 5(+6)-bit field is read with GstBitReader. */
+  GstBitReader r = GST_BIT_READER_INIT(data, static_cast<guint>(size));
+  guint8 type = 0;
+  if (!gst_bit_reader_get_bits_uint8(&r, &type, 5))
+    return std::nullopt;
+  if (type == 31) {
+    guint8 ext = 0;
+    if (!gst_bit_reader_get_bits_uint8(&r, &ext, 6))
+      return std::nullopt;
+    type = static_cast<guint8>(32 + ext);
+  }
+  config.object_type = type;
+  config.sample_rate =
+      static_cast<int>(gst_codec_utils_aac_get_sample_rate(data, static_cast<guint>(size)));
+  config.channels =
+      static_cast<int>(gst_codec_utils_aac_get_channels(data, static_cast<guint>(size)));
+  const int index =
+      gst_codec_utils_aac_get_index_from_sample_rate(static_cast<guint>(config.sample_rate));
+  config.frequency_index = index >= 0 ? index : 15;
+  if (config.sample_rate <= 0 || config.object_type == 0)
     return std::nullopt;
   config.asc.assign(data, data + size);
   return config;
-}
-
-std::optional<AdtsFrame> parse_adts(const uint8_t *data, size_t size)
-{
-  if (size < 7 || data[0] != 0xff || (data[1] & 0xf6) != 0xf0)
-    return std::nullopt;
-  AdtsFrame frame;
-  const bool protection_absent = data[1] & 1;
-  frame.header_size = protection_absent ? 7 : 9;
-  frame.frame_size = ((data[3] & 3) << 11) | (data[4] << 3) | (data[5] >> 5);
-  if (frame.frame_size < frame.header_size)
-    return std::nullopt;
-  AacConfig &c = frame.config;
-  c.object_type = (data[2] >> 6) + 1;
-  c.frequency_index = (data[2] >> 2) & 0xf;
-  if (c.frequency_index >= 13)
-    return std::nullopt;
-  c.sample_rate = kAacRates[c.frequency_index];
-  c.channels = ((data[2] & 1) << 2) | (data[3] >> 6);
-  c.asc = {static_cast<uint8_t>((c.object_type << 3) | (c.frequency_index >> 1)),
-           static_cast<uint8_t>(((c.frequency_index & 1) << 7) | (c.channels << 3))};
-  return frame;
 }
 
 Bytes adts_header(const AacConfig &config, size_t payload_size)
@@ -403,7 +241,7 @@ Bytes adts_header(const AacConfig &config, size_t payload_size)
     profile = 1;
   int index = config.frequency_index;
   if (index >= 13)
-    index = rate_index(config.sample_rate);
+    index = gst_codec_utils_aac_get_index_from_sample_rate(static_cast<guint>(config.sample_rate));
   if (index < 0)
     index = 3;
   const size_t len = payload_size + 7;
@@ -428,54 +266,34 @@ std::optional<Vp9Info> parse_vp9_frame(const uint8_t *data, size_t size)
 {
   if (size < 1)
     return std::nullopt;
-  BitReader r(data, size);
-  Vp9Info info;
-  if (r.bits(2) != 2)
+  /* A parser per call: the fields read here (frame type, profile and, on
+   * keyframes, the colour config and size) do not depend on earlier frames. */
+  std::unique_ptr<GstVp9Parser, decltype(&gst_vp9_parser_free)> parser(gst_vp9_parser_new(),
+                                                                       gst_vp9_parser_free);
+  GstVp9FrameHdr hdr;
+  if (gst_vp9_parser_parse_frame_header(parser.get(), &hdr, data, size) != GST_VP9_PARSER_OK)
     return std::nullopt;
-  const int low = static_cast<int>(r.bits(1));
-  const int high = static_cast<int>(r.bits(1));
-  info.profile = (high << 1) | low;
-  if (info.profile == 3)
-    r.bits(1);
-  if (r.flag()) { /* show_existing_frame */
+  Vp9Info info;
+  info.profile = static_cast<int>(hdr.profile);
+  if (hdr.show_existing_frame) {
     info.keyframe = false;
     return info;
   }
-  info.keyframe = r.bits(1) == 0;
-  info.show_frame = r.flag();
-  r.flag(); /* error_resilient_mode */
+  info.keyframe = hdr.frame_type == GST_VP9_KEY_FRAME;
+  info.show_frame = hdr.show_frame;
   if (!info.keyframe)
     return info;
-  if (r.bits(24) != 0x498342)
-    return std::nullopt;
-  info.bit_depth = 8;
-  if (info.profile >= 2)
-    info.bit_depth = r.flag() ? 12 : 10;
-  info.color_space = static_cast<int>(r.bits(3));
-  int subsampling_x = 1, subsampling_y = 1;
-  if (info.color_space != 7) {
-    info.full_range = r.flag();
-    if (info.profile == 1 || info.profile == 3) {
-      subsampling_x = static_cast<int>(r.bits(1));
-      subsampling_y = static_cast<int>(r.bits(1));
-      r.bits(1);
-    }
-  } else {
-    info.full_range = true;
-    subsampling_x = subsampling_y = 0;
-    if (info.profile == 1 || info.profile == 3)
-      r.bits(1);
-  }
-  if (subsampling_x && subsampling_y)
+  info.bit_depth = static_cast<int>(parser->bit_depth);
+  info.color_space = static_cast<int>(parser->color_space);
+  info.full_range = parser->color_range != 0;
+  if (parser->subsampling_x && parser->subsampling_y)
     info.chroma_subsampling = 1;
-  else if (subsampling_x)
+  else if (parser->subsampling_x)
     info.chroma_subsampling = 2;
   else
     info.chroma_subsampling = 3;
-  info.width = static_cast<int>(r.bits(16)) + 1;
-  info.height = static_cast<int>(r.bits(16)) + 1;
-  if (r.overrun())
-    return std::nullopt;
+  info.width = static_cast<int>(hdr.width);
+  info.height = static_cast<int>(hdr.height);
   return info;
 }
 
@@ -502,6 +320,9 @@ int vp9_level(int width, int height, double fps)
   return 62;
 }
 
+/* Own code on purpose: gst_codec_utils_caps_get_mime_codec() in 1.22 returns
+ * only "vp09" for VP9, while HLS players want vp09.PP.LL.DD (profile, level,
+ * bit depth). */
 std::string vp9_codec_string(const Vp9Info &info, int level)
 {
   char text[32];
@@ -513,22 +334,31 @@ std::string vp9_codec_string(const Vp9Info &info, int level)
 
 std::optional<OpusConfig> parse_opus_head(const uint8_t *data, size_t size)
 {
-  if (size < 19 || std::memcmp(data, "OpusHead", 8) != 0)
+  if (size < 19)
+    return std::nullopt;
+  /* pbutils takes a GstBuffer; wrap the bytes without copying them. */
+  GstBuffer *header = gst_buffer_new_wrapped_full(
+      GST_MEMORY_FLAG_READONLY, const_cast<uint8_t *>(data), size, 0, size, nullptr, nullptr);
+  guint32 rate = 0;
+  guint8 channels = 0, family = 0, streams = 0, coupled = 0;
+  guint8 mapping[256];
+  guint16 pre_skip = 0;
+  gint16 gain = 0;
+  const gboolean ok = gst_codec_utils_opus_parse_header(header, &rate, &channels, &family, &streams,
+                                                        &coupled, mapping, &pre_skip, &gain);
+  gst_buffer_unref(header);
+  if (!ok || channels == 0)
     return std::nullopt;
   OpusConfig c;
-  c.channels = data[9];
-  c.pre_skip = data[10] | (data[11] << 8);
-  c.input_rate = static_cast<int>(data[12] | (data[13] << 8) | (data[14] << 16) |
-                                  (static_cast<uint32_t>(data[15]) << 24));
-  c.output_gain = static_cast<int16_t>(data[16] | (data[17] << 8));
-  c.mapping_family = data[18];
-  if (c.mapping_family != 0) {
-    if (size < 21 + static_cast<size_t>(c.channels))
-      return std::nullopt;
-    c.mapping.assign(data + 19, data + 21 + c.channels);
+  c.channels = channels;
+  c.pre_skip = pre_skip;
+  c.input_rate = static_cast<int>(rate);
+  c.output_gain = gain;
+  c.mapping_family = family;
+  if (family != 0) {
+    c.mapping = {streams, coupled};
+    c.mapping.insert(c.mapping.end(), mapping, mapping + channels);
   }
-  if (c.channels == 0)
-    return std::nullopt;
   return c;
 }
 

@@ -1,6 +1,10 @@
 /* Sugarcast — just enough of H.264, AAC, VP9 and Opus bitstreams to mux them
  * into MPEG-TS and fragmented MP4 and to name them in an HLS CODECS
- * attribute. Independent of GStreamer.
+ * attribute. Plain C++ over GStreamer's libraries, no elements: the SPS, the
+ * VP9 frame header and OpusHead are read by codecparsers and pbutils
+ * (gst_h264_parse_sps, gst_vp9_parser_parse_frame_header,
+ * gst_codec_utils_opus_parse_header, gst_codec_utils_aac_get_*); bits by
+ * GstBitReader.
  */
 #pragma once
 
@@ -50,10 +54,6 @@ std::optional<AvcConfig> parse_avcc(const uint8_t *data, size_t size);
 /* Builds one from parameter sets; needs at least one SPS (4+ bytes) and PPS. */
 Bytes build_avcc(const AvcConfig &config);
 
-/* An access unit in Annex B form as MPEG-TS wants it: an access unit
- * delimiter first, and the parameter sets from `config` before an IDR picture
- * that does not carry its own. */
-Bytes to_annexb_au(const std::vector<NalUnit> &nals, const AvcConfig &config);
 /* An access unit as an MP4 sample: 4-byte lengths, without delimiters and
  * parameter sets (those live in the avcC box). */
 Bytes to_avc_sample(const std::vector<NalUnit> &nals);
@@ -85,15 +85,9 @@ struct AacConfig
 
 std::optional<AacConfig> parse_audio_specific_config(const uint8_t *data, size_t size);
 
-struct AdtsFrame
-{
-  size_t header_size = 0; /* 7, or 9 with a CRC */
-  size_t frame_size = 0;  /* header included */
-  AacConfig config;
-};
-/* Parses the ADTS header at `data`; nullopt unless it is one. */
-std::optional<AdtsFrame> parse_adts(const uint8_t *data, size_t size);
-/* The 7-byte ADTS header for a raw frame of `payload_size` bytes. */
+/* The 7-byte ADTS header for a raw frame of `payload_size` bytes: how
+ * MPEG-TS carries AAC (stream type 0x0f), as mpegtsmux also writes it for raw
+ * input. Parsing ADTS is aacparse's job. */
 Bytes adts_header(const AacConfig &config, size_t payload_size);
 /* "mp4a.40.2" */
 std::string aac_codec_string(const AacConfig &config);
@@ -179,27 +173,5 @@ public:
 private:
   Bytes &out_;
 };
-
-/* Reads bits most significant first; reading past the end yields zeros and
- * sets overrun(). */
-class BitReader
-{
-public:
-  BitReader(const uint8_t *data, size_t size) : data_(data), size_(size) {}
-  uint32_t bits(int n);
-  bool flag() { return bits(1) != 0; }
-  uint32_t ue(); /* Exp-Golomb */
-  int32_t se();
-  bool overrun() const { return overrun_; }
-
-private:
-  const uint8_t *data_;
-  size_t size_;
-  size_t pos_ = 0; /* in bits */
-  bool overrun_ = false;
-};
-
-/* Removes H.264 emulation prevention bytes (00 00 03). */
-Bytes unescape_rbsp(const uint8_t *data, size_t size);
 
 } // namespace sugarcast::abr

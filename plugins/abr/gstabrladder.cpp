@@ -1,5 +1,5 @@
-/* Sugarcast — abrladder
- *
+/* Sugarcast — abrladder. */
+/**
  * SECTION:element-abrladder
  * @title: abrladder
  *
@@ -7,14 +7,14 @@
  * encoded rendition per rung on `src_%u` (H.264 byte-stream access units from
  * x264enc, or VP9 from vp9enc), ready for hlsabrsink or any muxer.
  *
- * - #GstAbrLadder:ladder lists the rungs, e.g. `1080p:5000,720p:2800,480p:1400,360p:800`
+ * - #SugarcastAbrLadder:ladder lists the rungs, e.g. `1080p:5000,720p:2800,480p:1400,360p:800`
  *   (short side in pixels, kb/s, optional maximum frame rate `360p:800:30`).
  *   Rungs taller than the source are dropped (never upscaled); the aspect
  *   ratio is kept with even sizes; portrait sources are laddered by their
  *   width. The source pads appear when the input caps are known, `src_0`
  *   being the largest; an `abrladder-rungs` element message lists them.
  * - One keyframe grid: every rung keyframes the same frames, every
- *   #GstAbrLadder:gop-duration of running time and nowhere else (no
+ *   #SugarcastAbrLadder:gop-duration of running time and nowhere else (no
  *   scene-cut keyframes, upstream key-unit requests are ignored), so segment
  *   N of every variant covers the same time.
  * - Work is done once: one colour conversion (to I420, none when the input is
@@ -39,7 +39,7 @@
  * ]|
  */
 #ifdef HAVE_CONFIG_H
-#include "config.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "gstabrladder.h"
@@ -59,13 +59,13 @@
 
 using namespace sugarcast::abr;
 
-GST_DEBUG_CATEGORY_STATIC(gst_abr_ladder_debug);
-#define GST_CAT_DEFAULT gst_abr_ladder_debug
+GST_DEBUG_CATEGORY_STATIC(sugarcast_abr_ladder_debug);
+#define GST_CAT_DEFAULT sugarcast_abr_ladder_debug
 
 #define DEFAULT_LADDER "1080p:5000,720p:2800,480p:1400,360p:800"
-#define DEFAULT_CODEC GST_ABR_LADDER_CODEC_H264
+#define DEFAULT_CODEC SUGARCAST_ABR_LADDER_CODEC_H264
 #define DEFAULT_GOP GST_SECOND
-#define DEFAULT_PRESET GST_ABR_LADDER_PRESET_SUPERFAST
+#define DEFAULT_PRESET SUGARCAST_ABR_LADDER_PRESET_SUPERFAST
 #define DEFAULT_TUNE "zerolatency"
 #define DEFAULT_VBV_BUFFER 1000
 #define DEFAULT_THREADS 0
@@ -96,9 +96,9 @@ namespace {
 struct Settings
 {
   std::string ladder_text = DEFAULT_LADDER;
-  GstAbrLadderCodec codec = DEFAULT_CODEC;
+  SugarcastAbrLadderCodec codec = DEFAULT_CODEC;
   GstClockTime gop = DEFAULT_GOP;
-  GstAbrLadderPreset preset = DEFAULT_PRESET;
+  SugarcastAbrLadderPreset preset = DEFAULT_PRESET;
   std::string tune = DEFAULT_TUNE;
   guint vbv_buffer = DEFAULT_VBV_BUFFER;
   guint threads = DEFAULT_THREADS;
@@ -116,7 +116,7 @@ struct Rung
   std::vector<GstElement *> elements;
 };
 
-const char *preset_nick(GstAbrLadderPreset preset)
+const char *preset_nick(SugarcastAbrLadderPreset preset)
 {
   static const char *nicks[] = {"ultrafast", "superfast", "veryfast", "faster",  "fast",
                                 "medium",    "slow",      "slower",   "veryslow"};
@@ -125,7 +125,7 @@ const char *preset_nick(GstAbrLadderPreset preset)
 
 } // namespace
 
-struct GstAbrLadderPrivate
+struct SugarcastAbrLadderPrivate
 {
   std::mutex lock; /* protects settings and the structure below */
   Settings settings;
@@ -135,6 +135,9 @@ struct GstAbrLadderPrivate
   GstElement *convert = nullptr;
   GstElement *convert_caps = nullptr;
   GstElement *tee = nullptr;
+  /* The factory of a fixed child that could not be made (reported at
+   * NULL->READY, when there is a bus to post on), or nullptr. */
+  const char *missing = nullptr;
 
   /* Built at the first caps. */
   bool built = false;
@@ -150,60 +153,55 @@ struct GstAbrLadderPrivate
   GstSegment passthrough_segment;
 };
 
-struct _GstAbrLadder
+struct _SugarcastAbrLadder
 {
   GstBin parent;
   GstPad *sinkpad;
-  GstAbrLadderPrivate *priv;
+  SugarcastAbrLadderPrivate *priv;
 };
 
-G_DEFINE_TYPE(GstAbrLadder, gst_abr_ladder, GST_TYPE_BIN);
-GST_ELEMENT_REGISTER_DEFINE(abrladder, "abrladder", GST_RANK_NONE, GST_TYPE_ABR_LADDER);
+G_DEFINE_TYPE(SugarcastAbrLadder, sugarcast_abr_ladder, GST_TYPE_BIN);
+GST_ELEMENT_REGISTER_DEFINE(abrladder, "abrladder", GST_RANK_NONE, SUGARCAST_TYPE_ABR_LADDER);
 
-GType gst_abr_ladder_codec_get_type(void)
+GType sugarcast_abr_ladder_codec_get_type(void)
 {
   static GType type = 0;
   static const GEnumValue values[] = {
-      {GST_ABR_LADDER_CODEC_H264, "H.264 with x264enc (MPEG-TS or fMP4 segments)", "h264"},
-      {GST_ABR_LADDER_CODEC_VP9, "VP9 with vp9enc (fMP4 segments)", "vp9"},
+      {SUGARCAST_ABR_LADDER_CODEC_H264, "H.264 with x264enc (MPEG-TS or fMP4 segments)", "h264"},
+      {SUGARCAST_ABR_LADDER_CODEC_VP9, "VP9 with vp9enc (fMP4 segments)", "vp9"},
       {0, nullptr, nullptr},
   };
   if (g_once_init_enter(&type))
-    g_once_init_leave(&type, g_enum_register_static("GstAbrLadderCodec", values));
+    g_once_init_leave(&type, g_enum_register_static("SugarcastAbrLadderCodec", values));
   return type;
 }
 
-GType gst_abr_ladder_preset_get_type(void)
+GType sugarcast_abr_ladder_preset_get_type(void)
 {
   static GType type = 0;
   static const GEnumValue values[] = {
-      {GST_ABR_LADDER_PRESET_ULTRAFAST, "x264 ultrafast (VP9 cpu-used 8)", "ultrafast"},
-      {GST_ABR_LADDER_PRESET_SUPERFAST, "x264 superfast (VP9 cpu-used 7)", "superfast"},
-      {GST_ABR_LADDER_PRESET_VERYFAST, "x264 veryfast (VP9 cpu-used 6)", "veryfast"},
-      {GST_ABR_LADDER_PRESET_FASTER, "x264 faster (VP9 cpu-used 5)", "faster"},
-      {GST_ABR_LADDER_PRESET_FAST, "x264 fast (VP9 cpu-used 4)", "fast"},
-      {GST_ABR_LADDER_PRESET_MEDIUM, "x264 medium (VP9 cpu-used 3)", "medium"},
-      {GST_ABR_LADDER_PRESET_SLOW, "x264 slow (VP9 cpu-used 2)", "slow"},
-      {GST_ABR_LADDER_PRESET_SLOWER, "x264 slower (VP9 cpu-used 1)", "slower"},
-      {GST_ABR_LADDER_PRESET_VERYSLOW, "x264 veryslow (VP9 cpu-used 0)", "veryslow"},
+      {SUGARCAST_ABR_LADDER_PRESET_ULTRAFAST, "x264 ultrafast (VP9 cpu-used 8)", "ultrafast"},
+      {SUGARCAST_ABR_LADDER_PRESET_SUPERFAST, "x264 superfast (VP9 cpu-used 7)", "superfast"},
+      {SUGARCAST_ABR_LADDER_PRESET_VERYFAST, "x264 veryfast (VP9 cpu-used 6)", "veryfast"},
+      {SUGARCAST_ABR_LADDER_PRESET_FASTER, "x264 faster (VP9 cpu-used 5)", "faster"},
+      {SUGARCAST_ABR_LADDER_PRESET_FAST, "x264 fast (VP9 cpu-used 4)", "fast"},
+      {SUGARCAST_ABR_LADDER_PRESET_MEDIUM, "x264 medium (VP9 cpu-used 3)", "medium"},
+      {SUGARCAST_ABR_LADDER_PRESET_SLOW, "x264 slow (VP9 cpu-used 2)", "slow"},
+      {SUGARCAST_ABR_LADDER_PRESET_SLOWER, "x264 slower (VP9 cpu-used 1)", "slower"},
+      {SUGARCAST_ABR_LADDER_PRESET_VERYSLOW, "x264 veryslow (VP9 cpu-used 0)", "veryslow"},
       {0, nullptr, nullptr},
   };
   if (g_once_init_enter(&type))
-    g_once_init_leave(&type, g_enum_register_static("GstAbrLadderPreset", values));
+    g_once_init_leave(&type, g_enum_register_static("SugarcastAbrLadderPreset", values));
   return type;
 }
 
-static GstElement *make_element(GstAbrLadder *self, const char *factory, const char *why)
+static GstElement *make_element(SugarcastAbrLadder *self, const char *factory, const char *why)
 {
-  GstElement *e = gst_element_factory_make(factory, nullptr);
-  if (!e)
-    GST_ELEMENT_ERROR(self, CORE, MISSING_PLUGIN,
-                      ("abrladder needs the %s element %s; it is not installed.", factory, why),
-                      ("gst_element_factory_make(\"%s\") failed", factory));
-  return e;
+  return make_child(GST_ELEMENT(self), factory, why);
 }
 
-static GstElement *make_queue(GstAbrLadder *self, guint buffers)
+static GstElement *make_queue(SugarcastAbrLadder *self, guint buffers)
 {
   GstElement *q = make_element(self, "queue", "(GStreamer core)");
   if (q)
@@ -235,11 +233,11 @@ static void share_threads(std::vector<Rung> &rungs, guint fixed)
   }
 }
 
-static bool configure_encoder(GstAbrLadder *self, Rung &rung, const Settings &s)
+static bool configure_encoder(SugarcastAbrLadder *self, Rung &rung, const Settings &s)
 {
   GstElement *enc = rung.encoder;
   const int kbps = rung.plan.spec.kbps;
-  if (s.codec == GST_ABR_LADDER_CODEC_H264) {
+  if (s.codec == SUGARCAST_ABR_LADDER_CODEC_H264) {
     std::string options = "scenecut=0";
     if (!s.encoder_options.empty())
       options += ":" + s.encoder_options;
@@ -293,7 +291,7 @@ static GstPadProbeReturn drop_key_unit_requests(GstPad *, GstPadProbeInfo *info,
   return GST_PAD_PROBE_OK;
 }
 
-static GstStructure *rungs_message(const GstAbrLadderPrivate *p)
+static GstStructure *rungs_message(const SugarcastAbrLadderPrivate *p)
 {
   return gst_structure_new("abrladder-rungs", "source-width", G_TYPE_INT, p->source.width,
                            "source-height", G_TYPE_INT, p->source.height, "source-framerate",
@@ -301,9 +299,10 @@ static GstStructure *rungs_message(const GstAbrLadderPrivate *p)
                            nullptr);
 }
 
-static void post_rungs(GstAbrLadder *self, const std::vector<RungSpec> &dropped, bool portrait)
+static void post_rungs(SugarcastAbrLadder *self, const std::vector<RungSpec> &dropped,
+                       bool portrait)
 {
-  GstAbrLadderPrivate *p = self->priv;
+  SugarcastAbrLadderPrivate *p = self->priv;
   GstStructure *s = rungs_message(p);
   GValue rungs = G_VALUE_INIT;
   gst_value_array_init(&rungs, p->rungs.size());
@@ -359,9 +358,9 @@ static SourcePicture picture_from_caps(GstCaps *caps)
 
 /* Builds the rungs for the first caps; later caps only resize them. Runs in
  * the streaming thread, before the caps go downstream. */
-static bool build_rungs(GstAbrLadder *self, GstCaps *caps)
+static bool build_rungs(SugarcastAbrLadder *self, GstCaps *caps)
 {
-  GstAbrLadderPrivate *p = self->priv;
+  SugarcastAbrLadderPrivate *p = self->priv;
   std::unique_lock<std::mutex> guard(p->lock);
   const Settings s = p->settings;
   const SourcePicture pic = picture_from_caps(caps);
@@ -411,8 +410,8 @@ static bool build_rungs(GstAbrLadder *self, GstCaps *caps)
     return true;
   }
 
-  const char *encoder_factory = s.codec == GST_ABR_LADDER_CODEC_H264 ? "x264enc" : "vp9enc";
-  const char *encoder_package = s.codec == GST_ABR_LADDER_CODEC_H264
+  const char *encoder_factory = s.codec == SUGARCAST_ABR_LADDER_CODEC_H264 ? "x264enc" : "vp9enc";
+  const char *encoder_package = s.codec == SUGARCAST_ABR_LADDER_CODEC_H264
                                     ? "(gstreamer1.0-plugins-ugly) for codec=h264"
                                     : "(gstreamer1.0-plugins-good) for codec=vp9";
 
@@ -513,7 +512,7 @@ static bool build_rungs(GstAbrLadder *self, GstCaps *caps)
     }
     r.encoder = enc;
     configure_encoder(self, r, s);
-    if (s.codec == GST_ABR_LADDER_CODEC_H264) {
+    if (s.codec == SUGARCAST_ABR_LADDER_CODEC_H264) {
       GstCaps *c = gst_caps_from_string("video/x-h264,stream-format=byte-stream,alignment=au");
       g_object_set(out_caps, "caps", c, nullptr);
       gst_caps_unref(c);
@@ -569,9 +568,9 @@ static bool build_rungs(GstAbrLadder *self, GstCaps *caps)
 }
 
 /* Removes the rungs built for the caps (not the passthrough branch). */
-static void teardown_rungs(GstAbrLadder *self)
+static void teardown_rungs(SugarcastAbrLadder *self)
 {
-  GstAbrLadderPrivate *p = self->priv;
+  SugarcastAbrLadderPrivate *p = self->priv;
   std::vector<Rung> rungs;
   {
     std::lock_guard<std::mutex> guard(p->lock);
@@ -593,8 +592,8 @@ static void teardown_rungs(GstAbrLadder *self)
 
 static GstPadProbeReturn watch_passthrough(GstPad *, GstPadProbeInfo *info, gpointer user_data)
 {
-  auto *self = GST_ABR_LADDER(user_data);
-  GstAbrLadderPrivate *p = self->priv;
+  auto *self = SUGARCAST_ABR_LADDER(user_data);
+  SugarcastAbrLadderPrivate *p = self->priv;
   if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
     GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
     p->timeline.add(signed_running_time(p->passthrough_segment, GST_BUFFER_PTS(buf)),
@@ -623,11 +622,11 @@ static GstPadProbeReturn watch_passthrough(GstPad *, GstPadProbeInfo *info, gpoi
   return GST_PAD_PROBE_OK;
 }
 
-static GstPad *gst_abr_ladder_request_new_pad(GstElement *element, GstPadTemplate *templ,
-                                              const gchar *, const GstCaps *)
+static GstPad *sugarcast_abr_ladder_request_new_pad(GstElement *element, GstPadTemplate *templ,
+                                                    const gchar *, const GstCaps *)
 {
-  auto *self = GST_ABR_LADDER(element);
-  GstAbrLadderPrivate *p = self->priv;
+  auto *self = SUGARCAST_ABR_LADDER(element);
+  SugarcastAbrLadderPrivate *p = self->priv;
   if (templ !=
       gst_element_class_get_pad_template(GST_ELEMENT_GET_CLASS(element), "passthrough_sink"))
     return nullptr;
@@ -704,10 +703,10 @@ static GstPad *gst_abr_ladder_request_new_pad(GstElement *element, GstPadTemplat
   return sink;
 }
 
-static void gst_abr_ladder_release_pad(GstElement *element, GstPad *pad)
+static void sugarcast_abr_ladder_release_pad(GstElement *element, GstPad *pad)
 {
-  auto *self = GST_ABR_LADDER(element);
-  GstAbrLadderPrivate *p = self->priv;
+  auto *self = SUGARCAST_ABR_LADDER(element);
+  SugarcastAbrLadderPrivate *p = self->priv;
   std::vector<GstElement *> elements;
   GstPad *src = nullptr;
   {
@@ -735,12 +734,16 @@ static void gst_abr_ladder_release_pad(GstElement *element, GstPad *pad)
 
 /* ---- GObject ------------------------------------------------------------ */
 
-static GstStateChangeReturn gst_abr_ladder_change_state(GstElement *element,
-                                                        GstStateChange transition)
+static GstStateChangeReturn sugarcast_abr_ladder_change_state(GstElement *element,
+                                                              GstStateChange transition)
 {
-  auto *self = GST_ABR_LADDER(element);
-  GstAbrLadderPrivate *p = self->priv;
+  auto *self = SUGARCAST_ABR_LADDER(element);
+  SugarcastAbrLadderPrivate *p = self->priv;
   if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
+    if (p->missing) {
+      report_missing(element, p->missing, "(GStreamer core or -base)");
+      return GST_STATE_CHANGE_FAILURE;
+    }
     std::unique_lock<std::mutex> guard(p->lock);
     std::string error;
     auto specs = parse_ladder(p->settings.ladder_text, error);
@@ -764,16 +767,16 @@ static GstStateChangeReturn gst_abr_ladder_change_state(GstElement *element,
     p->timeline.reset();
   }
   GstStateChangeReturn ret =
-      GST_ELEMENT_CLASS(gst_abr_ladder_parent_class)->change_state(element, transition);
+      GST_ELEMENT_CLASS(sugarcast_abr_ladder_parent_class)->change_state(element, transition);
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
     teardown_rungs(self);
   return ret;
 }
 
-static void gst_abr_ladder_set_property(GObject *object, guint prop_id, const GValue *value,
-                                        GParamSpec *pspec)
+static void sugarcast_abr_ladder_set_property(GObject *object, guint prop_id, const GValue *value,
+                                              GParamSpec *pspec)
 {
-  auto *self = GST_ABR_LADDER(object);
+  auto *self = SUGARCAST_ABR_LADDER(object);
   std::lock_guard<std::mutex> guard(self->priv->lock);
   Settings &s = self->priv->settings;
   switch (prop_id) {
@@ -783,13 +786,13 @@ static void gst_abr_ladder_set_property(GObject *object, guint prop_id, const GV
     break;
   }
   case PROP_CODEC:
-    s.codec = static_cast<GstAbrLadderCodec>(g_value_get_enum(value));
+    s.codec = static_cast<SugarcastAbrLadderCodec>(g_value_get_enum(value));
     break;
   case PROP_GOP_DURATION:
     s.gop = g_value_get_uint64(value);
     break;
   case PROP_PRESET:
-    s.preset = static_cast<GstAbrLadderPreset>(g_value_get_enum(value));
+    s.preset = static_cast<SugarcastAbrLadderPreset>(g_value_get_enum(value));
     break;
   case PROP_TUNE: {
     const gchar *text = g_value_get_string(value);
@@ -813,10 +816,10 @@ static void gst_abr_ladder_set_property(GObject *object, guint prop_id, const GV
   }
 }
 
-static void gst_abr_ladder_get_property(GObject *object, guint prop_id, GValue *value,
-                                        GParamSpec *pspec)
+static void sugarcast_abr_ladder_get_property(GObject *object, guint prop_id, GValue *value,
+                                              GParamSpec *pspec)
 {
-  auto *self = GST_ABR_LADDER(object);
+  auto *self = SUGARCAST_ABR_LADDER(object);
   std::lock_guard<std::mutex> guard(self->priv->lock);
   const Settings &s = self->priv->settings;
   switch (prop_id) {
@@ -850,24 +853,24 @@ static void gst_abr_ladder_get_property(GObject *object, guint prop_id, GValue *
   }
 }
 
-static void gst_abr_ladder_finalize(GObject *object)
+static void sugarcast_abr_ladder_finalize(GObject *object)
 {
-  auto *self = GST_ABR_LADDER(object);
+  auto *self = SUGARCAST_ABR_LADDER(object);
   gst_object_unref(self->priv->grid);
   delete self->priv;
-  G_OBJECT_CLASS(gst_abr_ladder_parent_class)->finalize(object);
+  G_OBJECT_CLASS(sugarcast_abr_ladder_parent_class)->finalize(object);
 }
 
-static void gst_abr_ladder_class_init(GstAbrLadderClass *klass)
+static void sugarcast_abr_ladder_class_init(SugarcastAbrLadderClass *klass)
 {
   auto *gobject_class = G_OBJECT_CLASS(klass);
   auto *element_class = GST_ELEMENT_CLASS(klass);
   const auto flags = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
                                               GST_PARAM_MUTABLE_READY);
 
-  gobject_class->set_property = gst_abr_ladder_set_property;
-  gobject_class->get_property = gst_abr_ladder_get_property;
-  gobject_class->finalize = gst_abr_ladder_finalize;
+  gobject_class->set_property = sugarcast_abr_ladder_set_property;
+  gobject_class->get_property = sugarcast_abr_ladder_get_property;
+  gobject_class->finalize = sugarcast_abr_ladder_finalize;
 
   g_object_class_install_property(
       gobject_class, PROP_LADDER,
@@ -879,7 +882,7 @@ static void gst_abr_ladder_class_init(GstAbrLadderClass *klass)
   g_object_class_install_property(
       gobject_class, PROP_CODEC,
       g_param_spec_enum("codec", "Codec", "Video codec of the encoded rungs",
-                        GST_TYPE_ABR_LADDER_CODEC, DEFAULT_CODEC, flags));
+                        SUGARCAST_TYPE_ABR_LADDER_CODEC, DEFAULT_CODEC, flags));
   g_object_class_install_property(
       gobject_class, PROP_GOP_DURATION,
       g_param_spec_uint64("gop-duration", "GOP duration",
@@ -889,7 +892,7 @@ static void gst_abr_ladder_class_init(GstAbrLadderClass *klass)
       gobject_class, PROP_PRESET,
       g_param_spec_enum("preset", "Preset",
                         "Encoder speed/quality preset (x264 names; mapped to cpu-used for VP9)",
-                        GST_TYPE_ABR_LADDER_PRESET, DEFAULT_PRESET, flags));
+                        SUGARCAST_TYPE_ABR_LADDER_PRESET, DEFAULT_PRESET, flags));
   g_object_class_install_property(
       gobject_class, PROP_TUNE,
       g_param_spec_string("tune", "Tune",
@@ -915,9 +918,9 @@ static void gst_abr_ladder_class_init(GstAbrLadderClass *klass)
                           "(x264enc option-string); keyframe placement is abrladder's",
                           "", flags));
 
-  element_class->change_state = gst_abr_ladder_change_state;
-  element_class->request_new_pad = gst_abr_ladder_request_new_pad;
-  element_class->release_pad = gst_abr_ladder_release_pad;
+  element_class->change_state = sugarcast_abr_ladder_change_state;
+  element_class->request_new_pad = sugarcast_abr_ladder_request_new_pad;
+  element_class->release_pad = sugarcast_abr_ladder_release_pad;
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &passthrough_template);
@@ -928,14 +931,14 @@ static void gst_abr_ladder_class_init(GstAbrLadderClass *klass)
       "never upscaling, scaling each rung from the next larger one",
       "Sugarcast developers");
 
-  gst_type_mark_as_plugin_api(GST_TYPE_ABR_LADDER_CODEC, static_cast<GstPluginAPIFlags>(0));
-  gst_type_mark_as_plugin_api(GST_TYPE_ABR_LADDER_PRESET, static_cast<GstPluginAPIFlags>(0));
-  GST_DEBUG_CATEGORY_INIT(gst_abr_ladder_debug, "abrladder", 0, "Sugarcast ABR ladder");
+  gst_type_mark_as_plugin_api(SUGARCAST_TYPE_ABR_LADDER_CODEC, static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(SUGARCAST_TYPE_ABR_LADDER_PRESET, static_cast<GstPluginAPIFlags>(0));
+  GST_DEBUG_CATEGORY_INIT(sugarcast_abr_ladder_debug, "abrladder", 0, "Sugarcast ABR ladder");
 }
 
-static void gst_abr_ladder_init(GstAbrLadder *self)
+static void sugarcast_abr_ladder_init(SugarcastAbrLadder *self)
 {
-  GstAbrLadderPrivate *p = new GstAbrLadderPrivate();
+  SugarcastAbrLadderPrivate *p = new SugarcastAbrLadderPrivate();
   self->priv = p;
   gst_segment_init(&p->passthrough_segment, GST_FORMAT_TIME);
 
@@ -946,11 +949,23 @@ static void gst_abr_ladder_init(GstAbrLadder *self)
   p->convert = gst_element_factory_make("videoconvert", "convert");
   p->convert_caps = gst_element_factory_make("capsfilter", "i420");
   p->tee = gst_element_factory_make("tee", "source-tee");
-  GstCaps *i420 = gst_caps_from_string("video/x-raw,format=I420");
-  g_object_set(p->convert_caps, "caps", i420, nullptr);
-  gst_caps_unref(i420);
-  gst_bin_add_many(GST_BIN(self), p->grid, p->convert, p->convert_caps, p->tee, nullptr);
-  gst_element_link_many(p->grid, p->convert, p->convert_caps, p->tee, nullptr);
+  p->missing = !p->convert        ? "videoconvert"
+               : !p->convert_caps ? "capsfilter"
+               : !p->tee          ? "tee"
+                                  : nullptr;
+  gst_bin_add(GST_BIN(self), p->grid);
+  if (!p->missing) {
+    GstCaps *i420 = gst_caps_from_string("video/x-raw,format=I420");
+    g_object_set(p->convert_caps, "caps", i420, nullptr);
+    gst_caps_unref(i420);
+    gst_bin_add_many(GST_BIN(self), p->convert, p->convert_caps, p->tee, nullptr);
+    gst_element_link_many(p->grid, p->convert, p->convert_caps, p->tee, nullptr);
+  } else {
+    for (GstElement *e : {p->convert, p->convert_caps, p->tee})
+      if (e)
+        gst_object_unref(gst_object_ref_sink(e));
+    p->convert = p->convert_caps = p->tee = nullptr;
+  }
 
   grid_set_caps_callback(SUGARCAST_ABR_GRID(p->grid),
                          [self](GstCaps *caps) { return build_rungs(self, caps); });

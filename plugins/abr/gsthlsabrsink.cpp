@@ -1,9 +1,9 @@
-/* Sugarcast — hlsabrsink
- *
+/* Sugarcast — hlsabrsink. */
+/**
  * SECTION:element-hlsabrsink
  * @title: hlsabrsink
  *
- * Writes multi-variant HLS into the folder #GstHlsAbrSink:location: one
+ * Writes multi-variant HLS into the folder #SugarcastHlsAbrSink:location: one
  * request pad `video_%u` per variant (H.264 or VP9, already encoded, e.g. by
  * abrladder) and an optional `audio` pad (AAC, or Opus with fMP4).
  *
@@ -13,16 +13,16 @@
  * - Segments start at keyframes and are cut at the same running time in
  *   every variant: MPEG-TS for H.264, fMP4 with EXT-X-MAP for VP9 or with
  *   `segment-format=fmp4`. No segment is longer than
- *   #GstHlsAbrSink:target-duration (as HLS rounds it) when the keyframe
+ *   #SugarcastHlsAbrSink:target-duration (as HLS rounds it) when the keyframe
  *   interval divides it.
  * - EXT-X-PROGRAM-DATE-TIME on every segment; `playlist-type` live (a window
- *   of #GstHlsAbrSink:playlist-length segments, older files deleted), event
+ *   of #SugarcastHlsAbrSink:playlist-length segments, older files deleted), event
  *   or vod; EXT-X-ENDLIST at EOS.
  * - EXT-X-DISCONTINUITY on the next segment of every variant after a
  *   `sugarcast-stream-restart` event on any pad, a new stream-start, or a
  *   jump in timestamps.
  * - EXT-X-DATERANGE in every variant's playlist for each `sugarcast-daterange`
- *   event (see daterange.h) or #GstHlsAbrSink::add-daterange call, before the
+ *   event (see daterange.h) or #SugarcastHlsAbrSink::add-daterange call, before the
  *   segment whose time covers its start.
  * - Every file is written under a temporary name and renamed into place: a
  *   player never reads half a playlist.
@@ -39,7 +39,7 @@
  * ]|
  */
 #ifdef HAVE_CONFIG_H
-#include "config.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "gsthlsabrsink.h"
@@ -49,6 +49,7 @@
 #include "hlswriter.h"
 #include "streamrestart.h"
 
+#include <gst/pbutils/codec-utils.h>
 #include <gst/tag/tag.h>
 
 #include <map>
@@ -58,15 +59,15 @@
 
 using namespace sugarcast::abr;
 
-GST_DEBUG_CATEGORY_STATIC(gst_hls_abr_sink_debug);
-#define GST_CAT_DEFAULT gst_hls_abr_sink_debug
+GST_DEBUG_CATEGORY_STATIC(sugarcast_hls_abr_sink_debug);
+#define GST_CAT_DEFAULT sugarcast_hls_abr_sink_debug
 
 #define DEFAULT_LOCATION "."
 #define DEFAULT_TARGET_DURATION 2
 #define DEFAULT_PLAYLIST_LENGTH 6
-#define DEFAULT_PLAYLIST_TYPE GST_HLS_ABR_SINK_PLAYLIST_LIVE
-#define DEFAULT_SEGMENT_FORMAT GST_HLS_ABR_SINK_FORMAT_MPEGTS
-#define DEFAULT_AUDIO_MODE GST_HLS_ABR_SINK_AUDIO_MUXED
+#define DEFAULT_PLAYLIST_TYPE SUGARCAST_HLS_ABR_SINK_PLAYLIST_LIVE
+#define DEFAULT_SEGMENT_FORMAT SUGARCAST_HLS_ABR_SINK_FORMAT_MPEGTS
+#define DEFAULT_AUDIO_MODE SUGARCAST_HLS_ABR_SINK_AUDIO_MUXED
 #define DEFAULT_PROGRAM_DATE_TIME TRUE
 #define DEFAULT_MASTER_NAME "master.m3u8"
 
@@ -111,7 +112,7 @@ G_END_DECLS
 struct _SugarcastHlsAbrWriter
 {
   GstElement parent;
-  GstHlsAbrSink *sink; /* the bin holding this element; not a reference */
+  SugarcastHlsAbrSink *sink; /* the bin holding this element; not a reference */
 };
 
 G_DEFINE_TYPE(SugarcastHlsAbrWriter, sugarcast_hls_abr_writer, GST_TYPE_ELEMENT);
@@ -140,9 +141,9 @@ struct Settings
   std::string location = DEFAULT_LOCATION;
   guint target_duration = DEFAULT_TARGET_DURATION;
   guint playlist_length = DEFAULT_PLAYLIST_LENGTH;
-  GstHlsAbrSinkPlaylistType playlist_type = DEFAULT_PLAYLIST_TYPE;
-  GstHlsAbrSinkSegmentFormat segment_format = DEFAULT_SEGMENT_FORMAT;
-  GstHlsAbrSinkAudioMode audio_mode = DEFAULT_AUDIO_MODE;
+  SugarcastHlsAbrSinkPlaylistType playlist_type = DEFAULT_PLAYLIST_TYPE;
+  SugarcastHlsAbrSinkSegmentFormat segment_format = DEFAULT_SEGMENT_FORMAT;
+  SugarcastHlsAbrSinkAudioMode audio_mode = DEFAULT_AUDIO_MODE;
   bool program_date_time = DEFAULT_PROGRAM_DATE_TIME;
   std::string master_name = DEFAULT_MASTER_NAME;
 };
@@ -163,11 +164,15 @@ struct PadState
   uint64_t declared_bitrate = 0;
   bool eos = false;
   bool asked_live = false;
+  /* The upstream parser between the bin's pad and the writer's, made at the
+   * first caps (h264parse for H.264, aacparse for AAC; none for VP9, Opus). */
+  GstElement *parse = nullptr;
+  GstElement *parse_filter = nullptr;
 };
 
 } // namespace
 
-struct GstHlsAbrSinkPrivate
+struct SugarcastHlsAbrSinkPrivate
 {
   std::mutex lock; /* protects settings, pads and the writer pointer */
   Settings settings;
@@ -178,62 +183,64 @@ struct GstHlsAbrSinkPrivate
   bool eos_posted = false;
 };
 
-struct _GstHlsAbrSink
+struct _SugarcastHlsAbrSink
 {
   GstBin parent;
-  GstHlsAbrSinkPrivate *priv;
+  SugarcastHlsAbrSinkPrivate *priv;
 };
 
-G_DEFINE_TYPE(GstHlsAbrSink, gst_hls_abr_sink, GST_TYPE_BIN);
-GST_ELEMENT_REGISTER_DEFINE(hlsabrsink, "hlsabrsink", GST_RANK_NONE, GST_TYPE_HLS_ABR_SINK);
+G_DEFINE_TYPE(SugarcastHlsAbrSink, sugarcast_hls_abr_sink, GST_TYPE_BIN);
+GST_ELEMENT_REGISTER_DEFINE(hlsabrsink, "hlsabrsink", GST_RANK_NONE, SUGARCAST_TYPE_HLS_ABR_SINK);
 
-GType gst_hls_abr_sink_playlist_type_get_type(void)
+GType sugarcast_hls_abr_sink_playlist_type_get_type(void)
 {
   static GType type = 0;
   static const GEnumValue values[] = {
-      {GST_HLS_ABR_SINK_PLAYLIST_LIVE, "Live: a sliding window, old segments deleted", "live"},
-      {GST_HLS_ABR_SINK_PLAYLIST_EVENT, "Event: segments are only added", "event"},
-      {GST_HLS_ABR_SINK_PLAYLIST_VOD, "VOD: like event while writing, VOD once ended", "vod"},
+      {SUGARCAST_HLS_ABR_SINK_PLAYLIST_LIVE, "Live: a sliding window, old segments deleted",
+       "live"},
+      {SUGARCAST_HLS_ABR_SINK_PLAYLIST_EVENT, "Event: segments are only added", "event"},
+      {SUGARCAST_HLS_ABR_SINK_PLAYLIST_VOD, "VOD: like event while writing, VOD once ended", "vod"},
       {0, nullptr, nullptr},
   };
   if (g_once_init_enter(&type))
-    g_once_init_leave(&type, g_enum_register_static("GstHlsAbrSinkPlaylistType", values));
+    g_once_init_leave(&type, g_enum_register_static("SugarcastHlsAbrSinkPlaylistType", values));
   return type;
 }
 
-GType gst_hls_abr_sink_segment_format_get_type(void)
+GType sugarcast_hls_abr_sink_segment_format_get_type(void)
 {
   static GType type = 0;
   static const GEnumValue values[] = {
-      {GST_HLS_ABR_SINK_FORMAT_MPEGTS, "MPEG-TS for H.264 (VP9 still uses fMP4)", "mpegts"},
-      {GST_HLS_ABR_SINK_FORMAT_FMP4, "Fragmented MP4 with EXT-X-MAP", "fmp4"},
+      {SUGARCAST_HLS_ABR_SINK_FORMAT_MPEGTS, "MPEG-TS for H.264 (VP9 still uses fMP4)", "mpegts"},
+      {SUGARCAST_HLS_ABR_SINK_FORMAT_FMP4, "Fragmented MP4 with EXT-X-MAP", "fmp4"},
       {0, nullptr, nullptr},
   };
   if (g_once_init_enter(&type))
-    g_once_init_leave(&type, g_enum_register_static("GstHlsAbrSinkSegmentFormat", values));
+    g_once_init_leave(&type, g_enum_register_static("SugarcastHlsAbrSinkSegmentFormat", values));
   return type;
 }
 
-GType gst_hls_abr_sink_audio_mode_get_type(void)
+GType sugarcast_hls_abr_sink_audio_mode_get_type(void)
 {
   static GType type = 0;
   static const GEnumValue values[] = {
-      {GST_HLS_ABR_SINK_AUDIO_MUXED, "Audio muxed into every variant", "muxed"},
-      {GST_HLS_ABR_SINK_AUDIO_GROUP, "Audio as its own rendition (EXT-X-MEDIA group)", "group"},
+      {SUGARCAST_HLS_ABR_SINK_AUDIO_MUXED, "Audio muxed into every variant", "muxed"},
+      {SUGARCAST_HLS_ABR_SINK_AUDIO_GROUP, "Audio as its own rendition (EXT-X-MEDIA group)",
+       "group"},
       {0, nullptr, nullptr},
   };
   if (g_once_init_enter(&type))
-    g_once_init_leave(&type, g_enum_register_static("GstHlsAbrSinkAudioMode", values));
+    g_once_init_leave(&type, g_enum_register_static("SugarcastHlsAbrSinkAudioMode", values));
   return type;
 }
 
-static std::shared_ptr<HlsWriter> current_writer(GstHlsAbrSink *self)
+static std::shared_ptr<HlsWriter> current_writer(SugarcastHlsAbrSink *self)
 {
   std::lock_guard<std::mutex> guard(self->priv->lock);
   return self->priv->writer;
 }
 
-static PadState *pad_state(GstHlsAbrSink *self, GstPad *pad)
+static PadState *pad_state(SugarcastHlsAbrSink *self, GstPad *pad)
 {
   std::lock_guard<std::mutex> guard(self->priv->lock);
   auto it = self->priv->pads.find(pad);
@@ -242,6 +249,24 @@ static PadState *pad_state(GstHlsAbrSink *self, GstPad *pad)
 
 /* ---- caps ---------------------------------------------------------------- */
 
+/* RFC 6381 CODECS from upstream where 1.22 can: it needs codec_data, so it
+ * names H.264 in avc form (fMP4) and raw AAC, but gives only "avc1" for
+ * Annex B (the writer then reads the in-band SPS) and only "vp09" for VP9
+ * (the writer writes vp09.PP.LL.DD itself). Empty when it cannot. */
+static std::string mime_codec(GstCaps *caps)
+{
+  gchar *text = gst_codec_utils_caps_get_mime_codec(caps);
+  std::string codec = text ? text : "";
+  g_free(text);
+  if (codec == "avc1" || codec == "vp09" || codec == "mp4a.40")
+    return "";
+  /* 1.22 prints avc1.PPCCLL in upper case; our playlists always had lower. */
+  if (codec.rfind("avc1.", 0) == 0)
+    for (char &c : codec)
+      c = g_ascii_tolower(c);
+  return codec;
+}
+
 static bool video_format_from_caps(GstCaps *caps, VideoFormat &f, std::string &error)
 {
   const GstStructure *s = gst_caps_get_structure(caps, 0);
@@ -249,6 +274,7 @@ static bool video_format_from_caps(GstCaps *caps, VideoFormat &f, std::string &e
   if (gst_structure_has_name(s, "video/x-vp9")) {
     f.codec = VideoCodec::VP9;
   } else {
+    /* After h264parse: Annex B, or avc with codec_data. */
     f.codec = VideoCodec::H264;
     const gchar *format = gst_structure_get_string(s, "stream-format");
     f.length_prefixed = format && g_strcmp0(format, "byte-stream") != 0;
@@ -270,6 +296,7 @@ static bool video_format_from_caps(GstCaps *caps, VideoFormat &f, std::string &e
       return false;
     }
   }
+  f.codecs = mime_codec(caps);
   gst_structure_get_int(s, "width", &f.width);
   gst_structure_get_int(s, "height", &f.height);
   if (!gst_structure_get_fraction(s, "framerate", &f.fps_n, &f.fps_d)) {
@@ -315,9 +342,9 @@ static bool audio_format_from_caps(GstCaps *caps, AudioFormat &f, std::string &e
     }
     return true;
   }
+  /* After aacparse: raw, with the AudioSpecificConfig in codec_data. */
   f.codec = AudioCodec::AAC;
-  const gchar *format = gst_structure_get_string(s, "stream-format");
-  f.adts = g_strcmp0(format, "adts") == 0;
+  f.codecs = mime_codec(caps);
   const GValue *data = gst_structure_get_value(s, "codec_data");
   if (data && G_VALUE_HOLDS(data, GST_TYPE_BUFFER)) {
     GstMapInfo map;
@@ -330,7 +357,7 @@ static bool audio_format_from_caps(GstCaps *caps, AudioFormat &f, std::string &e
       gst_buffer_unmap(buf, &map);
     }
   }
-  if (!f.adts && !f.have_config) {
+  if (!f.have_config) {
     error = "raw AAC needs codec_data (an AudioSpecificConfig) in its caps";
     return false;
   }
@@ -400,7 +427,7 @@ static bool daterange_from_structure(const GstStructure *s, DateRange &range, st
 static GstFlowReturn writer_chain(GstPad *pad, GstObject *parent, GstBuffer *buf)
 {
   auto *inner = SUGARCAST_HLS_ABR_WRITER(parent);
-  GstHlsAbrSink *self = inner->sink;
+  SugarcastHlsAbrSink *self = inner->sink;
   PadState *ps = pad_state(self, pad);
   auto writer = current_writer(self);
   if (!ps || !writer) {
@@ -445,7 +472,7 @@ static GstFlowReturn writer_chain(GstPad *pad, GstObject *parent, GstBuffer *buf
   return ok ? GST_FLOW_OK : GST_FLOW_ERROR;
 }
 
-static void apply_format(GstHlsAbrSink *self, HlsWriter &writer, PadState &ps)
+static void apply_format(SugarcastHlsAbrSink *self, HlsWriter &writer, PadState &ps)
 {
   std::string error;
   bool ok = true;
@@ -464,7 +491,7 @@ static void apply_format(GstHlsAbrSink *self, HlsWriter &writer, PadState &ps)
                       (nullptr));
 }
 
-static void maybe_post_eos(GstHlsAbrSink *self, HlsWriter &writer)
+static void maybe_post_eos(SugarcastHlsAbrSink *self, HlsWriter &writer)
 {
   if (!writer.finished())
     return;
@@ -482,7 +509,7 @@ static void maybe_post_eos(GstHlsAbrSink *self, HlsWriter &writer)
 static gboolean writer_event(GstPad *pad, GstObject *parent, GstEvent *event)
 {
   auto *inner = SUGARCAST_HLS_ABR_WRITER(parent);
-  GstHlsAbrSink *self = inner->sink;
+  SugarcastHlsAbrSink *self = inner->sink;
   PadState *ps = pad_state(self, pad);
   auto writer = current_writer(self);
   gboolean ret = TRUE;
@@ -596,6 +623,88 @@ static gboolean writer_event(GstPad *pad, GstObject *parent, GstEvent *event)
 
 /* ---- requesting and releasing pads ---------------------------------------- */
 
+/* ---- the upstream parsers ------------------------------------------------- */
+
+/* What the writer takes after the parser: H.264 access units with AUD, SPS
+ * and PPS before every IDR (h264parse config-interval=-1, checked on 1.22)
+ * in Annex B for MPEG-TS, or length-prefixed with codec_data for fMP4; AAC
+ * raw with its AudioSpecificConfig in codec_data (aacparse converts ADTS),
+ * which both containers need: fMP4 as is, MPEG-TS behind the ADTS header
+ * mpegts.cpp writes (as mpegtsmux does for raw AAC). */
+static GstPadProbeReturn insert_parser(GstPad *ghost, GstPadProbeInfo *info, gpointer data)
+{
+  GstEvent *event = GST_PAD_PROBE_INFO_EVENT(info);
+  if (GST_EVENT_TYPE(event) != GST_EVENT_CAPS)
+    return GST_PAD_PROBE_OK;
+  auto *self = SUGARCAST_HLS_ABR_SINK(data);
+  SugarcastHlsAbrSinkPrivate *p = self->priv;
+  GstCaps *caps = nullptr;
+  gst_event_parse_caps(event, &caps);
+  const GstStructure *st = gst_caps_get_structure(caps, 0);
+  const bool h264 = gst_structure_has_name(st, "video/x-h264");
+  const bool aac = gst_structure_has_name(st, "audio/mpeg");
+  if (!h264 && !aac)
+    return GST_PAD_PROBE_REMOVE; /* VP9 and Opus go to the writer as they are */
+
+  GstPad *writer_pad = nullptr;
+  bool fmp4 = false;
+  {
+    std::lock_guard<std::mutex> guard(p->lock);
+    for (auto &[pad, ps] : p->pads)
+      if (ps->ghost == ghost)
+        writer_pad = pad;
+    fmp4 = p->settings.segment_format == SUGARCAST_HLS_ABR_SINK_FORMAT_FMP4;
+  }
+  if (!writer_pad)
+    return GST_PAD_PROBE_REMOVE;
+  GstElement *parse = make_child(GST_ELEMENT(self), h264 ? "h264parse" : "aacparse",
+                                 "(gstreamer1.0-plugins-bad / -good)");
+  GstElement *filter = make_child(GST_ELEMENT(self), "capsfilter", "(GStreamer core)");
+  if (!parse || !filter) {
+    for (GstElement *e : {parse, filter})
+      if (e)
+        gst_object_unref(gst_object_ref_sink(e));
+    return GST_PAD_PROBE_REMOVE; /* the error is posted; the caps will not be taken */
+  }
+  if (h264)
+    g_object_set(parse, "config-interval", -1, nullptr);
+  GstCaps *want = h264 ? gst_caps_new_simple("video/x-h264", "stream-format", G_TYPE_STRING,
+                                             fmp4 ? "avc" : "byte-stream", "alignment",
+                                             G_TYPE_STRING, "au", nullptr)
+                       : gst_caps_new_simple("audio/mpeg", "mpegversion", G_TYPE_INT, 4,
+                                             "stream-format", G_TYPE_STRING, "raw", nullptr);
+  g_object_set(filter, "caps", want, nullptr);
+  gst_caps_unref(want);
+  gst_bin_add_many(GST_BIN(self), parse, filter, nullptr);
+  GstPad *filter_src = gst_element_get_static_pad(filter, "src");
+  GstPad *parse_sink = gst_element_get_static_pad(parse, "sink");
+  /* Retarget first: that unlinks the ghost's inner pad from the writer's. */
+  gst_ghost_pad_set_target(GST_GHOST_PAD(ghost), parse_sink);
+  const bool linked =
+      gst_element_link(parse, filter) && gst_pad_link(filter_src, writer_pad) == GST_PAD_LINK_OK;
+  gst_object_unref(filter_src);
+  gst_object_unref(parse_sink);
+  gst_element_sync_state_with_parent(filter);
+  gst_element_sync_state_with_parent(parse);
+  {
+    std::lock_guard<std::mutex> guard(p->lock);
+    auto it = p->pads.find(writer_pad);
+    if (it != p->pads.end()) {
+      /* Held until the pad is released, which may come after the bin
+       * disposed its children. */
+      it->second->parse = GST_ELEMENT(gst_object_ref(parse));
+      it->second->parse_filter = GST_ELEMENT(gst_object_ref(filter));
+    }
+  }
+  if (!linked)
+    GST_ELEMENT_ERROR(
+        self, CORE, NEGOTIATION,
+        ("hlsabrsink could not put %s before %s", GST_ELEMENT_NAME(parse), GST_PAD_NAME(ghost)),
+        (nullptr));
+  GST_DEBUG_OBJECT(self, "%s: %s before the writer", GST_PAD_NAME(ghost), GST_ELEMENT_NAME(parse));
+  return GST_PAD_PROBE_REMOVE; /* the caps go on, through the parser */
+}
+
 static void register_pad(HlsWriter &writer, PadState &ps)
 {
   if (ps.audio) {
@@ -606,11 +715,11 @@ static void register_pad(HlsWriter &writer, PadState &ps)
   }
 }
 
-static GstPad *gst_hls_abr_sink_request_new_pad(GstElement *element, GstPadTemplate *templ,
-                                                const gchar *name, const GstCaps *)
+static GstPad *sugarcast_hls_abr_sink_request_new_pad(GstElement *element, GstPadTemplate *templ,
+                                                      const gchar *name, const GstCaps *)
 {
-  auto *self = GST_HLS_ABR_SINK(element);
-  GstHlsAbrSinkPrivate *p = self->priv;
+  auto *self = SUGARCAST_HLS_ABR_SINK(element);
+  SugarcastHlsAbrSinkPrivate *p = self->priv;
   const bool audio = g_strcmp0(GST_PAD_TEMPLATE_NAME_TEMPLATE(templ), "audio") == 0;
   std::string pad_name;
   std::shared_ptr<HlsWriter> writer;
@@ -656,15 +765,16 @@ static GstPad *gst_hls_abr_sink_request_new_pad(GstElement *element, GstPadTempl
   }
   gst_pad_set_active(pad, TRUE);
   gst_element_add_pad(GST_ELEMENT(p->inner), pad);
+  gst_pad_add_probe(ghost, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, insert_parser, self, nullptr);
   gst_pad_set_active(ghost, TRUE);
   gst_element_add_pad(element, ghost);
   return ghost;
 }
 
-static void gst_hls_abr_sink_release_pad(GstElement *element, GstPad *ghost)
+static void sugarcast_hls_abr_sink_release_pad(GstElement *element, GstPad *ghost)
 {
-  auto *self = GST_HLS_ABR_SINK(element);
-  GstHlsAbrSinkPrivate *p = self->priv;
+  auto *self = SUGARCAST_HLS_ABR_SINK(element);
+  SugarcastHlsAbrSinkPrivate *p = self->priv;
   GstPad *pad = nullptr;
   std::shared_ptr<HlsWriter> writer;
   PadState *ps = nullptr;
@@ -687,6 +797,14 @@ static void gst_hls_abr_sink_release_pad(GstElement *element, GstPad *ghost)
       writer->end_video(ps->id);
   }
   gst_element_remove_pad(element, ghost);
+  for (GstElement *e : {ps->parse, ps->parse_filter})
+    if (e) {
+      if (GST_OBJECT_PARENT(e) == GST_OBJECT(self)) {
+        gst_element_set_state(e, GST_STATE_NULL);
+        gst_bin_remove(GST_BIN(self), e);
+      }
+      gst_object_unref(e);
+    }
   gst_pad_set_active(pad, FALSE);
   if (GST_OBJECT_PARENT(pad) == GST_OBJECT(p->inner))
     gst_element_remove_pad(GST_ELEMENT(p->inner), pad);
@@ -696,9 +814,9 @@ static void gst_hls_abr_sink_release_pad(GstElement *element, GstPad *ghost)
 
 /* ---- the writer's life ---------------------------------------------------- */
 
-static bool start_writer(GstHlsAbrSink *self)
+static bool start_writer(SugarcastHlsAbrSink *self)
 {
-  GstHlsAbrSinkPrivate *p = self->priv;
+  SugarcastHlsAbrSinkPrivate *p = self->priv;
   HlsSettings hs;
   {
     std::lock_guard<std::mutex> guard(p->lock);
@@ -706,13 +824,13 @@ static bool start_writer(GstHlsAbrSink *self)
     hs.folder = s.location;
     hs.target_duration = static_cast<int>(s.target_duration);
     hs.playlist_length = s.playlist_length;
-    hs.type = s.playlist_type == GST_HLS_ABR_SINK_PLAYLIST_LIVE    ? PlaylistType::Live
-              : s.playlist_type == GST_HLS_ABR_SINK_PLAYLIST_EVENT ? PlaylistType::Event
-                                                                   : PlaylistType::Vod;
-    hs.container =
-        s.segment_format == GST_HLS_ABR_SINK_FORMAT_FMP4 ? Container::Fmp4 : Container::MpegTs;
+    hs.type = s.playlist_type == SUGARCAST_HLS_ABR_SINK_PLAYLIST_LIVE    ? PlaylistType::Live
+              : s.playlist_type == SUGARCAST_HLS_ABR_SINK_PLAYLIST_EVENT ? PlaylistType::Event
+                                                                         : PlaylistType::Vod;
+    hs.container = s.segment_format == SUGARCAST_HLS_ABR_SINK_FORMAT_FMP4 ? Container::Fmp4
+                                                                          : Container::MpegTs;
     hs.audio_mode =
-        s.audio_mode == GST_HLS_ABR_SINK_AUDIO_GROUP ? AudioMode::Group : AudioMode::Muxed;
+        s.audio_mode == SUGARCAST_HLS_ABR_SINK_AUDIO_GROUP ? AudioMode::Group : AudioMode::Muxed;
     hs.program_date_time = s.program_date_time;
     hs.master_name = s.master_name;
   }
@@ -776,14 +894,14 @@ static bool start_writer(GstHlsAbrSink *self)
   return true;
 }
 
-static GstStateChangeReturn gst_hls_abr_sink_change_state(GstElement *element,
-                                                          GstStateChange transition)
+static GstStateChangeReturn sugarcast_hls_abr_sink_change_state(GstElement *element,
+                                                                GstStateChange transition)
 {
-  auto *self = GST_HLS_ABR_SINK(element);
+  auto *self = SUGARCAST_HLS_ABR_SINK(element);
   if (transition == GST_STATE_CHANGE_READY_TO_PAUSED && !start_writer(self))
     return GST_STATE_CHANGE_FAILURE;
   GstStateChangeReturn ret =
-      GST_ELEMENT_CLASS(gst_hls_abr_sink_parent_class)->change_state(element, transition);
+      GST_ELEMENT_CLASS(sugarcast_hls_abr_sink_parent_class)->change_state(element, transition);
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
     std::lock_guard<std::mutex> guard(self->priv->lock);
     self->priv->writer.reset();
@@ -791,9 +909,10 @@ static GstStateChangeReturn gst_hls_abr_sink_change_state(GstElement *element,
   return ret;
 }
 
-static gboolean gst_hls_abr_sink_add_daterange(GstHlsAbrSink *self, const gchar *id,
-                                               const gchar *klass, guint64 start, guint64 duration,
-                                               const GstStructure *attributes)
+static gboolean sugarcast_hls_abr_sink_add_daterange(SugarcastHlsAbrSink *self, const gchar *id,
+                                                     const gchar *klass, guint64 start,
+                                                     guint64 duration,
+                                                     const GstStructure *attributes)
 {
   auto writer = current_writer(self);
   GstEvent *event = sugarcast_daterange_event_new(id, klass, start, duration, attributes);
@@ -822,10 +941,10 @@ static gboolean gst_hls_abr_sink_add_daterange(GstHlsAbrSink *self, const gchar 
 
 /* ---- GObject ------------------------------------------------------------- */
 
-static void gst_hls_abr_sink_set_property(GObject *object, guint prop_id, const GValue *value,
-                                          GParamSpec *pspec)
+static void sugarcast_hls_abr_sink_set_property(GObject *object, guint prop_id, const GValue *value,
+                                                GParamSpec *pspec)
 {
-  auto *self = GST_HLS_ABR_SINK(object);
+  auto *self = SUGARCAST_HLS_ABR_SINK(object);
   std::lock_guard<std::mutex> guard(self->priv->lock);
   Settings &s = self->priv->settings;
   switch (prop_id) {
@@ -841,13 +960,13 @@ static void gst_hls_abr_sink_set_property(GObject *object, guint prop_id, const 
     s.playlist_length = g_value_get_uint(value);
     break;
   case PROP_PLAYLIST_TYPE:
-    s.playlist_type = static_cast<GstHlsAbrSinkPlaylistType>(g_value_get_enum(value));
+    s.playlist_type = static_cast<SugarcastHlsAbrSinkPlaylistType>(g_value_get_enum(value));
     break;
   case PROP_SEGMENT_FORMAT:
-    s.segment_format = static_cast<GstHlsAbrSinkSegmentFormat>(g_value_get_enum(value));
+    s.segment_format = static_cast<SugarcastHlsAbrSinkSegmentFormat>(g_value_get_enum(value));
     break;
   case PROP_AUDIO_MODE:
-    s.audio_mode = static_cast<GstHlsAbrSinkAudioMode>(g_value_get_enum(value));
+    s.audio_mode = static_cast<SugarcastHlsAbrSinkAudioMode>(g_value_get_enum(value));
     break;
   case PROP_PROGRAM_DATE_TIME:
     s.program_date_time = g_value_get_boolean(value);
@@ -863,10 +982,10 @@ static void gst_hls_abr_sink_set_property(GObject *object, guint prop_id, const 
   }
 }
 
-static void gst_hls_abr_sink_get_property(GObject *object, guint prop_id, GValue *value,
-                                          GParamSpec *pspec)
+static void sugarcast_hls_abr_sink_get_property(GObject *object, guint prop_id, GValue *value,
+                                                GParamSpec *pspec)
 {
-  auto *self = GST_HLS_ABR_SINK(object);
+  auto *self = SUGARCAST_HLS_ABR_SINK(object);
   std::lock_guard<std::mutex> guard(self->priv->lock);
   const Settings &s = self->priv->settings;
   switch (prop_id) {
@@ -900,24 +1019,24 @@ static void gst_hls_abr_sink_get_property(GObject *object, guint prop_id, GValue
   }
 }
 
-static void gst_hls_abr_sink_finalize(GObject *object)
+static void sugarcast_hls_abr_sink_finalize(GObject *object)
 {
-  auto *self = GST_HLS_ABR_SINK(object);
+  auto *self = SUGARCAST_HLS_ABR_SINK(object);
   gst_object_unref(self->priv->inner);
   delete self->priv;
-  G_OBJECT_CLASS(gst_hls_abr_sink_parent_class)->finalize(object);
+  G_OBJECT_CLASS(sugarcast_hls_abr_sink_parent_class)->finalize(object);
 }
 
-static void gst_hls_abr_sink_class_init(GstHlsAbrSinkClass *klass)
+static void sugarcast_hls_abr_sink_class_init(SugarcastHlsAbrSinkClass *klass)
 {
   auto *gobject_class = G_OBJECT_CLASS(klass);
   auto *element_class = GST_ELEMENT_CLASS(klass);
   const auto flags = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
                                               GST_PARAM_MUTABLE_READY);
 
-  gobject_class->set_property = gst_hls_abr_sink_set_property;
-  gobject_class->get_property = gst_hls_abr_sink_get_property;
-  gobject_class->finalize = gst_hls_abr_sink_finalize;
+  gobject_class->set_property = sugarcast_hls_abr_sink_set_property;
+  gobject_class->get_property = sugarcast_hls_abr_sink_get_property;
+  gobject_class->finalize = sugarcast_hls_abr_sink_finalize;
 
   g_object_class_install_property(
       gobject_class, PROP_LOCATION,
@@ -939,17 +1058,17 @@ static void gst_hls_abr_sink_class_init(GstHlsAbrSinkClass *klass)
   g_object_class_install_property(
       gobject_class, PROP_PLAYLIST_TYPE,
       g_param_spec_enum("playlist-type", "Playlist type", "Live window, event or VOD",
-                        GST_TYPE_HLS_ABR_SINK_PLAYLIST_TYPE, DEFAULT_PLAYLIST_TYPE, flags));
+                        SUGARCAST_TYPE_HLS_ABR_SINK_PLAYLIST_TYPE, DEFAULT_PLAYLIST_TYPE, flags));
   g_object_class_install_property(
       gobject_class, PROP_SEGMENT_FORMAT,
       g_param_spec_enum("segment-format", "Segment format",
                         "Container of H.264 segments (VP9 variants always use fMP4)",
-                        GST_TYPE_HLS_ABR_SINK_SEGMENT_FORMAT, DEFAULT_SEGMENT_FORMAT, flags));
+                        SUGARCAST_TYPE_HLS_ABR_SINK_SEGMENT_FORMAT, DEFAULT_SEGMENT_FORMAT, flags));
   g_object_class_install_property(
       gobject_class, PROP_AUDIO_MODE,
       g_param_spec_enum("audio-mode", "Audio mode",
                         "Audio muxed into each variant, or one audio rendition (EXT-X-MEDIA)",
-                        GST_TYPE_HLS_ABR_SINK_AUDIO_MODE, DEFAULT_AUDIO_MODE, flags));
+                        SUGARCAST_TYPE_HLS_ABR_SINK_AUDIO_MODE, DEFAULT_AUDIO_MODE, flags));
   g_object_class_install_property(
       gobject_class, PROP_PROGRAM_DATE_TIME,
       g_param_spec_boolean("program-date-time", "Program date time",
@@ -962,7 +1081,7 @@ static void gst_hls_abr_sink_class_init(GstHlsAbrSinkClass *klass)
                           DEFAULT_MASTER_NAME, flags));
 
   /**
-   * GstHlsAbrSink::add-daterange:
+   * SugarcastHlsAbrSink::add-daterange:
    * @sink: the hlsabrsink
    * @id: the ID, unique in the stream
    * @klass: (nullable): the CLASS
@@ -978,12 +1097,12 @@ static void gst_hls_abr_sink_class_init(GstHlsAbrSinkClass *klass)
   signals[SIGNAL_ADD_DATERANGE] = g_signal_new_class_handler(
       "add-daterange", G_TYPE_FROM_CLASS(klass),
       static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
-      G_CALLBACK(gst_hls_abr_sink_add_daterange), nullptr, nullptr, nullptr, G_TYPE_BOOLEAN, 5,
-      G_TYPE_STRING, G_TYPE_STRING, G_TYPE_UINT64, G_TYPE_UINT64, GST_TYPE_STRUCTURE);
+      G_CALLBACK(sugarcast_hls_abr_sink_add_daterange), nullptr, nullptr, nullptr, G_TYPE_BOOLEAN,
+      5, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_UINT64, G_TYPE_UINT64, GST_TYPE_STRUCTURE);
 
-  element_class->change_state = gst_hls_abr_sink_change_state;
-  element_class->request_new_pad = gst_hls_abr_sink_request_new_pad;
-  element_class->release_pad = gst_hls_abr_sink_release_pad;
+  element_class->change_state = sugarcast_hls_abr_sink_change_state;
+  element_class->request_new_pad = sugarcast_hls_abr_sink_request_new_pad;
+  element_class->release_pad = sugarcast_hls_abr_sink_release_pad;
 
   gst_element_class_add_static_pad_template(element_class, &video_template);
   gst_element_class_add_static_pad_template(element_class, &audio_template);
@@ -993,17 +1112,18 @@ static void gst_hls_abr_sink_class_init(GstHlsAbrSinkClass *klass)
       "playlists, program date-time, date ranges and discontinuities",
       "Sugarcast developers");
 
-  gst_type_mark_as_plugin_api(GST_TYPE_HLS_ABR_SINK_PLAYLIST_TYPE,
+  gst_type_mark_as_plugin_api(SUGARCAST_TYPE_HLS_ABR_SINK_PLAYLIST_TYPE,
                               static_cast<GstPluginAPIFlags>(0));
-  gst_type_mark_as_plugin_api(GST_TYPE_HLS_ABR_SINK_SEGMENT_FORMAT,
+  gst_type_mark_as_plugin_api(SUGARCAST_TYPE_HLS_ABR_SINK_SEGMENT_FORMAT,
                               static_cast<GstPluginAPIFlags>(0));
-  gst_type_mark_as_plugin_api(GST_TYPE_HLS_ABR_SINK_AUDIO_MODE, static_cast<GstPluginAPIFlags>(0));
-  GST_DEBUG_CATEGORY_INIT(gst_hls_abr_sink_debug, "hlsabrsink", 0, "Sugarcast HLS ABR sink");
+  gst_type_mark_as_plugin_api(SUGARCAST_TYPE_HLS_ABR_SINK_AUDIO_MODE,
+                              static_cast<GstPluginAPIFlags>(0));
+  GST_DEBUG_CATEGORY_INIT(sugarcast_hls_abr_sink_debug, "hlsabrsink", 0, "Sugarcast HLS ABR sink");
 }
 
-static void gst_hls_abr_sink_init(GstHlsAbrSink *self)
+static void sugarcast_hls_abr_sink_init(SugarcastHlsAbrSink *self)
 {
-  self->priv = new GstHlsAbrSinkPrivate();
+  self->priv = new SugarcastHlsAbrSinkPrivate();
   self->priv->inner = SUGARCAST_HLS_ABR_WRITER(
       g_object_new(SUGARCAST_TYPE_HLS_ABR_WRITER, "name", "writer", nullptr));
   self->priv->inner->sink = self;

@@ -3,6 +3,8 @@
 
 #include "fmp4.h"
 
+#include <glib.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cinttypes>
@@ -74,22 +76,15 @@ bool make_folder(const std::string &path, std::string &error)
 bool write_file_atomically(const std::string &path, const void *data, size_t size,
                            std::string &error)
 {
-  const std::string temp = path + ".tmp";
-  FILE *f = std::fopen(temp.c_str(), "wb");
-  if (!f) {
-    error = std::strerror(errno);
-    return false;
-  }
-  const bool written = size == 0 || std::fwrite(data, 1, size, f) == size;
-  const int saved = errno;
-  if (std::fclose(f) != 0 || !written) {
-    error = std::strerror(written ? errno : saved);
-    std::remove(temp.c_str());
-    return false;
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    error = std::strerror(errno);
-    std::remove(temp.c_str());
+  /* GLib writes a temporary file beside PATH and renames it into place;
+   * CONSISTENT without DURABLE skips the fsync, which a live segment that is
+   * replaced within seconds does not need. */
+  GError *err = nullptr;
+  if (!g_file_set_contents_full(path.c_str(), static_cast<const gchar *>(data),
+                                static_cast<gssize>(size), G_FILE_SET_CONTENTS_CONSISTENT, 0644,
+                                &err)) {
+    error = err ? err->message : "cannot write " + path;
+    g_clear_error(&err);
     return false;
   }
   return true;
@@ -940,7 +935,9 @@ bool HlsWriter::set_video_format(int id, const VideoFormat &format, std::string 
     v.width = format.width;
     v.height = format.height;
   }
-  if (format.codec == VideoCodec::H264 && !v.avc.sps.empty())
+  if (!format.codecs.empty())
+    v.codec_string = format.codecs; /* from the caps (gst_codec_utils_caps_get_mime_codec) */
+  else if (format.codec == VideoCodec::H264 && !v.avc.sps.empty())
     v.codec_string = avc_codec_string(v.avc.sps[0]);
   v.r.container = impl_->container_for(v);
   return true;
@@ -963,7 +960,9 @@ bool HlsWriter::set_audio_format(const AudioFormat &format, std::string &)
   }
   d.audio_format = format;
   d.have_audio_format = format.codec == AudioCodec::Opus || format.have_config;
-  if (format.codec == AudioCodec::AAC && format.have_config)
+  if (!format.codecs.empty())
+    d.audio_codec_string = format.codecs; /* from the caps */
+  else if (format.codec == AudioCodec::AAC && format.have_config)
     d.audio_codec_string = aac_codec_string(format.aac);
   else if (format.codec == AudioCodec::Opus)
     d.audio_codec_string = "opus";
@@ -1006,7 +1005,8 @@ bool HlsWriter::push_video(int id, MediaSample sample)
         v.avc.pps = found.pps;
       }
       if (!v.avc.sps.empty()) {
-        v.codec_string = avc_codec_string(v.avc.sps[0]);
+        if (v.format.codecs.empty())
+          v.codec_string = avc_codec_string(v.avc.sps[0]);
         if (auto info = parse_sps(v.avc.sps[0])) {
           v.width = info->width;
           v.height = info->height;
@@ -1017,10 +1017,19 @@ bool HlsWriter::push_video(int id, MediaSample sample)
         return true;
       }
     }
-    if (v.r.container == Container::MpegTs)
-      payload = std::make_shared<const Bytes>(to_annexb_au(nals, v.avc));
-    else
+    if (v.r.container == Container::MpegTs) {
+      /* h264parse config-interval=-1 already put AUD, SPS and PPS where
+       * MPEG-TS wants them: the access unit goes in as it is. */
+      if (v.format.length_prefixed) {
+        d.fail(v.r.name + ": MPEG-TS takes H.264 in Annex B (byte-stream)",
+               "length-prefixed H.264 reached the MPEG-TS writer; hlsabrsink's h264parse "
+               "should have made it byte-stream");
+        return false;
+      }
+      payload = sample.data;
+    } else {
       payload = std::make_shared<const Bytes>(to_avc_sample(nals));
+    }
   } else {
     auto info = parse_vp9_frame(sample.data->data(), sample.data->size());
     keyframe = info && info->keyframe;
@@ -1091,23 +1100,10 @@ bool HlsWriter::push_audio(MediaSample sample)
     return false;
   if (sample.pts == kUnknown || d.audio_ended)
     return true;
-  const Bytes &in = *sample.data;
   if (d.audio_format.codec == AudioCodec::AAC) {
-    if (auto adts = parse_adts(in.data(), in.size())) {
-      if (!d.audio_format.have_config) {
-        AudioFormat f = d.audio_format;
-        f.aac = adts->config;
-        f.have_config = true;
-        d.audio_format = f;
-        d.have_audio_format = true;
-        d.audio_codec_string = aac_codec_string(f.aac);
-      }
-      const size_t end = std::min(in.size(), adts->frame_size);
-      sample.data = std::make_shared<const Bytes>(in.begin() + static_cast<long>(adts->header_size),
-                                                  in.begin() + static_cast<long>(end));
-    } else if (!d.audio_format.have_config) {
-      return true; /* raw AAC without codec_data: nothing to describe it with */
-    }
+    /* Raw frames (hlsabrsink's aacparse turns ADTS into raw, with codec_data). */
+    if (!d.audio_format.have_config)
+      return true;
     if (sample.duration == kUnknown && d.audio_format.aac.sample_rate > 0)
       sample.duration = 1024 * kSecond / d.audio_format.aac.sample_rate;
   }

@@ -14,6 +14,11 @@
  * With renditions that share their keyframes (abrladder), segment N of every
  * rendition covers the same time.
  *
+ * Input, as hlsabrsink's parsers make it: H.264 access units with AUD, SPS
+ * and PPS before every IDR (h264parse config-interval=-1), Annex B for an
+ * MPEG-TS rendition, length-prefixed for fMP4; AAC raw with its
+ * AudioSpecificConfig; VP9 frames; Opus packets.
+ *
  * Audio, muxed into each rendition (default) or as an audio group, is held
  * until the segment it belongs to is cut; a segment is written once the
  * audio has reached its end (in a live stream, at most a second later).
@@ -64,16 +69,19 @@ struct VideoFormat
   int fps_n = 0; /* 0 = unknown or variable */
   int fps_d = 1;
   uint64_t declared_bitrate = 0; /* bits/s, from tags; 0 = unknown */
+  /* RFC 6381 name from the caps when upstream gives a full one; empty: the
+   * writer names it from the SPS or the VP9 frame header. */
+  std::string codecs;
 };
 
 struct AudioFormat
 {
   AudioCodec codec = AudioCodec::AAC;
-  bool adts = false; /* frames carry ADTS headers */
   bool have_config = false;
-  AacConfig aac; /* from codec_data, or learnt from the first ADTS header */
+  AacConfig aac; /* from codec_data: AAC arrives raw */
   OpusConfig opus;
   uint64_t declared_bitrate = 0;
+  std::string codecs; /* as in VideoFormat */
 };
 
 struct MediaSample

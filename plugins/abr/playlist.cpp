@@ -1,6 +1,8 @@
 /* Sugarcast — HLS playlists. See playlist.h. */
 #include "playlist.h"
 
+#include <glib.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -158,65 +160,28 @@ std::string render_daterange(const DateRangeTag &tag)
 
 std::string format_date(int64_t us)
 {
-  const int64_t seconds = us >= 0 ? us / 1000000 : (us - 999999) / 1000000;
-  const int64_t ms = (us - seconds * 1000000) / 1000;
-  const time_t t = static_cast<time_t>(seconds);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
+  /* GDateTime does the calendar; HLS players expect milliseconds, which
+   * g_date_time_format_iso8601() would print as microseconds (or not at all
+   * on a whole second), so the fraction is appended here. */
+  const int64_t seconds =
+      us >= 0 ? us / G_USEC_PER_SEC : (us - (G_USEC_PER_SEC - 1)) / G_USEC_PER_SEC;
+  const int ms = static_cast<int>((us - seconds * G_USEC_PER_SEC) / 1000);
+  g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(seconds);
+  if (!dt)
+    return "";
+  g_autofree gchar *text = g_date_time_format(dt, "%Y-%m-%dT%H:%M:%S");
+  char fraction[8];
+  std::snprintf(fraction, sizeof fraction, ".%03dZ", ms);
+  return std::string(text ? text : "") + fraction;
 }
 
 int64_t parse_date(const std::string &text)
 {
-  int year, month, day, hour, minute, consumed = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%n", &year, &month, &day, &hour, &minute,
-                  &consumed) != 5 ||
-      consumed == 0)
+  /* No default time zone: a date without one is rejected, as HLS wants. */
+  g_autoptr(GDateTime) dt = g_date_time_new_from_iso8601(text.c_str(), nullptr);
+  if (!dt)
     return -1;
-  const char *p = text.c_str() + consumed;
-  if (!std::isdigit(static_cast<unsigned char>(p[0])) ||
-      !std::isdigit(static_cast<unsigned char>(p[1])))
-    return -1;
-  const int second = (p[0] - '0') * 10 + (p[1] - '0');
-  p += 2;
-  int64_t fraction_us = 0;
-  if (*p == '.') {
-    ++p;
-    int64_t scale = 100000;
-    while (std::isdigit(static_cast<unsigned char>(*p))) {
-      fraction_us += (*p - '0') * scale;
-      scale /= 10;
-      ++p;
-    }
-  }
-  int offset_minutes = 0;
-  if (*p == 'Z') {
-    ++p;
-  } else if (*p == '+' || *p == '-') {
-    const int sign = *p == '-' ? -1 : 1;
-    int oh = 0, om = 0;
-    if (std::sscanf(p + 1, "%2d:%2d", &oh, &om) != 2)
-      return -1;
-    offset_minutes = sign * (oh * 60 + om);
-    p += 6;
-  } else {
-    return -1;
-  }
-  if (*p != '\0' || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 ||
-      second > 60)
-    return -1;
-  struct tm tm = {};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
-  const time_t t = timegm(&tm);
-  return (static_cast<int64_t>(t) - offset_minutes * 60) * 1000000 + fraction_us;
+  return g_date_time_to_unix(dt) * G_USEC_PER_SEC + g_date_time_get_microsecond(dt);
 }
 
 } // namespace sugarcast::abr

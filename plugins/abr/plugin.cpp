@@ -1,6 +1,6 @@
 /* Sugarcast — the abr plugin: adaptive-bitrate ladders and multi-variant HLS. */
 #ifdef HAVE_CONFIG_H
-#include "config.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "gstabrladder.h"

@@ -1,5 +1,5 @@
-/* Sugarcast — clipfit
- *
+/* Sugarcast — clipfit. */
+/**
  * SECTION:element-clipfit
  * @title: clipfit
  *
@@ -25,7 +25,7 @@
  * ]| scales to 1920x1080 at 30/1.
  */
 #ifdef HAVE_CONFIG_H
-#include "config.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "gstclipfit.h"

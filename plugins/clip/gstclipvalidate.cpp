@@ -1,5 +1,5 @@
-/* Sugarcast — clipvalidate
- *
+/* Sugarcast — clipvalidate. */
+/**
  * SECTION:element-clipvalidate
  * @title: clipvalidate
  *
@@ -31,7 +31,7 @@
  * ]|
  */
 #ifdef HAVE_CONFIG_H
-#include "config.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "gstclipvalidate.h"

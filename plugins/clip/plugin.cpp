@@ -1,6 +1,6 @@
 /* Sugarcast — the clip plugin: elements for uploaded short videos. */
 #ifdef HAVE_CONFIG_H
-#include "config.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "gstclipfit.h"

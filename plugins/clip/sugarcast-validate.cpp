@@ -8,7 +8,7 @@
  * parse). Runs filesrc ! parsebin ! clipvalidate: nothing is decoded.
  */
 #ifdef HAVE_CONFIG_H
-#include "config.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "clipmeter.h"

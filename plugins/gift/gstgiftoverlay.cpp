@@ -1,5 +1,5 @@
-/* Sugarcast — giftoverlay: viewers' gifts animated onto raw video.
- *
+/* Sugarcast — giftoverlay: viewers' gifts animated onto raw video. */
+/**
  * SECTION:element-giftoverlay
  *
  * Draws each gift a viewer sends as a banner over the video: the gift's
@@ -35,7 +35,7 @@
  * ]|
  */
 #ifdef HAVE_CONFIG_H
-#include "config.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "gstgiftoverlay.h"

@@ -1,6 +1,6 @@
 /* Sugarcast — the gift plugin: viewers' gifts drawn onto the live video. */
 #ifdef HAVE_CONFIG_H
-#include "config.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "gstgiftoverlay.h"

@@ -1,5 +1,5 @@
-/* Sugarcast — recordsink.
- *
+/* Sugarcast — recordsink. */
+/**
  * SECTION:element-recordsink
  * @title: recordsink
  *
@@ -70,7 +70,7 @@
  * ]|
  */
 #ifdef HAVE_CONFIG_H
-#include "config.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "gstrecordsink.h"

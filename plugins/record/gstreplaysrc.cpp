@@ -1,5 +1,5 @@
-/* Sugarcast — replaysrc.
- *
+/* Sugarcast — replaysrc. */
+/**
  * SECTION:element-replaysrc
  * @title: replaysrc
  *
@@ -27,7 +27,7 @@
  * ]|
  */
 #ifdef HAVE_CONFIG_H
-#include "config.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "gstreplaysrc.h"

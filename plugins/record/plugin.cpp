@@ -1,6 +1,6 @@
 /* Sugarcast — the record plugin: recording live streams and replaying them. */
 #ifdef HAVE_CONFIG_H
-#include "config.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "gstrecordsink.h"

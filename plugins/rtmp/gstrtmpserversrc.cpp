@@ -1,5 +1,5 @@
-/* Sugarcast — rtmpserversrc
- *
+/* Sugarcast — rtmpserversrc. */
+/**
  * SECTION:element-rtmpserversrc
  * @title: rtmpserversrc
  *
@@ -8,19 +8,19 @@
  * metadata as one `video/x-flv` byte stream for `flvdemux`.
  *
  * Two modes:
- * - listen: with no #GstRtmpServerSrc:session set when it starts, the
- *   element listens itself on #GstRtmpServerSrc:address and
- *   #GstRtmpServerSrc:port and accepts one publisher at a time, after
- *   authentication (#GstRtmpServerSrc:stream-keys,
- *   #GstRtmpServerSrc:auth-secret, the #GstRtmpServerSrc::authorize signal,
- *   #GstRtmpServerSrc:auth-url; every one configured must allow).
+ * - listen: with no #SugarcastRtmpServerSrc:session set when it starts, the
+ *   element listens itself on #SugarcastRtmpServerSrc:address and
+ *   #SugarcastRtmpServerSrc:port and accepts one publisher at a time, after
+ *   authentication (#SugarcastRtmpServerSrc:stream-keys,
+ *   #SugarcastRtmpServerSrc:auth-secret, the #SugarcastRtmpServerSrc::authorize signal,
+ *   #SugarcastRtmpServerSrc:auth-url; every one configured must allow).
  * - session: an application runs one sugarcast::rtmp::Server for many
  *   publishers, authenticates each itself and hands the accepted
  *   #SugarcastRtmpSession to this element through
- *   #GstRtmpServerSrc:session. The element then opens no port.
+ *   #SugarcastRtmpServerSrc:session. The element then opens no port.
  *
  * When the publisher stops or vanishes the element sends EOS. With
- * #GstRtmpServerSrc:loop it waits instead for the next publisher (listen
+ * #SugarcastRtmpServerSrc:loop it waits instead for the next publisher (listen
  * mode) or the next session the application sets (session mode), and goes
  * on with the same FLV stream: no second FLV header, timestamps continuing
  * after the last tag, and before the new publisher's first tag a custom
@@ -43,7 +43,7 @@
  * ]|
  */
 #ifdef HAVE_CONFIG_H
-#include "config.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "gstrtmpserversrc.h"
@@ -61,8 +61,8 @@
 
 using namespace sugarcast::rtmp;
 
-GST_DEBUG_CATEGORY_STATIC(gst_rtmp_server_src_debug);
-#define GST_CAT_DEFAULT gst_rtmp_server_src_debug
+GST_DEBUG_CATEGORY_STATIC(sugarcast_rtmp_server_src_debug);
+#define GST_CAT_DEFAULT sugarcast_rtmp_server_src_debug
 
 enum {
   PROP_0,
@@ -148,7 +148,7 @@ struct SessionRef
 
 } // namespace
 
-struct GstRtmpServerSrcPrivate
+struct SugarcastRtmpServerSrcPrivate
 {
   std::mutex settings_lock;
   Settings settings;
@@ -177,15 +177,15 @@ struct GstRtmpServerSrcPrivate
   std::unique_ptr<AuthUrlCheck> auth_url; /* made on first use, in the streaming thread */
 };
 
-struct _GstRtmpServerSrc
+struct _SugarcastRtmpServerSrc
 {
   GstPushSrc parent;
-  GstRtmpServerSrcPrivate *priv;
+  SugarcastRtmpServerSrcPrivate *priv;
 };
 
-G_DEFINE_TYPE(GstRtmpServerSrc, gst_rtmp_server_src, GST_TYPE_PUSH_SRC);
+G_DEFINE_TYPE(SugarcastRtmpServerSrc, sugarcast_rtmp_server_src, GST_TYPE_PUSH_SRC);
 GST_ELEMENT_REGISTER_DEFINE(rtmpserversrc, "rtmpserversrc", GST_RANK_NONE,
-                            GST_TYPE_RTMP_SERVER_SRC);
+                            SUGARCAST_TYPE_RTMP_SERVER_SRC);
 
 static GstStructure *publish_structure(const char *name, const PublishInfo &info)
 {
@@ -197,9 +197,9 @@ static GstStructure *publish_structure(const char *name, const PublishInfo &info
 
 /* Makes session the one read next and wakes the streaming thread. */
 /* own: the session comes from the element's own server (listen mode). */
-static void hand_over(GstRtmpServerSrc *self, SugarcastRtmpSession *session, bool own)
+static void hand_over(SugarcastRtmpServerSrc *self, SugarcastRtmpSession *session, bool own)
 {
-  GstRtmpServerSrcPrivate *p = self->priv;
+  SugarcastRtmpServerSrcPrivate *p = self->priv;
   /* A session from the element's own server is filled by the streaming
    * thread itself, inside create(): nobody needs waking. */
   if (!own) {
@@ -234,7 +234,7 @@ namespace {
 
 struct AuthRun
 {
-  GstRtmpServerSrc *self;
+  SugarcastRtmpServerSrc *self;
   std::shared_ptr<PublishRequest> request;
   Settings settings;
 };
@@ -243,8 +243,8 @@ struct AuthRun
 
 static void finish_auth(std::unique_ptr<AuthRun> run, const AuthDecision &decision)
 {
-  GstRtmpServerSrc *self = run->self;
-  GstRtmpServerSrcPrivate *p = self->priv;
+  SugarcastRtmpServerSrc *self = run->self;
+  SugarcastRtmpServerSrcPrivate *p = self->priv;
   const PublishInfo &info = run->request->info();
   if (!decision.allow) {
     GST_INFO_OBJECT(self, "refused %s/%s from %s: %s", info.app.c_str(),
@@ -276,7 +276,7 @@ static void finish_auth(std::unique_ptr<AuthRun> run, const AuthDecision &decisi
 
 static void check_publish(std::unique_ptr<AuthRun> run)
 {
-  GstRtmpServerSrc *self = run->self;
+  SugarcastRtmpServerSrc *self = run->self;
   const Settings &s = run->settings;
   const PublishInfo &info = run->request->info();
 
@@ -317,9 +317,9 @@ static void check_publish(std::unique_ptr<AuthRun> run)
   finish_auth(std::move(run), {true, {}});
 }
 
-static void on_listen_publish(GstRtmpServerSrc *self, std::shared_ptr<PublishRequest> request)
+static void on_listen_publish(SugarcastRtmpServerSrc *self, std::shared_ptr<PublishRequest> request)
 {
-  GstRtmpServerSrcPrivate *p = self->priv;
+  SugarcastRtmpServerSrcPrivate *p = self->priv;
   {
     std::lock_guard<std::mutex> guard(p->waker->lock);
     const bool current_live = p->current && !sugarcast_rtmp_session_is_ended(p->current.session);
@@ -344,9 +344,9 @@ static void on_listen_publish(GstRtmpServerSrc *self, std::shared_ptr<PublishReq
   check_publish(std::move(run));
 }
 
-static gboolean start_listening(GstRtmpServerSrc *self)
+static gboolean start_listening(SugarcastRtmpServerSrc *self)
 {
-  GstRtmpServerSrcPrivate *p = self->priv;
+  SugarcastRtmpServerSrcPrivate *p = self->priv;
   ServerConfig config;
   {
     std::lock_guard<std::mutex> guard(p->settings_lock);
@@ -379,9 +379,9 @@ static gboolean start_listening(GstRtmpServerSrc *self)
   return TRUE;
 }
 
-static void stop_listening(GstRtmpServerSrc *self)
+static void stop_listening(SugarcastRtmpServerSrc *self)
 {
-  GstRtmpServerSrcPrivate *p = self->priv;
+  SugarcastRtmpServerSrcPrivate *p = self->priv;
   if (!p->server)
     return;
   /* The streaming thread has stopped: this thread may iterate the context. */
@@ -398,10 +398,10 @@ static void stop_listening(GstRtmpServerSrc *self)
 
 /* ---- streaming ---- */
 
-static gboolean gst_rtmp_server_src_start(GstBaseSrc *src)
+static gboolean sugarcast_rtmp_server_src_start(GstBaseSrc *src)
 {
-  auto *self = GST_RTMP_SERVER_SRC(src);
-  GstRtmpServerSrcPrivate *p = self->priv;
+  auto *self = SUGARCAST_RTMP_SERVER_SRC(src);
+  SugarcastRtmpServerSrcPrivate *p = self->priv;
   SugarcastRtmpSession *handed = nullptr;
   {
     std::lock_guard<std::mutex> guard(p->settings_lock);
@@ -433,10 +433,10 @@ static gboolean gst_rtmp_server_src_start(GstBaseSrc *src)
   return start_listening(self);
 }
 
-static gboolean gst_rtmp_server_src_stop(GstBaseSrc *src)
+static gboolean sugarcast_rtmp_server_src_stop(GstBaseSrc *src)
 {
-  auto *self = GST_RTMP_SERVER_SRC(src);
-  GstRtmpServerSrcPrivate *p = self->priv;
+  auto *self = SUGARCAST_RTMP_SERVER_SRC(src);
+  SugarcastRtmpServerSrcPrivate *p = self->priv;
   stop_listening(self);
   std::lock_guard<std::mutex> guard(p->waker->lock);
   p->current.reset();
@@ -444,9 +444,9 @@ static gboolean gst_rtmp_server_src_stop(GstBaseSrc *src)
   return TRUE;
 }
 
-static gboolean gst_rtmp_server_src_unlock(GstBaseSrc *src)
+static gboolean sugarcast_rtmp_server_src_unlock(GstBaseSrc *src)
 {
-  GstRtmpServerSrcPrivate *p = GST_RTMP_SERVER_SRC(src)->priv;
+  SugarcastRtmpServerSrcPrivate *p = SUGARCAST_RTMP_SERVER_SRC(src)->priv;
   std::lock_guard<std::mutex> guard(p->waker->lock);
   p->flushing = true;
   p->waker->cond.notify_all();
@@ -455,15 +455,15 @@ static gboolean gst_rtmp_server_src_unlock(GstBaseSrc *src)
   return TRUE;
 }
 
-static gboolean gst_rtmp_server_src_unlock_stop(GstBaseSrc *src)
+static gboolean sugarcast_rtmp_server_src_unlock_stop(GstBaseSrc *src)
 {
-  GstRtmpServerSrcPrivate *p = GST_RTMP_SERVER_SRC(src)->priv;
+  SugarcastRtmpServerSrcPrivate *p = SUGARCAST_RTMP_SERVER_SRC(src)->priv;
   std::lock_guard<std::mutex> guard(p->waker->lock);
   p->flushing = false;
   return TRUE;
 }
 
-static GstBuffer *make_tag_buffer(GstRtmpServerSrcPrivate *p, const Message &m)
+static GstBuffer *make_tag_buffer(SugarcastRtmpServerSrcPrivate *p, const Message &m)
 {
   std::vector<uint8_t> header;
   if (!p->header_sent) {
@@ -486,10 +486,10 @@ static GstBuffer *make_tag_buffer(GstRtmpServerSrcPrivate *p, const Message &m)
   return buf;
 }
 
-static GstFlowReturn gst_rtmp_server_src_create(GstPushSrc *src, GstBuffer **out)
+static GstFlowReturn sugarcast_rtmp_server_src_create(GstPushSrc *src, GstBuffer **out)
 {
-  auto *self = GST_RTMP_SERVER_SRC(src);
-  GstRtmpServerSrcPrivate *p = self->priv;
+  auto *self = SUGARCAST_RTMP_SERVER_SRC(src);
+  SugarcastRtmpServerSrcPrivate *p = self->priv;
   std::unique_lock<std::mutex> lock(p->waker->lock);
   for (;;) {
     if (p->flushing)
@@ -560,11 +560,11 @@ static GstFlowReturn gst_rtmp_server_src_create(GstPushSrc *src, GstBuffer **out
 
 /* ---- properties ---- */
 
-static void gst_rtmp_server_src_set_property(GObject *object, guint prop_id, const GValue *value,
-                                             GParamSpec *pspec)
+static void sugarcast_rtmp_server_src_set_property(GObject *object, guint prop_id,
+                                                   const GValue *value, GParamSpec *pspec)
 {
-  auto *self = GST_RTMP_SERVER_SRC(object);
-  GstRtmpServerSrcPrivate *p = self->priv;
+  auto *self = SUGARCAST_RTMP_SERVER_SRC(object);
+  SugarcastRtmpServerSrcPrivate *p = self->priv;
   if (prop_id == PROP_SESSION) {
     auto *session = static_cast<SugarcastRtmpSession *>(g_value_dup_object(value));
     {
@@ -646,11 +646,11 @@ static void gst_rtmp_server_src_set_property(GObject *object, guint prop_id, con
   }
 }
 
-static void gst_rtmp_server_src_get_property(GObject *object, guint prop_id, GValue *value,
-                                             GParamSpec *pspec)
+static void sugarcast_rtmp_server_src_get_property(GObject *object, guint prop_id, GValue *value,
+                                                   GParamSpec *pspec)
 {
-  auto *self = GST_RTMP_SERVER_SRC(object);
-  GstRtmpServerSrcPrivate *p = self->priv;
+  auto *self = SUGARCAST_RTMP_SERVER_SRC(object);
+  SugarcastRtmpServerSrcPrivate *p = self->priv;
   std::lock_guard<std::mutex> guard(p->settings_lock);
   const Settings &s = p->settings;
   switch (prop_id) {
@@ -709,10 +709,10 @@ static void gst_rtmp_server_src_get_property(GObject *object, guint prop_id, GVa
   }
 }
 
-static void gst_rtmp_server_src_finalize(GObject *object)
+static void sugarcast_rtmp_server_src_finalize(GObject *object)
 {
-  delete GST_RTMP_SERVER_SRC(object)->priv;
-  G_OBJECT_CLASS(gst_rtmp_server_src_parent_class)->finalize(object);
+  delete SUGARCAST_RTMP_SERVER_SRC(object)->priv;
+  G_OBJECT_CLASS(sugarcast_rtmp_server_src_parent_class)->finalize(object);
 }
 
 static gboolean authorize_accumulator(GSignalInvocationHint *, GValue *return_accu,
@@ -723,7 +723,7 @@ static gboolean authorize_accumulator(GSignalInvocationHint *, GValue *return_ac
   return allowed; /* the first handler that refuses decides */
 }
 
-static void gst_rtmp_server_src_class_init(GstRtmpServerSrcClass *klass)
+static void sugarcast_rtmp_server_src_class_init(SugarcastRtmpServerSrcClass *klass)
 {
   auto *gobject_class = G_OBJECT_CLASS(klass);
   auto *element_class = GST_ELEMENT_CLASS(klass);
@@ -733,9 +733,9 @@ static void gst_rtmp_server_src_class_init(GstRtmpServerSrcClass *klass)
                                               GST_PARAM_MUTABLE_READY);
   const ServerLimits defaults;
 
-  gobject_class->set_property = gst_rtmp_server_src_set_property;
-  gobject_class->get_property = gst_rtmp_server_src_get_property;
-  gobject_class->finalize = gst_rtmp_server_src_finalize;
+  gobject_class->set_property = sugarcast_rtmp_server_src_set_property;
+  gobject_class->get_property = sugarcast_rtmp_server_src_get_property;
+  gobject_class->finalize = sugarcast_rtmp_server_src_finalize;
 
   g_object_class_install_property(
       gobject_class, PROP_ADDRESS,
@@ -831,7 +831,7 @@ static void gst_rtmp_server_src_class_init(GstRtmpServerSrcClass *klass)
                         defaults.max_message_size, flags));
 
   /**
-   * GstRtmpServerSrc::authorize:
+   * SugarcastRtmpServerSrc::authorize:
    * @src: the element
    * @publish: a `rtmp-publish` structure: app, stream, query, client-address,
    *   encoder, tc-url
@@ -844,24 +844,24 @@ static void gst_rtmp_server_src_class_init(GstRtmpServerSrcClass *klass)
       "authorize", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, authorize_accumulator, nullptr,
       nullptr, G_TYPE_BOOLEAN, 1, GST_TYPE_STRUCTURE | G_SIGNAL_TYPE_STATIC_SCOPE);
 
-  basesrc_class->start = gst_rtmp_server_src_start;
-  basesrc_class->stop = gst_rtmp_server_src_stop;
-  basesrc_class->unlock = gst_rtmp_server_src_unlock;
-  basesrc_class->unlock_stop = gst_rtmp_server_src_unlock_stop;
-  pushsrc_class->create = gst_rtmp_server_src_create;
+  basesrc_class->start = sugarcast_rtmp_server_src_start;
+  basesrc_class->stop = sugarcast_rtmp_server_src_stop;
+  basesrc_class->unlock = sugarcast_rtmp_server_src_unlock;
+  basesrc_class->unlock_stop = sugarcast_rtmp_server_src_unlock_stop;
+  pushsrc_class->create = sugarcast_rtmp_server_src_create;
 
   gst_element_class_add_static_pad_template(element_class, &src_template);
   gst_element_class_set_static_metadata(
       element_class, "RTMP server source", "Source/Network",
       "Receives RTMP and RTMPS publishes (OBS, FFmpeg), authenticates them and outputs FLV",
       "Sugarcast developers");
-  GST_DEBUG_CATEGORY_INIT(gst_rtmp_server_src_debug, "rtmpserversrc", 0,
+  GST_DEBUG_CATEGORY_INIT(sugarcast_rtmp_server_src_debug, "rtmpserversrc", 0,
                           "Sugarcast RTMP server source");
 }
 
-static void gst_rtmp_server_src_init(GstRtmpServerSrc *self)
+static void sugarcast_rtmp_server_src_init(SugarcastRtmpServerSrc *self)
 {
-  self->priv = new GstRtmpServerSrcPrivate();
+  self->priv = new SugarcastRtmpServerSrcPrivate();
   gst_base_src_set_live(GST_BASE_SRC(self), TRUE);
   gst_base_src_set_format(GST_BASE_SRC(self), GST_FORMAT_TIME);
 }

@@ -6,8 +6,9 @@
 
 G_BEGIN_DECLS
 
-#define GST_TYPE_RTMP_SERVER_SRC (gst_rtmp_server_src_get_type())
-G_DECLARE_FINAL_TYPE(GstRtmpServerSrc, gst_rtmp_server_src, GST, RTMP_SERVER_SRC, GstPushSrc)
+#define SUGARCAST_TYPE_RTMP_SERVER_SRC (sugarcast_rtmp_server_src_get_type())
+G_DECLARE_FINAL_TYPE(SugarcastRtmpServerSrc, sugarcast_rtmp_server_src, SUGARCAST, RTMP_SERVER_SRC,
+                     GstPushSrc)
 
 GST_ELEMENT_REGISTER_DECLARE(rtmpserversrc);
 

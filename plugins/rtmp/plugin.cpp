@@ -1,6 +1,6 @@
 /* Sugarcast — the rtmp plugin: RTMP(S) ingest. */
 #ifdef HAVE_CONFIG_H
-#include "config.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "gstrtmpserversrc.h"

@@ -1,6 +1,7 @@
 /* hlsabrsink in real pipelines: videotestsrc and audiotestsrc through
  * abrladder (x264, vp9) into HLS, read back with ffprobe and ffmpeg. */
 #include "daterange.h"
+#include "gopend.h"
 #include "hlscheck.h"
 #include "media.h"
 #include "playlist.h"
@@ -9,6 +10,7 @@
 
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>
+#include <gst/pbutils/missing-plugins.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -489,7 +491,7 @@ std::vector<GstBuffer *> encoded_frames(int count, GstCaps **caps)
 TEST(HlsAbrSink, ASegmentIsListedOnTheLastFrameOfItsGopWhenTheFrameSaysSo)
 {
   /* abrladder marks the last frame of every GOP (a GstReferenceTimestampMeta
-   * "timestamp/x-sugarcast-gop-end" holding the next keyframe's running
+   * SUGARCAST_GOP_END_META_CAPS, gopend.h, holding the next keyframe's running
    * time): the segment can be listed then, a frame before the next keyframe
    * exists. Without the mark, it is listed when that keyframe arrives. */
   GstCaps *caps = nullptr;
@@ -497,7 +499,7 @@ TEST(HlsAbrSink, ASegmentIsListedOnTheLastFrameOfItsGopWhenTheFrameSaysSo)
   ASSERT_EQ(frames.size(), 61u);
   for (int k : {0, 30, 60})
     ASSERT_FALSE(GST_BUFFER_FLAG_IS_SET(frames[k], GST_BUFFER_FLAG_DELTA_UNIT)) << k;
-  GstCaps *mark = gst_caps_new_empty_simple("timestamp/x-sugarcast-gop-end");
+  GstCaps *mark = gst_caps_new_empty_simple(SUGARCAST_GOP_END_META_CAPS);
   gst_buffer_add_reference_timestamp_meta(frames[59], mark, GST_BUFFER_PTS(frames[60]),
                                           GST_CLOCK_TIME_NONE);
   gst_caps_unref(mark);
@@ -587,6 +589,49 @@ TEST(HlsAbrSink, ThePublishersStreamIsTheTopVariantAndTheLadderFollowsIt)
     expect_audio_in_every_segment(folder, "video_" + std::to_string(i));
   }
   expect_ffmpeg_plays(folder + "/master.m3u8");
+}
+
+TEST(HlsAbrSink, AMissingParserIsReportedAsAMissingElement)
+{
+  /* H.264 goes through h264parse inside the bin. Without it (taken out of
+   * this process's registry), the bin posts a missing-element message an
+   * application can act on, and an error naming the element. */
+  GstRegistry *registry = gst_registry_get();
+  GstPluginFeature *parser = gst_registry_lookup_feature(registry, "h264parse");
+  ASSERT_NE(parser, nullptr);
+  gst_registry_remove_feature(registry, parser);
+
+  GstElement *sink = gst_element_factory_make("hlsabrsink", nullptr);
+  ASSERT_NE(sink, nullptr);
+  const std::string folder = fresh_folder("missing-parser");
+  g_object_set(sink, "location", folder.c_str(), nullptr);
+  GstBus *bus = gst_bus_new();
+  gst_element_set_bus(sink, bus);
+  GstHarness *h = gst_harness_new_with_element(sink, "video_0", nullptr);
+  gst_harness_set_src_caps_str(h, "video/x-h264, stream-format=byte-stream, alignment=au");
+
+  bool missing = false, error = false;
+  while (GstMessage *m = gst_bus_pop(bus)) {
+    if (gst_is_missing_plugin_message(m)) {
+      gchar *detail = gst_missing_plugin_message_get_installer_detail(m);
+      missing = detail && std::string(detail).find("h264parse") != std::string::npos;
+      g_free(detail);
+    }
+    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
+      GError *e = nullptr;
+      gst_message_parse_error(m, &e, nullptr);
+      error = std::string(e->message).find("h264parse") != std::string::npos;
+      g_clear_error(&e);
+    }
+    gst_message_unref(m);
+  }
+  gst_registry_add_feature(registry, parser); /* takes the reference back */
+  EXPECT_TRUE(missing);
+  EXPECT_TRUE(error);
+  gst_harness_teardown(h);
+  gst_element_set_bus(sink, nullptr);
+  gst_object_unref(bus);
+  gst_object_unref(sink);
 }
 
 TEST(HlsAbrSink, AnUnlinkedPadDoesNotHoldBackTheEnd)

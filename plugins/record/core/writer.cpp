@@ -42,7 +42,6 @@ struct Writer::Impl
   Hooks hooks;
   Manifest manifest;
   abr::TsWriter ts;
-  abr::AvcConfig avc;
   bool opened = false;
   bool finished = false;
   bool failed = false;
@@ -220,9 +219,9 @@ void Writer::video(const uint8_t *data, size_t size, int64_t pts, int64_t dts, i
   if (d.fd < 0 && (d.failed || !d.open_segment(t)))
     return;
 
-  auto nals = abr::split_annexb(data, size);
-  abr::collect_parameter_sets(nals, d.avc);
-  const Bytes au = abr::to_annexb_au(nals, d.avc);
+  /* recordsink's h264parse (config-interval=-1) put AUD, SPS and PPS before
+   * every IDR: the access unit goes into MPEG-TS as it is. */
+  const Bytes au(data, data + size);
   if (keyframe)
     d.seg.keyframes.push_back({t, d.committed + d.pending.size()});
   d.ts.write_video(d.pending, au, to90(t), to90(dts - d.base), keyframe);
