@@ -115,6 +115,8 @@ Config map(JsonObject *root)
   c.hls.playlist_length = static_cast<int>(integer(hls, "playlist_length"));
   c.hls.ladder = str(hls, "ladder");
 
+  c.stats.interval = static_cast<int>(integer(object(root, "stats"), "interval"));
+
   JsonObject *clips = object(root, "clips");
   c.clips.pipeline = str(clips, "pipeline");
   c.clips.dir = str(clips, "dir");

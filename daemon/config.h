@@ -77,6 +77,11 @@ struct Config
     std::string ladder;
   } hls;
 
+  struct Stats
+  {
+    int interval = 10; /* seconds between two points */
+  } stats;
+
   struct Clips
   {
     std::string pipeline;

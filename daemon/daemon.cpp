@@ -11,6 +11,7 @@
 #include "metrics.h"
 #include "pipelines.h"
 #include "secrets.h"
+#include "stats.h"
 #include "store.h"
 #include "streams.h"
 #include "web.h"
@@ -43,6 +44,7 @@ struct Daemon::Impl
   ClipService clips;
   WebPages pages;
   chat::ChatService chat;
+  StatsService stats;
 
   explicit Impl(Config c)
       : config(std::move(c)), http(config.http, metrics),
@@ -54,11 +56,21 @@ struct Daemon::Impl
         chat(config, *store, http, metrics,
              [this](const std::string &stream_id, const chat::GiftDelivered &gift) {
                deliver_gift(stream_id, gift);
-             })
+             }),
+        stats(config, http, *store, streams, chat, metrics)
   {
     streams.on_live_changed = [this](const std::string &id, bool live) {
+      stats.live_changed(id, live);
       chat.set_stream_live(id, live);
     };
+    streams.on_pipeline = [this](const std::string &id, GstElement *pipeline) {
+      stats.pipeline_built(id, pipeline);
+    };
+    chat.on_message([this](const std::string &id) { stats.chat_message(id); });
+    hls_files.set_playlist_observer([this](std::string_view relative, std::string_view query,
+                                           std::string_view address, std::string_view agent) {
+      stats.viewers().playlist_served(relative, query, address, agent);
+    });
   }
 
   /* A newly recorded gift goes into the stream's playlists as timed
@@ -66,6 +78,7 @@ struct Daemon::Impl
    * daemon running the stream's pipeline has it; the others pass. */
   void deliver_gift(const std::string &stream_id, const chat::GiftDelivered &gift)
   {
+    stats.gift(stream_id, gift.count, gift.coins);
     GstStructure *attributes = gst_structure_new(
         "attributes", "X-GIFT", G_TYPE_STRING, gift.gift_id.c_str(), "X-NAME", G_TYPE_STRING,
         gift.name.c_str(), "X-COUNT", G_TYPE_INT, gift.count, "X-COINS", G_TYPE_INT64, gift.coins,
@@ -159,7 +172,7 @@ void Daemon::start(std::function<void(const std::string &error)> done)
     d.add_routes();
     std::string error;
     if (!d.streams.start(error) || !d.clips.start(error) || !d.chat.start(error) ||
-        !d.http.listen(error)) {
+        !d.stats.start(error) || !d.http.listen(error)) {
       done(error);
       return;
     }
@@ -175,6 +188,7 @@ void Daemon::shutdown(std::function<void(bool clean)> done)
   Impl &d = *impl_;
   /* Stop accepting, let every stream finish its outputs, then the store. */
   d.http.stop_listening();
+  d.stats.shutdown([] {});
   d.streams.shutdown([this, done](bool clean) {
     impl_->clips.shutdown([this, done, clean] {
       Impl &d = *impl_;

@@ -29,7 +29,11 @@ function setState(state) {
 let hls = null;
 function play(url) {
   if (window.Hls && Hls.isSupported()) {
-    hls = new Hls({ lowLatencyMode: false, liveSyncDurationCount: 2 });
+    /* Low latency with plain HLS and the shipped 1 s segments: start one
+     * segment from the live edge, catch up by playing 10% faster when behind,
+     * jump when more than 3 segments behind (docs/benchmarks.md, latency). */
+    hls = new Hls({ lowLatencyMode: false, liveSyncDurationCount: 1, liveMaxLatencyDurationCount: 3,
+                    maxLiveSyncPlaybackRate: 1.1, backBufferLength: 10 });
     hls.on(Hls.Events.ERROR, (_, data) => {
       if (!data.fatal)
         return;
