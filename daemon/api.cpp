@@ -1,6 +1,7 @@
 /* sugarcastd — the control API for streams. See api.h. */
 #include "api.h"
 
+#include "authz.h"
 #include "events.h"
 #include "secrets.h"
 
@@ -79,9 +80,10 @@ StreamsApi::StreamsApi(const Config &config, HttpServer &http, Store &store, Str
   };
   http.route("POST", "/api/streams", bind(&StreamsApi::create), true);
   http.route("GET", "/api/streams", bind(&StreamsApi::list), true);
-  http.route("GET", "/api/streams/{id}", bind(&StreamsApi::show), true);
+  /* A streamer may see and re-key their own stream (authz.h); the rest is admin. */
+  http.route("GET", "/api/streams/{id}", bind(&StreamsApi::show), false);
   http.route("DELETE", "/api/streams/{id}", bind(&StreamsApi::remove), true);
-  http.route("POST", "/api/streams/{id}/key", bind(&StreamsApi::rotate_key), true);
+  http.route("POST", "/api/streams/{id}/key", bind(&StreamsApi::rotate_key), false);
   http.route("DELETE", "/api/streams/{id}/key", bind(&StreamsApi::revoke_key), true);
   http.route("GET", "/api/live", bind(&StreamsApi::live), true);
   http.route("GET", "/api/watch/{id}", bind(&StreamsApi::watch), false);
@@ -173,8 +175,11 @@ void StreamsApi::list(HttpRequest &r)
 
 void StreamsApi::show(HttpRequest &r)
 {
-  auto reply = std::make_shared<Deferred>(r.msg);
   const std::string id = r.params["id"];
+  Caller caller;
+  if (!authorize_stream_manager(config_, http_, r.msg, id, caller))
+    return;
+  auto reply = std::make_shared<Deferred>(r.msg);
   store_.get_stream(id, [this, reply, id](StoreResult<std::optional<StreamRecord>> found) {
     if (!found_stream(reply->msg(), found, id))
       return;
@@ -216,8 +221,11 @@ void StreamsApi::remove(HttpRequest &r)
 
 void StreamsApi::rotate_key(HttpRequest &r)
 {
-  auto reply = std::make_shared<Deferred>(r.msg);
   const std::string id = r.params["id"];
+  Caller caller;
+  if (!authorize_stream_manager(config_, http_, r.msg, id, caller))
+    return;
+  auto reply = std::make_shared<Deferred>(r.msg);
   const std::string key = new_stream_key();
   store_.set_stream_key(
       id, sha256_hex(key), now_ms(), [this, reply, id, key](StoreResult<bool> changed) {

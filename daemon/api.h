@@ -4,8 +4,10 @@
  *   POST   /api/streams              {"title"} → {"id", "key", "rtmp_url", "hls_url", ...}
  *   GET    /api/streams              every stream, newest first
  *   GET    /api/streams/{id}         one stream, its live state and recent sessions
+ *                                    (admin, or the streamer of that stream)
  *   DELETE /api/streams/{id}         ends it if live, deletes it and its HLS folder
  *   POST   /api/streams/{id}/key     a new key (shown once); the old one stops working
+ *                                    (admin, or the streamer of that stream)
  *   DELETE /api/streams/{id}/key     revokes the key and ends a live stream
  *   GET    /api/live                 the streams live now
  *   GET    /api/watch/{id}           public: title, state, HLS and chat URLs, gift catalogue

@@ -122,6 +122,7 @@ Config map(JsonObject *root)
   c.recordings.max_age = integer(recordings, "max_age");
   c.recordings.max_stream_bytes = integer(recordings, "max_stream_bytes");
   c.recordings.max_total_bytes = integer(recordings, "max_total_bytes");
+  c.stats.interval = static_cast<int>(integer(object(root, "stats"), "interval"));
 
   JsonObject *clips = object(root, "clips");
   c.clips.pipeline = str(clips, "pipeline");

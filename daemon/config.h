@@ -86,6 +86,10 @@ struct Config
     int64_t max_stream_bytes = 0; /* 0: no limit */
     int64_t max_total_bytes = 0;  /* 0: no limit */
   } recordings;
+  struct Stats
+  {
+    int interval = 10; /* seconds between two points */
+  } stats;
 
   struct Clips
   {

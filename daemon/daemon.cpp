@@ -12,6 +12,7 @@
 #include "pipelines.h"
 #include "recordings.h"
 #include "secrets.h"
+#include "stats.h"
 #include "store.h"
 #include "streams.h"
 #include "web.h"
@@ -46,6 +47,7 @@ struct Daemon::Impl
   RecordingService recordings;
   WebPages pages;
   chat::ChatService chat;
+  StatsService stats;
 
   explicit Impl(Config c)
       : config(std::move(c)), http(config.http, metrics),
@@ -58,9 +60,11 @@ struct Daemon::Impl
         chat(config, *store, http, metrics,
              [this](const std::string &stream_id, const chat::GiftDelivered &gift) {
                deliver_gift(stream_id, gift);
-             })
+             }),
+        stats(config, http, *store, streams, chat, metrics)
   {
     streams.on_live_changed = [this](const std::string &id, bool live) {
+      stats.live_changed(id, live);
       chat.set_stream_live(id, live);
       if (!live)
         recordings.show_ended(id);
@@ -68,6 +72,14 @@ struct Daemon::Impl
     streams.record_by_default = [this](const std::string &id) {
       return recordings.record_by_default(id);
     };
+    streams.on_pipeline = [this](const std::string &id, GstElement *pipeline) {
+      stats.pipeline_built(id, pipeline);
+    };
+    chat.on_message([this](const std::string &id) { stats.chat_message(id); });
+    hls_files.set_playlist_observer([this](std::string_view relative, std::string_view query,
+                                           std::string_view address, std::string_view agent) {
+      stats.viewers().playlist_served(relative, query, address, agent);
+    });
   }
 
   /* A newly recorded gift goes onto the stream's picture and into its
@@ -80,6 +92,7 @@ struct Daemon::Impl
    * running the stream's pipeline has it; the others pass. */
   void deliver_gift(const std::string &stream_id, const chat::GiftDelivered &gift)
   {
+    stats.gift(stream_id, gift.count, gift.coins);
     const std::string id = "gift-" + std::to_string(gift.ledger_id);
     g_autoptr(GstStructure) attributes = gst_structure_new(
         "attributes", "X-GIFT", G_TYPE_STRING, gift.gift_id.c_str(), "X-NAME", G_TYPE_STRING,
@@ -248,7 +261,7 @@ void Daemon::start(std::function<void(const std::string &error)> done)
     /* Recordings a crash left unfinished are repaired before the port
      * listens: /healthz answers only once they are listed as interrupted. */
     if (!d.recordings.start(error) || !d.streams.start(error) || !d.clips.start(error) ||
-        !d.chat.start(error) || !d.http.listen(error)) {
+        !d.chat.start(error) || !d.stats.start(error) || !d.http.listen(error)) {
       done(error);
       return;
     }
@@ -264,6 +277,7 @@ void Daemon::shutdown(std::function<void(bool clean)> done)
   Impl &d = *impl_;
   /* Stop accepting, let every stream finish its outputs, then the store. */
   d.http.stop_listening();
+  d.stats.shutdown([] {});
   d.streams.shutdown([this, done](bool clean) {
     impl_->recordings.shutdown([this, done, clean] {
     impl_->clips.shutdown([this, done, clean] {

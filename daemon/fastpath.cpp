@@ -5,6 +5,7 @@
 
 #include <glib.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -163,6 +164,9 @@ private:
   Flush flush(Connection &c);
   bool serves(const Request &r, size_t &mount) const;
   void respond(Connection &c, const Request &r, size_t mount);
+  /* Tells the folder's PlaylistObserver (viewer counting) of a playlist served. */
+  void observe_playlist(const Connection &c, const Request &r, const MediaRoot &root,
+                        const std::string &relative);
   void respond_error(Connection &c, int status, const char *code, const std::string &message,
                      std::string_view origin, const char *extra_headers = "");
   void begin_head(Connection &c, int status, std::string_view origin);
@@ -734,6 +738,27 @@ std::shared_ptr<const std::string> MediaFastPath::Worker::keep(size_t mount,
   return shared;
 }
 
+void MediaFastPath::Worker::observe_playlist(const Connection &c, const Request &r,
+                                             const MediaRoot &root, const std::string &relative)
+{
+  sockaddr_storage peer{};
+  socklen_t length = sizeof peer;
+  char address[INET6_ADDRSTRLEN] = "";
+  if (getpeername(c.fd.get(), reinterpret_cast<sockaddr *>(&peer), &length) == 0) {
+    if (peer.ss_family == AF_INET)
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in *>(&peer)->sin_addr, address,
+                sizeof address);
+    else if (peer.ss_family == AF_INET6)
+      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6 *>(&peer)->sin6_addr, address,
+                sizeof address);
+  }
+  const size_t q = r.target.find('?');
+  std::string_view query =
+      q == std::string_view::npos ? std::string_view() : r.target.substr(q + 1);
+  query = query.substr(0, query.find('#'));
+  root.playlist_served(relative, query, address, r.user_agent);
+}
+
 void MediaFastPath::Worker::respond(Connection &c, const Request &r, size_t mount)
 {
   const bool keep_alive =
@@ -773,6 +798,10 @@ void MediaFastPath::Worker::respond(Connection &c, const Request &r, size_t moun
     respond_error(c, 404, "not_found", "No such file: " + std::string(path), r.origin);
     return;
   }
+
+  if (m.root->observed() && relative.size() > 5 &&
+      relative.compare(relative.size() - 5, 5, ".m3u8") == 0)
+    observe_playlist(c, r, *m.root, relative);
 
   const int64_t size = st.st_size;
   int64_t first = 0, last = size - 1;

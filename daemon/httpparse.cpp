@@ -135,6 +135,8 @@ Parsed parse_request(std::string_view data, Request &r)
       r.if_range = true;
     } else if (iequals(name, "origin")) {
       r.origin = value;
+    } else if (iequals(name, "user-agent")) {
+      r.user_agent = value;
     }
   }
   r.head_bytes = pos;

@@ -34,6 +34,7 @@ struct Request
   int ranges = 0;
   std::string_view range;
   std::string_view origin;
+  std::string_view user_agent;
   size_t head_bytes = 0; /* blank lines before it, request line, headers, final blank line */
 };
 

@@ -165,6 +165,15 @@ void MediaFiles::serve(SoupServerMessage *msg, const char *path)
     respond_error(msg, SOUP_STATUS_NOT_FOUND, "not_found", std::string("No such file: ") + path);
     return;
   }
+  if (root_->observed() && relative.size() > 5 &&
+      relative.compare(relative.size() - 5, 5, ".m3u8") == 0) {
+    const char *query = g_uri_get_query(soup_server_message_get_uri(msg));
+    const char *address = soup_server_message_get_remote_host(msg);
+    const char *agent =
+        soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "User-Agent");
+    root_->playlist_served(relative, query ? query : "", address ? address : "",
+                           agent ? agent : "");
+  }
   SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
   soup_message_headers_replace(headers, "Cache-Control", kind->cache_control);
   soup_message_headers_replace(headers, "Accept-Ranges", "bytes");

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -43,6 +44,13 @@ const char *media_content_type(const std::string &file_name);
  * when the path is refused. */
 std::string media_relative_path(std::string_view path, const MediaKind **kind);
 
+/* Told of each playlist (.m3u8) a media folder served, by either server, on
+ * its thread: the relative path ("ID/720p/index.m3u8"), the request's query
+ * (after '?', may be empty), the client's address and User-Agent. Viewer
+ * counting (viewers.h) listens here. */
+using PlaylistObserver = std::function<void(std::string_view relative, std::string_view query,
+                                            std::string_view address, std::string_view user_agent)>;
+
 /* A media folder. Files are opened beneath it, never outside. Safe to use
  * from any thread. */
 class MediaRoot
@@ -61,8 +69,19 @@ public:
    * (absolute links are refused); -1 otherwise. Fills `st`. */
   int open(const std::string &relative, struct stat &st) const;
 
+  /* Set before the servers start; called for each playlist served. */
+  void set_playlist_observer(PlaylistObserver observer) { observer_ = std::move(observer); }
+  bool observed() const { return static_cast<bool>(observer_); }
+  void playlist_served(std::string_view relative, std::string_view query, std::string_view address,
+                       std::string_view user_agent) const
+  {
+    if (observer_)
+      observer_(relative, query, address, user_agent);
+  }
+
 private:
   std::string dir_;
+  PlaylistObserver observer_;
   mutable std::atomic<int> fd_{-1};
 };
 
@@ -73,6 +92,11 @@ public:
   /* Serves ROOT/ID/... under URL_PREFIX/ID/..., and gives the folder to the
    * HTTP server's fast path. */
   MediaFiles(HttpServer &http, std::string url_prefix, std::string root);
+  /* See PlaylistObserver; call before the HTTP server listens. */
+  void set_playlist_observer(PlaylistObserver observer)
+  {
+    root_->set_playlist_observer(std::move(observer));
+  }
 
 private:
   static void on_request(SoupServer *, SoupServerMessage *msg, const char *path, GHashTable *,

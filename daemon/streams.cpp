@@ -228,6 +228,8 @@ struct StreamManager::Impl
     g_object_set_data_full(G_OBJECT(s.pipeline), "sugarcast-stream-id", g_strdup(record.id.c_str()),
                            g_free);
     streams[record.id] = std::move(stream);
+    if (owner->on_pipeline)
+      owner->on_pipeline(record.id, s.pipeline);
 
     if (gst_element_set_state(s.pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
       fail(s, "the pipeline would not start");

@@ -63,6 +63,10 @@ public:
   /* Called with (stream id, true) when a stream goes live and (id, false)
    * when it has ended; the chat module announces it to the room. */
   std::function<void(const std::string &, bool)> on_live_changed;
+  /* Called with (stream id, its pipeline) once the pipeline is built, before
+   * it starts: statistics add their pad probes (stats.h). The pipeline lives
+   * until the stream has ended. */
+  std::function<void(const std::string &, GstElement *)> on_pipeline;
 
   /* Timed metadata for a live stream's playlists (a gift, say): written by
    * its hlsabrsink as an EXT-X-DATERANGE at the stream's current time, with

@@ -82,7 +82,11 @@ function play(url) {
     hls = null;
   }
   if (window.Hls && Hls.isSupported()) {
-    hls = new Hls({ lowLatencyMode: false, liveSyncDurationCount: 2 });
+    /* Low latency with plain HLS and the shipped 1 s segments: start one
+     * segment from the live edge, catch up by playing 10% faster when behind,
+     * jump when more than 3 segments behind (docs/benchmarks.md, latency). */
+    hls = new Hls({ lowLatencyMode: false, liveSyncDurationCount: 1, liveMaxLatencyDurationCount: 3,
+                    maxLiveSyncPlaybackRate: 1.1, backBufferLength: 10 });
     /* Set apart from the tuning above: hls.js reads it per request. */
     hls.config.xhrSetup = (xhr, u) => xhr.open('GET', withSession(u), true);
     hls.on(Hls.Events.MANIFEST_PARSED, () => listLevels());

@@ -25,6 +25,7 @@ struct Session
   std::string stream;
   UserInfo user;
   bool banned = false; /* kicked: its close is on the way, it may do nothing more */
+  std::string client;  /* "address\nUser-Agent", for de-duplicated viewer counts (viewers.h) */
 };
 
 /* Which token bucket a client message draws on. */
@@ -129,6 +130,7 @@ struct ChatService::Impl
   HttpServer &http;
   Metrics &metrics;
   GiftSink on_gift;
+  std::function<void(const std::string &stream)> on_message;
   std::unique_ptr<ProtocolParser> parser;
   WordFilter filter;
   MainQueue main_queue;

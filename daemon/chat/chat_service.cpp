@@ -3,6 +3,8 @@
  * chat_gifts.cpp, chat_rest.cpp and chat_cluster.cpp. */
 #include "chat_impl.h"
 
+#include "../viewers.h"
+
 #include "http.h"
 #include "jwt.h"
 
@@ -334,6 +336,10 @@ void ChatService::Impl::steal_and_join(SoupServerMessage *msg, const std::string
                                        const std::string &refusal, uint16_t close)
 {
   g_object_ref(msg);
+  const char *remote = soup_server_message_get_remote_host(msg);
+  const char *agent =
+      soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "User-Agent");
+  const std::string client = ViewerTracker::client_of(remote ? remote : "", agent ? agent : "");
   /* Held past the steal: the message may go with it. */
   g_autoptr(GSocket) socket = message_socket(msg);
   if (socket)
@@ -399,6 +405,7 @@ void ChatService::Impl::steal_and_join(SoupServerMessage *msg, const std::string
   w.stream = stream;
   w.you = user;
   Session s{0, stream, user};
+  s.client = client;
   w.moderator = is_moderator(s);
   w.can_chat = user.role != Role::Anonymous;
   w.viewers = viewers(rm) + 1;
@@ -663,6 +670,8 @@ void ChatService::Impl::chat(Session &s, const ClientMessage &m)
   add_to_history(rm, std::move(entry));
   queue_history(rec);
   messages_total.fetch_add(1, std::memory_order_relaxed);
+  if (on_message)
+    on_message(s.stream);
 }
 
 void ChatService::Impl::add_to_history(Room &rm, HistoryEntry entry)
@@ -1040,6 +1049,26 @@ void ChatService::shutdown(std::function<void()> done)
       impl->flush_history();
     });
   });
+}
+
+std::vector<std::pair<std::string, uint64_t>>
+ChatService::clients(const std::string &stream_id) const
+{
+  std::vector<std::pair<std::string, uint64_t>> out;
+  auto room = impl_->rooms.find(stream_id);
+  if (room == impl_->rooms.end())
+    return out;
+  for (ConnId id : room->second->conns) {
+    auto it = impl_->sessions.find(id);
+    if (it != impl_->sessions.end() && !it->second.banned)
+      out.emplace_back(it->second.client, static_cast<uint64_t>(id));
+  }
+  return out;
+}
+
+void ChatService::on_message(std::function<void(const std::string &stream_id)> callback)
+{
+  impl_->on_message = std::move(callback);
 }
 
 size_t ChatService::connections() const

@@ -27,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace sugarcast::chat {
 
@@ -69,6 +70,12 @@ public:
   /* Refuses new connections, closes every socket with 1001 Going Away,
    * writes the history still waiting to the store, then calls `done`. */
   void shutdown(std::function<void()> done);
+
+  /* ("address\nUser-Agent" (viewers.h), connection id) per chat connection
+   * to the stream on this daemon. */
+  std::vector<std::pair<std::string, uint64_t>> clients(const std::string &stream_id) const;
+  /* Called on the main context for each chat message this daemon accepted. */
+  void on_message(std::function<void(const std::string &stream_id)> callback);
 
   /* Open chat connections on this daemon. */
   size_t connections() const;

@@ -117,6 +117,41 @@ const std::vector<Migration> &migrations()
            "CREATE INDEX clips_owner ON clips (owner, created_at)",
            "CREATE INDEX clips_state ON clips (state, created_at)",
        }},
+      {4,
+       "stream statistics, shows, schedules",
+       {
+           /* No foreign key: statistics outlive nothing, but a point taken
+            * as the stream is deleted must not fail; delete_stream removes
+            * them. */
+           "CREATE TABLE stream_stats ("
+           " stream_id TEXT NOT NULL,"
+           " t BIGINT NOT NULL,"
+           " viewers BIGINT NOT NULL DEFAULT 0,"
+           " chat_messages BIGINT NOT NULL DEFAULT 0,"
+           " gifts BIGINT NOT NULL DEFAULT 0,"
+           " coins BIGINT NOT NULL DEFAULT 0,"
+           " ingest_bitrate DOUBLE PRECISION NOT NULL DEFAULT 0,"
+           " ingest_fps DOUBLE PRECISION NOT NULL DEFAULT 0,"
+           " PRIMARY KEY (stream_id, t))",
+           "CREATE TABLE stream_shows ("
+           " session_id BIGINT PRIMARY KEY,"
+           " stream_id TEXT NOT NULL,"
+           " started_at BIGINT NOT NULL,"
+           " ended_at BIGINT NOT NULL DEFAULT 0,"
+           " peak_viewers BIGINT NOT NULL DEFAULT 0,"
+           " avg_viewers DOUBLE PRECISION NOT NULL DEFAULT 0,"
+           " unique_viewers BIGINT NOT NULL DEFAULT 0,"
+           " watch_minutes DOUBLE PRECISION NOT NULL DEFAULT 0,"
+           " messages BIGINT NOT NULL DEFAULT 0,"
+           " gifts BIGINT NOT NULL DEFAULT 0)",
+           "CREATE INDEX stream_shows_stream ON stream_shows (stream_id, started_at)",
+           "CREATE TABLE stream_schedules ("
+           " stream_id TEXT PRIMARY KEY REFERENCES streams (id) ON DELETE CASCADE,"
+           " title TEXT NOT NULL DEFAULT '',"
+           " starts_at BIGINT NOT NULL,"
+           " updated_at BIGINT NOT NULL)",
+           "CREATE INDEX stream_schedules_starts ON stream_schedules (starts_at)",
+       }},
   };
   return list;
 }

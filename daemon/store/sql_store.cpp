@@ -17,6 +17,11 @@ constexpr const char *clip_columns =
     "width, height, codec, progress, created_at, updated_at, owner";
 constexpr const char *chat_columns = "id, stream_id, user_id, user_name, text, created_at";
 constexpr const char *ban_columns = "user_id, scope, reason, banned_by, created_at, expires_at";
+constexpr const char *stats_columns =
+    "stream_id, t, viewers, chat_messages, gifts, coins, ingest_bitrate, ingest_fps";
+constexpr const char *show_columns = "session_id, stream_id, started_at, ended_at, peak_viewers, "
+                                     "avg_viewers, unique_viewers, watch_minutes, messages, gifts";
+constexpr const char *schedule_columns = "stream_id, title, starts_at, updated_at";
 constexpr const char *gift_columns = "ledger_id, idempotency_key, stream_id, user_id, user_name, "
                                      "gift_id, count, coins, created_at";
 
@@ -99,6 +104,40 @@ LeaderboardEntry leader_from(const RowReader &r)
 {
   return {
       .user_id = r.text(0), .user_name = r.text(1), .coins = r.integer(2), .gifts = r.integer(3)};
+}
+
+StatsPoint stats_from(const RowReader &r)
+{
+  return {.stream_id = r.text(0),
+          .t = r.integer(1),
+          .viewers = r.integer(2),
+          .chat_messages = r.integer(3),
+          .gifts = r.integer(4),
+          .coins = r.integer(5),
+          .ingest_bitrate = r.real(6),
+          .ingest_fps = r.real(7)};
+}
+
+ShowStats show_from(const RowReader &r)
+{
+  return {.session_id = r.integer(0),
+          .stream_id = r.text(1),
+          .started_at = r.integer(2),
+          .ended_at = r.integer(3),
+          .peak_viewers = r.integer(4),
+          .avg_viewers = r.real(5),
+          .unique_viewers = r.integer(6),
+          .watch_minutes = r.real(7),
+          .messages = r.integer(8),
+          .gifts = r.integer(9)};
+}
+
+ScheduleRecord schedule_from(const RowReader &r)
+{
+  return {.stream_id = r.text(0),
+          .title = r.text(1),
+          .starts_at = r.integer(2),
+          .updated_at = r.integer(3)};
 }
 
 std::string moderator_from(const RowReader &r)
@@ -250,7 +289,11 @@ void SqlStore::set_stream_key(const std::string &id, const std::string &key_hash
 void SqlStore::delete_stream(const std::string &id, StoreCallback<bool> done)
 {
   run(
-      "delete_stream", Script::of({{"DELETE FROM streams WHERE id = $1", {id}}}),
+      "delete_stream",
+      Script::of({{"DELETE FROM streams WHERE id = $1", {id}},
+                  {"DELETE FROM stream_stats WHERE stream_id = $1", {id}},
+                  {"DELETE FROM stream_shows WHERE stream_id = $1", {id}}},
+                 true),
       [](const std::vector<Rows> &r) { return r[0].affected > 0; }, std::move(done));
 }
 
@@ -539,6 +582,107 @@ void SqlStore::leaderboard(const std::string &stream_id, int limit,
                    " ORDER BY SUM(g.coins) DESC, g.user_id LIMIT $2",
                    {stream_id, limit_of(limit)}}}),
       [](const std::vector<Rows> &r) { return every_row(r[0], leader_from); }, std::move(done));
+}
+
+/* Statistics */
+
+void SqlStore::append_stats_point(const StatsPoint &p, StoreCallback<Done> done)
+{
+  /* A second point at the same millisecond replaces the first. */
+  run("append_stats_point",
+      Script::of(
+          {{sql({"INSERT INTO stream_stats (", stats_columns, ") VALUES (", placeholders(8).c_str(),
+                 ") ON CONFLICT (stream_id, t) DO UPDATE SET viewers = excluded.viewers, "
+                 "chat_messages = excluded.chat_messages, gifts = excluded.gifts, "
+                 "coins = excluded.coins, ingest_bitrate = excluded.ingest_bitrate, "
+                 "ingest_fps = excluded.ingest_fps"}),
+            {p.stream_id, p.t, p.viewers, p.chat_messages, p.gifts, p.coins, p.ingest_bitrate,
+             p.ingest_fps}}}),
+      answers_nothing, std::move(done));
+}
+
+void SqlStore::list_stats_points(const std::string &stream_id, int64_t from, int64_t to, int limit,
+                                 StoreCallback<std::vector<StatsPoint>> done)
+{
+  /* The newest `limit` in the range, then turned oldest first. */
+  run(
+      "list_stats_points",
+      Script::of({{sql({"SELECT ", stats_columns,
+                        " FROM stream_stats WHERE stream_id = $1 AND t >= $2 AND t <= $3 "
+                        "ORDER BY t DESC LIMIT $4"}),
+                   {stream_id, from, to, limit_of(limit)}}}),
+      [](const std::vector<Rows> &r) {
+        auto points = every_row(r[0], stats_from);
+        std::reverse(points.begin(), points.end());
+        return points;
+      },
+      std::move(done));
+}
+
+void SqlStore::save_show(const ShowStats &s, StoreCallback<Done> done)
+{
+  run("save_show",
+      Script::of(
+          {{sql({"INSERT INTO stream_shows (", show_columns, ") VALUES (", placeholders(10).c_str(),
+                 ") ON CONFLICT (session_id) DO UPDATE SET stream_id = excluded.stream_id, "
+                 "started_at = excluded.started_at, ended_at = excluded.ended_at, "
+                 "peak_viewers = excluded.peak_viewers, avg_viewers = excluded.avg_viewers, "
+                 "unique_viewers = excluded.unique_viewers, "
+                 "watch_minutes = excluded.watch_minutes, messages = excluded.messages, "
+                 "gifts = excluded.gifts"}),
+            {s.session_id, s.stream_id, s.started_at, s.ended_at, s.peak_viewers, s.avg_viewers,
+             s.unique_viewers, s.watch_minutes, s.messages, s.gifts}}}),
+      answers_nothing, std::move(done));
+}
+
+void SqlStore::list_shows(const std::string &stream_id, int64_t from, int64_t to, int limit,
+                          StoreCallback<std::vector<ShowStats>> done)
+{
+  run(
+      "list_shows",
+      Script::of({{sql({"SELECT ", show_columns,
+                        " FROM stream_shows WHERE stream_id = $1 AND started_at >= $2 "
+                        "AND started_at <= $3 ORDER BY started_at DESC, session_id DESC LIMIT $4"}),
+                   {stream_id, from, to, limit_of(limit)}}}),
+      [](const std::vector<Rows> &r) {
+        auto shows = every_row(r[0], show_from);
+        std::reverse(shows.begin(), shows.end());
+        return shows;
+      },
+      std::move(done));
+}
+
+/* Schedules */
+
+void SqlStore::set_schedule(const ScheduleRecord &s, StoreCallback<Done> done)
+{
+  run("set_schedule",
+      Script::of({{sql({"INSERT INTO stream_schedules (", schedule_columns,
+                        ") VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id) DO UPDATE SET "
+                        "title = excluded.title, starts_at = excluded.starts_at, "
+                        "updated_at = excluded.updated_at"}),
+                   {s.stream_id, s.title, s.starts_at, s.updated_at}}}),
+      answers_nothing, std::move(done));
+}
+
+void SqlStore::clear_schedule(const std::string &stream_id, StoreCallback<bool> done)
+{
+  run(
+      "clear_schedule",
+      Script::of({{"DELETE FROM stream_schedules WHERE stream_id = $1", {stream_id}}}),
+      [](const std::vector<Rows> &r) { return r[0].affected > 0; }, std::move(done));
+}
+
+void SqlStore::list_schedules(int64_t from, int limit,
+                              StoreCallback<std::vector<ScheduleRecord>> done)
+{
+  run(
+      "list_schedules",
+      Script::of({{sql({"SELECT ", schedule_columns,
+                        " FROM stream_schedules WHERE starts_at >= $1 "
+                        "ORDER BY starts_at, stream_id LIMIT $2"}),
+                   {from, limit_of(limit)}}}),
+      [](const std::vector<Rows> &r) { return every_row(r[0], schedule_from); }, std::move(done));
 }
 
 /* Leases */

@@ -70,6 +70,18 @@ public:
   void leaderboard(const std::string &stream_id, int limit,
                    StoreCallback<std::vector<LeaderboardEntry>> done) override;
 
+  void append_stats_point(const StatsPoint &point, StoreCallback<Done> done) override;
+  void list_stats_points(const std::string &stream_id, int64_t from, int64_t to, int limit,
+                         StoreCallback<std::vector<StatsPoint>> done) override;
+  void save_show(const ShowStats &show, StoreCallback<Done> done) override;
+  void list_shows(const std::string &stream_id, int64_t from, int64_t to, int limit,
+                  StoreCallback<std::vector<ShowStats>> done) override;
+
+  void set_schedule(const ScheduleRecord &schedule, StoreCallback<Done> done) override;
+  void clear_schedule(const std::string &stream_id, StoreCallback<bool> done) override;
+  void list_schedules(int64_t from, int limit,
+                      StoreCallback<std::vector<ScheduleRecord>> done) override;
+
   void acquire_lease(const std::string &stream_id, const std::string &owner, int64_t now,
                      int64_t ttl_ms, StoreCallback<bool> done) override;
   void release_lease(const std::string &stream_id, const std::string &owner,

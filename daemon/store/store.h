@@ -167,6 +167,44 @@ struct LeaderboardEntry
   int64_t gifts = 0;     /* sum of the user's gifts' counts in the stream */
 };
 
+/* One point of a live stream's time series (stats.interval apart). */
+struct StatsPoint
+{
+  std::string stream_id;
+  int64_t t = 0;             /* Unix ms the point was taken */
+  int64_t viewers = 0;       /* concurrent viewers at t (viewers.h) */
+  int64_t chat_messages = 0; /* messages sent since the previous point */
+  int64_t gifts = 0;         /* gifts (counts) since the previous point */
+  int64_t coins = 0;         /* their coins */
+  double ingest_bitrate = 0; /* bits per second over the last interval */
+  double ingest_fps = 0;     /* video frames per second over the last interval */
+};
+
+/* One show (a publish session) of a stream, summed up; saved again at each
+ * point while the show is live, so it is never more than a point behind. */
+struct ShowStats
+{
+  int64_t session_id = 0; /* stream_sessions.id */
+  std::string stream_id;
+  int64_t started_at = 0;
+  int64_t ended_at = 0; /* 0 while live */
+  int64_t peak_viewers = 0;
+  double avg_viewers = 0;
+  int64_t unique_viewers = 0;
+  double watch_minutes = 0;
+  int64_t messages = 0;
+  int64_t gifts = 0;
+};
+
+/* The next show a streamer announced. */
+struct ScheduleRecord
+{
+  std::string stream_id;
+  std::string title;
+  int64_t starts_at = 0;
+  int64_t updated_at = 0;
+};
+
 struct StoreConfig
 {
   std::string sqlite_path;  /* used when database_url is empty */
@@ -257,6 +295,24 @@ public:
   /* Top gifters of a stream by coins, highest first. */
   virtual void leaderboard(const std::string &stream_id, int limit,
                            StoreCallback<std::vector<LeaderboardEntry>> done) = 0;
+
+  /* Statistics. Points and shows are answered oldest first, those with t
+   * (started_at for shows) in [from, to]; at most `limit` (the newest ones
+   * when there are more). save_show inserts or replaces by session_id. */
+  virtual void append_stats_point(const StatsPoint &point, StoreCallback<Done> done) = 0;
+  virtual void list_stats_points(const std::string &stream_id, int64_t from, int64_t to, int limit,
+                                 StoreCallback<std::vector<StatsPoint>> done) = 0;
+  virtual void save_show(const ShowStats &show, StoreCallback<Done> done) = 0;
+  virtual void list_shows(const std::string &stream_id, int64_t from, int64_t to, int limit,
+                          StoreCallback<std::vector<ShowStats>> done) = 0;
+
+  /* Schedules: one per stream (set replaces it; clear answers whether there
+   * was one). list answers those starting at or after `from`, soonest
+   * first. Deleting the stream deletes its schedule. */
+  virtual void set_schedule(const ScheduleRecord &schedule, StoreCallback<Done> done) = 0;
+  virtual void clear_schedule(const std::string &stream_id, StoreCallback<bool> done) = 0;
+  virtual void list_schedules(int64_t from, int limit,
+                              StoreCallback<std::vector<ScheduleRecord>> done) = 0;
 
   /* Stream ownership across daemons sharing one database: a lease row with
    * a heartbeat. acquire answers true when `owner` now holds the lease (it

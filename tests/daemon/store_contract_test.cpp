@@ -551,6 +551,116 @@ TEST_P(StoreContract, RanksGiftersByCoins)
       value_of(AWAIT(std::vector<LeaderboardEntry>, store().leaderboard("s9", 10, done))).empty());
 }
 
+TEST_P(StoreContract, KeepsStatsPointsAndShowsPerStreamInTimeOrder)
+{
+  value_of(AWAIT(StreamRecord, store().create_stream(stream("s1", "h1", 10), done)));
+  for (int64_t t : {3000, 1000, 2000, 4000})
+    value_of(AWAIT(Done, store().append_stats_point({.stream_id = "s1",
+                                                     .t = t,
+                                                     .viewers = t / 1000,
+                                                     .chat_messages = 2,
+                                                     .gifts = 1,
+                                                     .coins = 50,
+                                                     .ingest_bitrate = 4.5e6,
+                                                     .ingest_fps = 29.97},
+                                                    done)));
+  value_of(
+      AWAIT(Done, store().append_stats_point({.stream_id = "s2", .t = 2000, .viewers = 99}, done)));
+  /* The same instant again replaces the point. */
+  value_of(
+      AWAIT(Done, store().append_stats_point({.stream_id = "s1", .t = 4000, .viewers = 7}, done)));
+
+  auto points = value_of(
+      AWAIT(std::vector<StatsPoint>, store().list_stats_points("s1", 2000, 4000, 100, done)));
+  ASSERT_EQ(points.size(), 3u);
+  EXPECT_EQ(points[0].t, 2000);
+  EXPECT_EQ(points[0].viewers, 2);
+  EXPECT_EQ(points[0].chat_messages, 2);
+  EXPECT_EQ(points[0].coins, 50);
+  EXPECT_DOUBLE_EQ(points[0].ingest_bitrate, 4.5e6);
+  EXPECT_DOUBLE_EQ(points[0].ingest_fps, 29.97);
+  EXPECT_EQ(points[2].t, 4000);
+  EXPECT_EQ(points[2].viewers, 7);
+  /* A limit keeps the newest of the range, still oldest first. */
+  auto newest =
+      value_of(AWAIT(std::vector<StatsPoint>, store().list_stats_points("s1", 0, 9999, 2, done)));
+  ASSERT_EQ(newest.size(), 2u);
+  EXPECT_EQ(newest[0].t, 3000);
+  EXPECT_EQ(newest[1].t, 4000);
+
+  ShowStats show{.session_id = 41,
+                 .stream_id = "s1",
+                 .started_at = 1000,
+                 .peak_viewers = 3,
+                 .avg_viewers = 2.5,
+                 .unique_viewers = 5,
+                 .watch_minutes = 0.75,
+                 .messages = 6,
+                 .gifts = 3};
+  value_of(AWAIT(Done, store().save_show(show, done)));
+  show.ended_at = 5000;
+  show.peak_viewers = 4;
+  value_of(AWAIT(Done, store().save_show(show, done)));
+  value_of(AWAIT(
+      Done, store().save_show({.session_id = 42, .stream_id = "s1", .started_at = 6000}, done)));
+  auto shows =
+      value_of(AWAIT(std::vector<ShowStats>, store().list_shows("s1", 0, 10000, 10, done)));
+  ASSERT_EQ(shows.size(), 2u);
+  EXPECT_EQ(shows[0].session_id, 41);
+  EXPECT_EQ(shows[0].ended_at, 5000);
+  EXPECT_EQ(shows[0].peak_viewers, 4);
+  EXPECT_DOUBLE_EQ(shows[0].avg_viewers, 2.5);
+  EXPECT_EQ(shows[0].unique_viewers, 5);
+  EXPECT_DOUBLE_EQ(shows[0].watch_minutes, 0.75);
+  EXPECT_EQ(shows[0].messages, 6);
+  EXPECT_EQ(shows[0].gifts, 3);
+  EXPECT_EQ(shows[1].session_id, 42);
+  EXPECT_EQ(value_of(AWAIT(std::vector<ShowStats>, store().list_shows("s1", 2000, 10000, 10, done)))
+                .size(),
+            1u);
+
+  /* Deleting the stream deletes its statistics, not another stream's. */
+  EXPECT_TRUE(value_of(AWAIT(bool, store().delete_stream("s1", done))));
+  EXPECT_TRUE(
+      value_of(AWAIT(std::vector<StatsPoint>, store().list_stats_points("s1", 0, 9999, 100, done)))
+          .empty());
+  EXPECT_TRUE(value_of(AWAIT(std::vector<ShowStats>, store().list_shows("s1", 0, 10000, 10, done)))
+                  .empty());
+  EXPECT_EQ(
+      value_of(AWAIT(std::vector<StatsPoint>, store().list_stats_points("s2", 0, 9999, 100, done)))
+          .size(),
+      1u);
+}
+
+TEST_P(StoreContract, KeepsOneSchedulePerStreamSoonestFirst)
+{
+  for (const char *id : {"a", "b", "c"})
+    value_of(
+        AWAIT(StreamRecord, store().create_stream(stream(id, std::string("h") + id, 10), done)));
+  value_of(AWAIT(Done, store().set_schedule({"a", "Late show", 9000, 1}, done)));
+  value_of(AWAIT(Done, store().set_schedule({"b", "Early show", 5000, 1}, done)));
+  value_of(AWAIT(Done, store().set_schedule({"c", "Over", 100, 1}, done)));
+  /* Setting again replaces. */
+  value_of(AWAIT(Done, store().set_schedule({"a", "Later show", 9500, 2}, done)));
+
+  auto upcoming =
+      value_of(AWAIT(std::vector<ScheduleRecord>, store().list_schedules(1000, 10, done)));
+  ASSERT_EQ(upcoming.size(), 2u);
+  EXPECT_EQ(upcoming[0].stream_id, "b");
+  EXPECT_EQ(upcoming[0].title, "Early show");
+  EXPECT_EQ(upcoming[0].starts_at, 5000);
+  EXPECT_EQ(upcoming[1].stream_id, "a");
+  EXPECT_EQ(upcoming[1].title, "Later show");
+  EXPECT_EQ(upcoming[1].starts_at, 9500);
+  EXPECT_EQ(upcoming[1].updated_at, 2);
+
+  EXPECT_TRUE(value_of(AWAIT(bool, store().clear_schedule("b", done))));
+  EXPECT_FALSE(value_of(AWAIT(bool, store().clear_schedule("b", done))));
+  EXPECT_TRUE(value_of(AWAIT(bool, store().delete_stream("a", done))));
+  EXPECT_EQ(
+      value_of(AWAIT(std::vector<ScheduleRecord>, store().list_schedules(0, 10, done))).size(), 1u);
+}
+
 TEST_P(StoreContract, LeasesAStreamToOneOwnerAtATime)
 {
   value_of(AWAIT(StreamRecord, store().create_stream(stream("s1", "h1", 1), done)));
