@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "http.h"
+#include "rest.h"
 #include "store.h"
 #include "streams.h"
 
@@ -46,23 +47,5 @@ private:
   Store &store_;
   StreamManager &streams_;
 };
-
-/* Replies from a store callback: pauses `msg` now and unpauses it when the
- * reply is set (the message stays alive in between). */
-class Deferred
-{
-public:
-  explicit Deferred(SoupServerMessage *msg);
-  ~Deferred();
-  Deferred(const Deferred &) = delete;
-  Deferred &operator=(const Deferred &) = delete;
-  SoupServerMessage *msg() const { return msg_; }
-
-private:
-  SoupServerMessage *msg_;
-};
-
-/* A store error as an HTTP reply: 503 (retry) or 500. */
-void respond_store_error(SoupServerMessage *msg, const StoreError &error);
 
 } // namespace sugarcast

@@ -1,7 +1,7 @@
 /* sugarcastd — uploaded clips. See clips.h. */
 #include "clips.h"
 
-#include "api.h"
+#include "rest.h"
 #include "secrets.h"
 #include "tus.h"
 

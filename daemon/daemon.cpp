@@ -7,7 +7,7 @@
 #include "elements.h"
 #include "events.h"
 #include "http.h"
-#include "media.h"
+#include "mediafiles.h"
 #include "metrics.h"
 #include "pipelines.h"
 #include "recordings.h"
@@ -53,7 +53,10 @@ struct Daemon::Impl
       : config(std::move(c)), http(config.http, metrics),
         store(make_store({config.store.sqlite_path, config.store.database_url})), events(http),
         hls_files(http, "/hls", config.hls.dir), clip_files(http, "/clips", config.clips.dir),
-        streams(config, *store, pipelines, events, metrics),
+        streams(
+            config, *store, pipelines,
+            [this](const std::string &type, JsonObject *fields) { events.publish(type, fields); },
+            metrics),
         streams_api(config, http, *store, streams),
         clips(config, http, *store, pipelines, events, metrics),
         recordings(config, http, *store, streams, clips), pages(http),

@@ -5,11 +5,6 @@
 
 namespace sugarcast {
 
-int64_t now_ms()
-{
-  return g_get_real_time() / 1000;
-}
-
 std::string bearer_from_protocols(const char *offered)
 {
   if (!offered)

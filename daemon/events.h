@@ -10,6 +10,7 @@
  * send is ignored. */
 #pragma once
 
+#include "clock.h"
 #include "http.h"
 
 #include <json-glib/json-glib.h>
@@ -50,8 +51,5 @@ private:
 inline constexpr const char *kControlProtocol = "sugarcast.control";
 /* TOKEN from a Sec-WebSocket-Protocol list that offers "bearer.TOKEN"; "" when none does. */
 std::string bearer_from_protocols(const char *offered);
-
-/* Milliseconds since the Unix epoch. */
-int64_t now_ms();
 
 } // namespace sugarcast

@@ -37,6 +37,7 @@
 #pragma once
 
 #include "httpparse.h"
+#include "httprules.h"
 #include "media.h"
 #include "metrics.h"
 #include "unique_fd.h"

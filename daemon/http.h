@@ -12,6 +12,8 @@
 #pragma once
 
 #include "config.h"
+#include "consttime.h" /* constant_time_equal, for token checks */
+#include "httprules.h"
 #include "jsonschema.h"
 #include "metrics.h"
 #include "unique_fd.h"
@@ -64,21 +66,6 @@ JsonNode *read_json_object(SoupServerMessage *msg, int64_t max_bytes);
  * schemas/api.schema.json; on failure replies 400 naming every field that is
  * wrong ({"error": {"code": "bad_request", "message", "fields": [...]}}). */
 JsonNode *read_json_body(SoupServerMessage *msg, int64_t max_bytes, const char *definition);
-
-/* The text of a JSON error: {"error":{"code":CODE,"message":MESSAGE}} and a newline. */
-std::string error_json(const char *code, const std::string &message);
-
-/* CORS, one rule for every server of the port. The Access-Control-Allow-Origin
- * to send to a request from ORIGIN ("" when it named none) under ALLOWED
- * (http.cors_origins): "*", the origin itself (then `vary_origin` is set:
- * answers differ by origin), or "" for no CORS headers. */
-std::string_view cors_allow_origin(const std::vector<std::string> &allowed, std::string_view origin,
-                                   bool &vary_origin);
-/* What a preflight reply allows besides the methods. */
-inline constexpr const char *kPreflightAllowHeaders = "Authorization, Content-Type, Range";
-inline constexpr const char *kPreflightMaxAge = "600";
-
-bool constant_time_equal(const std::string &a, const std::string &b);
 
 /* "/a//b/c" → {"a", "b", "c"} */
 std::vector<std::string> split_path(const std::string &path);

@@ -1,17 +1,18 @@
-/* sugarcastd — serving media files over HTTP: HLS under /hls/STREAM_ID/,
- * clip outputs under /clips/CLIP_ID/.
+/* sugarcastd — which media files are served over HTTP, and how: HLS under
+ * /hls/STREAM_ID/, clip outputs under /clips/CLIP_ID/.
  *
  * The rules live here, once, for both servers of the HTTP port: the media
  * fast path (fastpath.h, which serves most media requests on its own
- * threads) and MediaFiles (the libsoup handler, for the media requests that
- * reach libsoup). Content types and Cache-Control by extension (playlists are
- * fetched again and again, segments never change), and no request ever reads
- * outside its folder: the path must be 2 to 4 plain names, and the file is
- * opened by the kernel beneath the folder (openat2 RESOLVE_BENEATH), so
- * neither "..", nor a symbolic link, nor a path swapped meanwhile leads out. */
+ * threads) and MediaFiles (mediafiles.h: the libsoup handler, for the media
+ * requests that reach libsoup); nothing here knows either server. Content
+ * types and Cache-Control by extension (playlists are fetched again and
+ * again, segments never change), and no request ever reads outside its
+ * folder: the path must be 2 to 4 plain names, and the file is opened by the
+ * kernel beneath the folder (openat2 RESOLVE_BENEATH), so neither "..", nor
+ * a symbolic link, nor a path swapped meanwhile leads out. */
 #pragma once
 
-#include "http.h"
+#include <glib.h>
 
 #include <sys/stat.h>
 
@@ -83,29 +84,6 @@ private:
   std::string dir_;
   PlaylistObserver observer_;
   mutable std::atomic<int> fd_{-1};
-};
-
-/* The libsoup handler for URL_PREFIX/ID/... from a media folder. */
-class MediaFiles
-{
-public:
-  /* Serves ROOT/ID/... under URL_PREFIX/ID/..., and gives the folder to the
-   * HTTP server's fast path. */
-  MediaFiles(HttpServer &http, std::string url_prefix, std::string root);
-  /* See PlaylistObserver; call before the HTTP server listens. */
-  void set_playlist_observer(PlaylistObserver observer)
-  {
-    root_->set_playlist_observer(std::move(observer));
-  }
-
-private:
-  static void on_request(SoupServer *, SoupServerMessage *msg, const char *path, GHashTable *,
-                         gpointer self);
-  void serve(SoupServerMessage *msg, const char *path);
-
-  HttpServer &http_;
-  std::string prefix_;
-  std::shared_ptr<MediaRoot> root_;
 };
 
 } // namespace sugarcast

@@ -1,6 +1,7 @@
 /* sugarcastd — live streams. See streams.h. */
 #include "streams.h"
 
+#include "clock.h"
 #include "rtmpserver.h"
 #include "secrets.h"
 
@@ -53,7 +54,7 @@ struct StreamManager::Impl
   const Config &config;
   Store &store;
   const PipelineCatalog &pipelines;
-  Events &events;
+  EventSink events;
   Metrics &metrics;
   StreamManager *owner;
   const PipelineDescription *description = nullptr;
@@ -66,8 +67,9 @@ struct StreamManager::Impl
   bool destroying = false;
   std::function<void()> shutdown_done;
 
-  Impl(const Config &c, Store &s, const PipelineCatalog &p, Events &e, Metrics &m, StreamManager *o)
-      : config(c), store(s), pipelines(p), events(e), metrics(m), owner(o)
+  Impl(const Config &c, Store &s, const PipelineCatalog &p, EventSink e, Metrics &m,
+       StreamManager *o)
+      : config(c), store(s), pipelines(p), events(std::move(e)), metrics(m), owner(o)
   {}
 
   void count_refusal(const char *reason)
@@ -87,7 +89,7 @@ struct StreamManager::Impl
       json_object_set_string_member(o, "reason", reason.c_str());
     if (!s.info.client_address.empty())
       json_object_set_string_member(o, "client_address", s.info.client_address.c_str());
-    events.publish("stream", o);
+    events("stream", o);
   }
 
   void on_publish(std::shared_ptr<rtmp::PublishRequest> request)
@@ -129,7 +131,7 @@ struct StreamManager::Impl
       JsonObject *o = json_object_new();
       json_object_set_string_member(o, "client_address", info.client_address.c_str());
       json_object_set_string_member(o, "reason", "unknown stream key");
-      events.publish("publish_refused", o);
+      events("publish_refused", o);
       request->refuse("unknown or revoked stream key");
       return;
     }
@@ -473,8 +475,8 @@ struct StreamManager::Impl
 };
 
 StreamManager::StreamManager(const Config &config, Store &store, const PipelineCatalog &pipelines,
-                             Events &events, Metrics &metrics)
-    : impl_(std::make_unique<Impl>(config, store, pipelines, events, metrics, this))
+                             EventSink events, Metrics &metrics)
+    : impl_(std::make_unique<Impl>(config, store, pipelines, std::move(events), metrics, this))
 {
   metrics.gauge("sugarcast_streams_live", "Streams live on this daemon",
                 [this] { return static_cast<double>(impl_->streams.size()); });

@@ -13,7 +13,7 @@
 #pragma once
 
 #include "config.h"
-#include "events.h"
+#include "eventsink.h"
 #include "metrics.h"
 #include "pipelines.h"
 #include "store.h"
@@ -42,8 +42,10 @@ struct LiveInfo
 class StreamManager
 {
 public:
+  /* EVENTS gets "stream" and "publish_refused" events (the daemon passes
+   * them to the control WebSocket). */
   StreamManager(const Config &config, Store &store, const PipelineCatalog &pipelines,
-                Events &events, Metrics &metrics);
+                EventSink events, Metrics &metrics);
   ~StreamManager();
   StreamManager(const StreamManager &) = delete;
   StreamManager &operator=(const StreamManager &) = delete;

@@ -1,10 +1,10 @@
 /* sugarcastd — resumable clip uploads (tus 1.0). See tus.h. */
 #include "tus.h"
 
-#include "api.h"
 #include "authz.h"
 #include "chat/jwt.h"
 #include "events.h"
+#include "rest.h"
 #include "secrets.h"
 
 #include <glib/gstdio.h>

@@ -95,7 +95,7 @@ void ChatService::Impl::gift_from_socket(Session &s, const ClientMessage &m)
 void ChatService::Impl::deliver_gift(const GiftRecord &gift, bool tell_others)
 {
   const GiftType *item = catalogue_item(gift.gift_id);
-  GiftView view{gift, item ? item->name : gift.gift_id, item ? item->animation : ""};
+  GiftView view{wire(gift), item ? item->name : gift.gift_id, item ? item->animation : ""};
   const std::string json = encode_gift(view);
   broadcast(gift.stream_id, json);
   if (tell_others) {

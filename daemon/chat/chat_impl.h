@@ -4,9 +4,9 @@
  * chat_cluster.cpp (events between daemons). Main context only. */
 #pragma once
 
+#include "../store/mailbox.h"
 #include "chat_service.h"
 #include "fanout.h"
-#include "mainqueue.h"
 #include "protocol.h"
 #include "ratelimit.h"
 #include "wordfilter.h"
@@ -18,6 +18,43 @@
 #include <unordered_set>
 
 namespace sugarcast::chat {
+
+/* The store's records as the chat protocol shows them (protocol.h takes its
+ * own structs), and the encoders over records: the one place that knows
+ * both. */
+inline ChatLine wire(const ChatRecord &r)
+{
+  return {r.id, r.user_id, r.user_name, r.text, r.created_at};
+}
+inline GiftLine wire(const GiftRecord &r)
+{
+  return {r.ledger_id, r.idempotency_key, r.user_id, r.user_name,
+          r.gift_id,   r.count,           r.coins,   r.created_at};
+}
+inline std::vector<LeaderLine> wire(const std::vector<LeaderboardEntry> &entries)
+{
+  std::vector<LeaderLine> lines;
+  lines.reserve(entries.size());
+  for (const LeaderboardEntry &e : entries)
+    lines.push_back({e.user_id, e.user_name, e.coins, e.gifts});
+  return lines;
+}
+inline std::string encode_chat(const ChatRecord &r, Role role)
+{
+  return encode_chat(wire(r), role);
+}
+inline std::string encode_gift_ack(const GiftRecord &r, const std::string &ref)
+{
+  return encode_gift_ack(wire(r), ref);
+}
+inline std::string encode_leaderboard_entries(const std::vector<LeaderboardEntry> &entries)
+{
+  return encode_leaderboard_entries(wire(entries));
+}
+inline std::string encode_leaderboard(const std::vector<LeaderboardEntry> &entries)
+{
+  return encode_leaderboard(wire(entries));
+}
 
 struct Session
 {
@@ -133,7 +170,7 @@ struct ChatService::Impl
   std::function<void(const std::string &stream)> on_message;
   std::unique_ptr<ProtocolParser> parser;
   WordFilter filter;
-  MainQueue main_queue;
+  Mailbox main_queue; /* from the fan-out threads; what is left at the end is dropped */
   std::unique_ptr<Fanout> fanout;
 
   std::unordered_map<ConnId, Session> sessions;

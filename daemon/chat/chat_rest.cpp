@@ -2,7 +2,7 @@
  * docs/api.md "Chat and gifts" documents each with a curl example. */
 #include "chat_impl.h"
 
-#include "../api.h"
+#include "../rest.h"
 
 #include <cinttypes>
 

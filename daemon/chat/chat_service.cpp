@@ -72,7 +72,8 @@ struct UpgradeData
 
 ChatService::Impl::Impl(const Config &c, Store &s, HttpServer &h, Metrics &m, GiftSink g)
     : config(c), store(s), http(h), metrics(m), on_gift(std::move(g)),
-      filter(c.chat.sensitive_words), main_queue(g_main_context_default()),
+      filter(c.chat.sensitive_words),
+      main_queue(g_main_context_default(), Mailbox::Leftovers::Drop),
       messages_total(m.counter("sugarcast_chat_messages_total", "Chat messages accepted")),
       history_dropped(m.counter("sugarcast_chat_history_dropped_total",
                                 "Chat messages dropped unstored: the store was down too long")),

@@ -1,8 +1,9 @@
 /* sugarcastd chat — user tokens. See jwt.h. */
 #include "jwt.h"
 
-#include "../http.h"
 #include "../jsondepth.h"
+#include "../jsonwriter.h"
+#include "consttime.h"
 
 #include <json-glib/json-glib.h>
 

@@ -12,7 +12,7 @@
  */
 #pragma once
 
-#include "protocol.h"
+#include "role.h"
 
 #include <cstdint>
 #include <optional>

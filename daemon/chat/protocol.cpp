@@ -44,42 +44,6 @@ int64_t member_int(JsonObject *o, const char *name, int64_t fallback)
 
 } // namespace
 
-const char *role_name(Role role)
-{
-  switch (role) {
-  case Role::Anonymous:
-    return "anonymous";
-  case Role::Viewer:
-    return "viewer";
-  case Role::Creator:
-    return "creator";
-  case Role::Moderator:
-    return "moderator";
-  case Role::Streamer:
-    return "streamer";
-  case Role::Admin:
-    return "admin";
-  }
-  return "viewer";
-}
-
-bool parse_role(std::string_view name, Role &role)
-{
-  if (name == "viewer")
-    role = Role::Viewer;
-  else if (name == "creator")
-    role = Role::Creator;
-  else if (name == "moderator")
-    role = Role::Moderator;
-  else if (name == "streamer")
-    role = Role::Streamer;
-  else if (name == "admin")
-    role = Role::Admin;
-  else
-    return false;
-  return true;
-}
-
 std::unique_ptr<ProtocolParser> ProtocolParser::load(std::string &error)
 {
   g_autoptr(GError) err = nullptr;
@@ -197,120 +161,6 @@ std::vector<SchemaViolation> ProtocolParser::check_client_message(JsonNode *mess
   return client_->validate(message);
 }
 
-void json_escape_append(std::string &out, std::string_view text)
-{
-  static const char hex[] = "0123456789abcdef";
-  out.push_back('"');
-  size_t run = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\')
-      continue;
-    out.append(text.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-    case '"':
-      out += "\\\"";
-      break;
-    case '\\':
-      out += "\\\\";
-      break;
-    case '\n':
-      out += "\\n";
-      break;
-    case '\r':
-      out += "\\r";
-      break;
-    case '\t':
-      out += "\\t";
-      break;
-    default:
-      out += "\\u00";
-      out.push_back(hex[c >> 4]);
-      out.push_back(hex[c & 15]);
-    }
-  }
-  out.append(text.data() + run, text.size() - run);
-  out.push_back('"');
-}
-
-void JsonWriter::separator(const char *key)
-{
-  if (!first_)
-    out_.push_back(',');
-  first_ = false;
-  if (key) {
-    json_escape_append(out_, key);
-    out_.push_back(':');
-  }
-}
-
-JsonWriter &JsonWriter::begin_object()
-{
-  if (!out_.empty() && out_.back() != ':' && out_.back() != '[' && out_.back() != '{')
-    out_.push_back(',');
-  out_.push_back('{');
-  first_ = true;
-  return *this;
-}
-
-JsonWriter &JsonWriter::end_object()
-{
-  out_.push_back('}');
-  first_ = false;
-  return *this;
-}
-
-JsonWriter &JsonWriter::begin_array(const char *name)
-{
-  separator(name);
-  out_.push_back('[');
-  first_ = true;
-  return *this;
-}
-
-JsonWriter &JsonWriter::end_array()
-{
-  out_.push_back(']');
-  first_ = false;
-  return *this;
-}
-
-JsonWriter &JsonWriter::key(const char *name)
-{
-  separator(name);
-  first_ = true; /* the value that follows needs no comma */
-  return *this;
-}
-
-JsonWriter &JsonWriter::string(const char *name, std::string_view value)
-{
-  separator(name);
-  json_escape_append(out_, value);
-  return *this;
-}
-
-JsonWriter &JsonWriter::integer(const char *name, int64_t value)
-{
-  separator(name);
-  out_ += std::to_string(value);
-  return *this;
-}
-
-JsonWriter &JsonWriter::boolean(const char *name, bool value)
-{
-  separator(name);
-  out_ += value ? "true" : "false";
-  return *this;
-}
-
-JsonWriter &JsonWriter::raw(const char *name, std::string_view json)
-{
-  separator(name);
-  out_.append(json);
-  return *this;
-}
-
 namespace {
 
 JsonWriter start(const char *type)
@@ -331,7 +181,7 @@ void user_object(JsonWriter &w, const char *key, const std::string &id, const st
 
 } // namespace
 
-std::string encode_chat(const ChatRecord &m, Role role)
+std::string encode_chat(const ChatLine &m, Role role)
 {
   JsonWriter w = start("chat");
   w.string("id", m.id);
@@ -402,7 +252,7 @@ std::string encode_moderation(const ModerationEvent &e)
   return w.end_object().take();
 }
 
-std::string encode_leaderboard_entries(const std::vector<LeaderboardEntry> &entries)
+std::string encode_leaderboard_entries(const std::vector<LeaderLine> &entries)
 {
   std::string out = "[";
   for (const auto &e : entries) {
@@ -418,7 +268,7 @@ std::string encode_leaderboard_entries(const std::vector<LeaderboardEntry> &entr
   return out;
 }
 
-std::string encode_leaderboard(const std::vector<LeaderboardEntry> &entries)
+std::string encode_leaderboard(const std::vector<LeaderLine> &entries)
 {
   return start("leaderboard")
       .raw("entries", encode_leaderboard_entries(entries))
@@ -438,7 +288,7 @@ std::string encode_gift(const GiftView &g)
   return w.integer("ts", g.record.created_at).end_object().take();
 }
 
-std::string encode_gift_ack(const GiftRecord &g, const std::string &ref)
+std::string encode_gift_ack(const GiftLine &g, const std::string &ref)
 {
   JsonWriter w = start("gift_ack");
   if (!ref.empty())

@@ -4,11 +4,16 @@
  *
  * Parsing is thread-safe (the fan-out workers call it) and never changes
  * anything: a message it refuses gets an `error` reply and nothing else.
+ *
+ * The encoders take the protocol's own structs (ChatLine, GiftLine,
+ * LeaderLine), not the store's records: the wire format does not follow
+ * the schema of a table. chat_impl.h fills them from the records.
  */
 #pragma once
 
 #include "../jsonschema.h"
-#include "../store/store.h"
+#include "../jsonwriter.h"
+#include "role.h"
 
 #include <cstdint>
 #include <memory>
@@ -20,13 +25,6 @@
 namespace sugarcast::chat {
 
 constexpr int kProtocolVersion = 1;
-
-/* In rising order of rights (code compares them). A creator uploads short
- * videos; in chat a creator is a viewer. */
-enum class Role { Anonymous, Viewer, Creator, Moderator, Streamer, Admin };
-const char *role_name(Role role);
-/* "viewer" etc.; false when the name is not a role a token may carry. */
-bool parse_role(std::string_view name, Role &role);
 
 struct ClientMessage
 {
@@ -70,31 +68,6 @@ private:
   std::unique_ptr<JsonSchema> server_;
 };
 
-/* A small JSON text writer: messages are built as text, once per event. */
-class JsonWriter
-{
-public:
-  JsonWriter &begin_object();
-  JsonWriter &end_object();
-  JsonWriter &begin_array(const char *key = nullptr);
-  JsonWriter &end_array();
-  JsonWriter &key(const char *name);
-  JsonWriter &string(const char *key, std::string_view value);
-  JsonWriter &integer(const char *key, int64_t value);
-  JsonWriter &boolean(const char *key, bool value);
-  /* `json` is already JSON (an element of an array when key is nullptr). */
-  JsonWriter &raw(const char *key, std::string_view json);
-  std::string take() { return std::move(out_); }
-  const std::string &text() const { return out_; }
-
-private:
-  void separator(const char *key);
-  std::string out_;
-  bool first_ = true;
-};
-
-void json_escape_append(std::string &out, std::string_view text);
-
 /* Server messages, as JSON text. */
 struct UserInfo
 {
@@ -103,7 +76,37 @@ struct UserInfo
   Role role = Role::Anonymous;
 };
 
-std::string encode_chat(const ChatRecord &message, Role role);
+/* A chat message as the protocol shows it. */
+struct ChatLine
+{
+  std::string id;
+  std::string user_id;
+  std::string user_name;
+  std::string text;
+  int64_t created_at = 0; /* ms since the epoch */
+};
+/* A gift as the protocol shows it. */
+struct GiftLine
+{
+  int64_t ledger_id = 0;
+  std::string idempotency_key;
+  std::string user_id;
+  std::string user_name;
+  std::string gift_id;
+  int64_t count = 1;
+  int64_t coins = 0;
+  int64_t created_at = 0;
+};
+/* One leaderboard row. */
+struct LeaderLine
+{
+  std::string user_id;
+  std::string user_name;
+  int64_t coins = 0;
+  int64_t gifts = 0;
+};
+
+std::string encode_chat(const ChatLine &message, Role role);
 std::string encode_error(const ProtocolError &error);
 std::string encode_error(const char *code, const std::string &message, const std::string &ref = "");
 std::string encode_pong(const std::string &ref, int64_t now);
@@ -120,16 +123,16 @@ struct ModerationEvent
   std::string reason;
 };
 std::string encode_moderation(const ModerationEvent &event);
-std::string encode_leaderboard_entries(const std::vector<LeaderboardEntry> &entries);
-std::string encode_leaderboard(const std::vector<LeaderboardEntry> &entries);
+std::string encode_leaderboard_entries(const std::vector<LeaderLine> &entries);
+std::string encode_leaderboard(const std::vector<LeaderLine> &entries);
 struct GiftView
 {
-  GiftRecord record;
+  GiftLine record;
   std::string name;      /* catalogue name */
   std::string animation; /* catalogue animation */
 };
 std::string encode_gift(const GiftView &gift);
-std::string encode_gift_ack(const GiftRecord &gift, const std::string &ref);
+std::string encode_gift_ack(const GiftLine &gift, const std::string &ref);
 struct WelcomeInfo
 {
   std::string stream;

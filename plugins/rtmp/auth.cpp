@@ -11,19 +11,6 @@
 
 namespace sugarcast::rtmp {
 
-bool constant_time_equal(const std::string &a, const std::string &b)
-{
-  static const uint8_t key[] = "sugarcast-compare";
-  const auto da =
-      hmac_sha256(key, sizeof key, reinterpret_cast<const uint8_t *>(a.data()), a.size());
-  const auto db =
-      hmac_sha256(key, sizeof key, reinterpret_cast<const uint8_t *>(b.data()), b.size());
-  uint8_t diff = 0;
-  for (size_t i = 0; i < da.size(); ++i)
-    diff |= da[i] ^ db[i];
-  return diff == 0;
-}
-
 std::vector<std::string> parse_key_list(const std::string &list)
 {
   std::vector<std::string> keys;

@@ -13,6 +13,7 @@
  */
 #pragma once
 
+#include "consttime.h"
 #include "protocol.h"
 
 #include <gio/gio.h>
@@ -28,8 +29,9 @@
 
 namespace sugarcast::rtmp {
 
-/* True when a and b are equal; the time taken does not depend on where they differ. */
-bool constant_time_equal(const std::string &a, const std::string &b);
+/* True when a and b are equal; the time taken does not depend on where
+ * they differ (plugins/common/consttime.h, shared with the daemon). */
+using sugarcast::constant_time_equal;
 
 /* "a, b,,c" → {"a","b","c"} */
 std::vector<std::string> parse_key_list(const std::string &list);

@@ -16,9 +16,6 @@
 #include <json-glib/json-glib.h>
 
 using namespace sugarcast::chat;
-using sugarcast::ChatRecord;
-using sugarcast::GiftRecord;
-using sugarcast::LeaderboardEntry;
 
 namespace {
 
@@ -388,7 +385,7 @@ TEST_F(Protocol, DeepNestingIsRefusedBeforeParsing)
 
 TEST_F(Protocol, EveryServerMessageMatchesTheSchema)
 {
-  ChatRecord rec{"0190000000000000a", "s1", "u1", "Ann \"A\"\n", "hello \x01 <b>", 1700000000000};
+  ChatLine rec{"0190000000000000a", "u1", "Ann \"A\"\n", "hello \x01 <b>", 1700000000000};
   const std::string chat = encode_chat(rec, Role::Viewer);
   expect_server_valid(chat);
   expect_server_valid(encode_chat(rec, Role::Anonymous));
@@ -400,9 +397,9 @@ TEST_F(Protocol, EveryServerMessageMatchesTheSchema)
   expect_server_valid(encode_stream_state(true));
   expect_server_valid(encode_moderation({"mute", "u2", "mod", 60, 1700000060000, "spam"}));
   expect_server_valid(encode_moderation({"slow", "", "mod", 0}));
-  std::vector<LeaderboardEntry> board{{"u1", "Ann", 500, 5}, {"u2", "Bob", 10, 1}};
+  std::vector<LeaderLine> board{{"u1", "Ann", 500, 5}, {"u2", "Bob", 10, 1}};
   expect_server_valid(encode_leaderboard(board));
-  GiftRecord g{7, "key-12345678", "s1", "u1", "Ann", "rose", 2, 2, 1700000000000};
+  GiftLine g{7, "key-12345678", "u1", "Ann", "rose", 2, 2, 1700000000000};
   expect_server_valid(encode_gift({g, "Rose", "rose"}));
   expect_server_valid(encode_gift_ack(g, "r2"));
   WelcomeInfo w;
