@@ -1,5 +1,6 @@
 /* sugarcastd — the pages viewers open. See web.h. */
 #include "web.h"
+#include "guard.h"
 
 #include "media.h"
 
@@ -24,8 +25,8 @@ const char *content_type(const std::string &name)
 
 WebPages::WebPages(HttpServer &http) : http_(http)
 {
-  soup_server_add_handler(http.soup(), "/watch", on_request, this, nullptr);
-  soup_server_add_handler(http.soup(), "/web", on_request, this, nullptr);
+  soup_server_add_handler(http.soup(), "/watch", SUGARCAST_GUARD(on_request), this, nullptr);
+  soup_server_add_handler(http.soup(), "/web", SUGARCAST_GUARD(on_request), this, nullptr);
 }
 
 void WebPages::on_request(SoupServer *, SoupServerMessage *msg, const char *path, GHashTable *,

@@ -6,6 +6,8 @@
  */
 #pragma once
 
+#include "guard.h"
+
 #include <glib.h>
 
 #include <functional>
@@ -42,7 +44,7 @@ public:
     state_->scheduled = true;
     GSource *source = g_idle_source_new();
     g_source_set_priority(source, G_PRIORITY_DEFAULT);
-    g_source_set_callback(source, dispatch, new std::shared_ptr<State>(state_),
+    g_source_set_callback(source, SUGARCAST_GUARD(dispatch), new std::shared_ptr<State>(state_),
                           [](gpointer p) { delete static_cast<std::shared_ptr<State> *>(p); });
     g_source_attach(source, state_->context);
     g_source_unref(source);

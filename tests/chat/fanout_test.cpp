@@ -150,9 +150,8 @@ TEST(Fanout, BroadcastsWrittenTogetherKeepTheirOrderWithDirectSendsAndAreCounted
     ASSERT_EQ(text_of(second.next()), "message " + std::to_string(m));
   }
   /* The counters follow the writes a moment later. */
-  for (int i = 0; i < 500 && (fanout.stats().frames_sent < 600 || fanout.stats().fanouts < 200);
-       ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  eventually([&] { return fanout.stats().frames_sent >= 600 && fanout.stats().fanouts >= 200; },
+             std::chrono::seconds(5));
   EXPECT_EQ(fanout.stats().frames_sent, 600u);
   EXPECT_EQ(fanout.stats().fanouts, 200u);
 }
