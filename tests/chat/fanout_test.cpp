@@ -2,6 +2,7 @@
  * frames, refusals, the slow reader, close handshakes, close_all. */
 #include "chat/fanout.h"
 #include "raw_client.h"
+#include "testenv.h"
 
 #include <gtest/gtest.h>
 
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 using namespace sugarcast::chat;
+using sugarcast::test::eventually;
 using sugarcast::test::RawClient;
 
 namespace {

@@ -9,9 +9,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <stdexcept>
 #include <string>
-#include <utility>
+#include <thread>
+#include <vector>
 
 using namespace sugarcast::test;
 
@@ -80,34 +82,25 @@ TEST(Guard, AThrowingSoupHandlerAnswers500AndTheServerServesOn)
   ASSERT_NE(uris, nullptr);
   g_autofree gchar *base = g_uri_to_string(static_cast<GUri *>(uris->data));
   g_slist_free_full(uris, reinterpret_cast<GDestroyNotify>(g_uri_unref));
-  g_main_context_pop_thread_default(context);
 
-  /* The server runs on its own context in a thread; the client blocks here. */
-  bool stop = false;
-  GThread *thread = g_thread_new(
-      "server",
-      [](gpointer data) -> gpointer {
-        auto *args = static_cast<std::pair<GMainContext *, bool *> *>(data);
-        while (!*args->second)
-          g_main_context_iteration(args->first, TRUE);
-        delete args;
-        return nullptr;
-      },
-      new std::pair<GMainContext *, bool *>(context, &stop));
-  for (int i = 0; i < 2; ++i) {
-    HttpResponse r = http_request("GET", std::string(base) + "boom");
+  /* The client asks from a thread; the server runs here until it is done. */
+  std::atomic<bool> done{false};
+  std::vector<HttpResponse> answers;
+  std::thread client([&] {
+    for (int i = 0; i < 2; ++i)
+      answers.push_back(http_request("GET", std::string(base) + "boom"));
+    done = true;
+    g_main_context_wakeup(context);
+  });
+  while (!done)
+    g_main_context_iteration(context, TRUE);
+  client.join();
+  g_main_context_pop_thread_default(context);
+  for (const HttpResponse &r : answers) {
     EXPECT_EQ(r.status, 500) << r.body;
     EXPECT_NE(r.body.find("\"code\":\"internal\""), std::string::npos) << r.body;
   }
   EXPECT_EQ(expected.matched(), 2);
-  g_main_context_invoke(
-      context,
-      [](gpointer flag) -> gboolean {
-        *static_cast<bool *>(flag) = true;
-        return G_SOURCE_REMOVE;
-      },
-      &stop);
-  g_thread_join(thread);
 }
 
 TEST(Guard, AThrowingSourceIsRemovedAndOneWithAFallbackGoesOn)
