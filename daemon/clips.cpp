@@ -1,5 +1,6 @@
 /* sugarcastd — uploaded clips. See clips.h. */
 #include "clips.h"
+#include "guard.h"
 
 #include "rest.h"
 #include "secrets.h"
@@ -198,7 +199,7 @@ struct ClipService::Impl
                            [](gpointer u) { delete static_cast<Upload *>(u); });
     /* Write the body as it comes instead of holding it in memory. */
     soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
-    g_signal_connect(msg, "got-chunk", G_CALLBACK(on_chunk), upload);
+    g_signal_connect(msg, "got-chunk", G_CALLBACK(SUGARCAST_GUARD(on_chunk)), upload);
   }
 
   static void on_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer data)
@@ -349,8 +350,7 @@ struct ClipService::Impl
     if (retry_timer)
       return;
     retry_timer = g_timeout_add_seconds(
-        kRetrySeconds,
-        [](gpointer data) -> gboolean {
+        kRetrySeconds, SUGARCAST_GUARD(+[](gpointer data) -> gboolean {
           auto *self = static_cast<Impl *>(data);
           self->retry_timer = 0;
           if (self->shutting_down)
@@ -360,7 +360,7 @@ struct ClipService::Impl
           self->retry.clear();
           self->run_next();
           return G_SOURCE_REMOVE;
-        },
+        }),
         this);
   }
 
@@ -374,13 +374,12 @@ struct ClipService::Impl
       gst_pad_add_probe(
           pad,
           static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
-          [](GstPad *, GstPadProbeInfo *, gpointer data) -> GstPadProbeReturn {
+          SUGARCAST_GUARD(+[](GstPad *, GstPadProbeInfo *, gpointer data) -> GstPadProbeReturn {
             static_cast<std::shared_ptr<std::atomic<uint64_t>> *>(data)->get()->fetch_add(
                 1, std::memory_order_relaxed);
             return GST_PAD_PROBE_OK;
-          },
-          new std::shared_ptr<std::atomic<uint64_t>>(moved),
-          [](gpointer data) {
+          }),
+          new std::shared_ptr<std::atomic<uint64_t>>(moved), [](gpointer data) {
             delete static_cast<std::shared_ptr<std::atomic<uint64_t>> *>(data);
           });
     };
@@ -438,19 +437,18 @@ struct ClipService::Impl
     };
     run->bus_watch = gst_bus_add_watch_full(
         bus, G_PRIORITY_DEFAULT,
-        [](GstBus *, GstMessage *msg, gpointer data) -> gboolean {
+        SUGARCAST_GUARD(+[](GstBus *, GstMessage *msg, gpointer data) -> gboolean {
           auto *ctx = static_cast<Ctx *>(data);
           return ctx->self->on_bus(ctx->id, msg);
-        },
+        }),
         new Ctx{this, rec.id}, [](gpointer d) { delete static_cast<Ctx *>(d); });
-    run->progress_timer = g_timeout_add_full(
-        G_PRIORITY_DEFAULT, 500,
-        [](gpointer data) -> gboolean {
-          auto *ctx = static_cast<Ctx *>(data);
-          ctx->self->update_progress(ctx->id);
-          return G_SOURCE_CONTINUE;
-        },
-        new Ctx{this, rec.id}, [](gpointer d) { delete static_cast<Ctx *>(d); });
+    run->progress_timer =
+        g_timeout_add_full(G_PRIORITY_DEFAULT, 500, SUGARCAST_GUARD(+[](gpointer data) -> gboolean {
+                             auto *ctx = static_cast<Ctx *>(data);
+                             ctx->self->update_progress(ctx->id);
+                             return G_SOURCE_CONTINUE;
+                           }),
+                           new Ctx{this, rec.id}, [](gpointer d) { delete static_cast<Ctx *>(d); });
     watch_progress(run->pipeline, run->moved);
     run->moved_at = g_get_monotonic_time();
     rec.state = "processing";
@@ -771,7 +769,7 @@ ClipService::ClipService(const Config &config, HttpServer &http, Store &store,
     : impl_(std::make_unique<Impl>(config, http, store, pipelines, events, metrics))
 {
   Impl *d = impl_.get();
-  http.add_early_handler("/api/clips", Impl::on_early, d);
+  http.add_early_handler("/api/clips", SUGARCAST_GUARD(Impl::on_early), d);
   http.route(
       "POST", "/api/clips", [d](HttpRequest &r) { d->on_upload(r); },
       false); /* authorized by on_early, before the body */

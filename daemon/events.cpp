@@ -1,5 +1,6 @@
 /* sugarcastd — the control WebSocket. See events.h. */
 #include "events.h"
+#include "guard.h"
 
 #include <algorithm>
 
@@ -28,10 +29,11 @@ Events::Events(HttpServer &http) : http_(http)
 {
   /* The plain handler runs first and refuses; the WebSocket handler then
    * only upgrades requests left without a status. */
-  soup_server_add_handler(http_.soup(), "/ws/control", on_check, this, nullptr);
+  soup_server_add_handler(http_.soup(), "/ws/control", SUGARCAST_GUARD(on_check), this, nullptr);
   static const char *protocols[] = {kControlProtocol, nullptr};
   soup_server_add_websocket_handler(http_.soup(), "/ws/control", nullptr,
-                                    const_cast<char **>(protocols), on_connect, this, nullptr);
+                                    const_cast<char **>(protocols), SUGARCAST_GUARD(on_connect),
+                                    this, nullptr);
 }
 
 Events::~Events()
@@ -74,7 +76,7 @@ void Events::on_connect(SoupServer *, SoupServerMessage *, const char *,
 {
   auto *events = static_cast<Events *>(self);
   events->clients_.push_back(SOUP_WEBSOCKET_CONNECTION(g_object_ref(connection)));
-  g_signal_connect(connection, "closed", G_CALLBACK(on_closed), self);
+  g_signal_connect(connection, "closed", G_CALLBACK(SUGARCAST_GUARD(on_closed)), self);
   /* Operators tolerate nothing between them and the daemon dropping idle
    * connections: keep them alive. */
   soup_websocket_connection_set_keepalive_interval(connection, 20);

@@ -1,5 +1,6 @@
 /* sugarcastd — the HTTP server. See http.h. */
 #include "http.h"
+#include "guard.h"
 
 #include "fastpath.h"
 #include "jsondepth.h"
@@ -127,10 +128,12 @@ HttpServer::HttpServer(const Config::Http &config, Metrics &metrics)
       open_(std::make_shared<std::atomic<int>>(0))
 {
   server_ = soup_server_new("server-header", "sugarcastd", nullptr);
-  g_signal_connect(server_, "request-started", G_CALLBACK(on_request_started), this);
-  g_signal_connect(server_, "request-finished", G_CALLBACK(on_request_finished), this);
+  g_signal_connect(server_, "request-started", G_CALLBACK(SUGARCAST_GUARD(on_request_started)),
+                   this);
+  g_signal_connect(server_, "request-finished", G_CALLBACK(SUGARCAST_GUARD(on_request_finished)),
+                   this);
   /* Whatever no module claims is a JSON 404 like every other error. */
-  soup_server_add_handler(server_, nullptr, on_request, this, nullptr);
+  soup_server_add_handler(server_, nullptr, SUGARCAST_GUARD(on_request), this, nullptr);
 }
 
 HttpServer::~HttpServer()
@@ -231,16 +234,14 @@ bool HttpServer::listen_fast_path(GInetAddress *address, std::string &error)
   /* On a fast-path thread: hand the connection to the main context. */
   auto handoff = [door = door_, open = open_](int fd, std::string already_read) {
     g_main_context_invoke_full(
-        door->context, G_PRIORITY_DEFAULT,
-        [](gpointer data) -> gboolean {
+        door->context, G_PRIORITY_DEFAULT, SUGARCAST_GUARD(+[](gpointer data) -> gboolean {
           auto *a = static_cast<Adoption *>(data);
           if (a->door->server) {
             a->door->server->adopt(std::exchange(a->fd, -1), std::move(a->already_read));
           }
           return G_SOURCE_REMOVE;
-        },
-        new Adoption{door, fd, std::move(already_read), open},
-        [](gpointer data) {
+        }),
+        new Adoption{door, fd, std::move(already_read), open}, [](gpointer data) {
           auto *a = static_cast<Adoption *>(data);
           if (a->fd >= 0) {
             close(a->fd);
@@ -334,7 +335,7 @@ void HttpServer::route(const char *method, const std::string &pattern, Handler h
   const std::string prefix = r.segments.empty() ? "" : "/" + r.segments.front();
   if (!prefix.empty() && std::find(prefixes_.begin(), prefixes_.end(), prefix) == prefixes_.end()) {
     prefixes_.push_back(prefix);
-    soup_server_add_handler(server_, prefix.c_str(), on_request, this, nullptr);
+    soup_server_add_handler(server_, prefix.c_str(), SUGARCAST_GUARD(on_request), this, nullptr);
   }
   routes_.push_back(std::move(r));
 }
@@ -344,7 +345,7 @@ void HttpServer::add_early_handler(const char *path, SoupServerCallback callback
   /* libsoup matches early and normal handlers together: the path needs its
    * own normal handler, or requests under it would only run the early one. */
   soup_server_add_early_handler(server_, path, callback, data, nullptr);
-  soup_server_add_handler(server_, path, on_request, this, nullptr);
+  soup_server_add_handler(server_, path, SUGARCAST_GUARD(on_request), this, nullptr);
 }
 
 bool HttpServer::admin_attempt_allowed(SoupServerMessage *msg)
@@ -564,8 +565,8 @@ void HttpServer::on_request_finished(SoupServer *, SoupServerMessage *msg, gpoin
     GSource *watch = g_socket_create_source(
         socket, static_cast<GIOCondition>(G_IO_IN | G_IO_HUP | G_IO_ERR), nullptr);
     g_source_set_priority(watch, G_PRIORITY_HIGH);
-    g_source_set_callback(watch, G_SOURCE_FUNC(on_idle_connection), g_object_ref(msg),
-                          g_object_unref);
+    g_source_set_callback(watch, G_SOURCE_FUNC(SUGARCAST_GUARD(on_idle_connection)),
+                          g_object_ref(msg), g_object_unref);
     g_source_attach(watch, g_main_context_get_thread_default());
     g_source_unref(watch);
   }
@@ -575,7 +576,7 @@ void HttpServer::on_request_finished(SoupServer *, SoupServerMessage *msg, gpoin
      * lets it go when it expires). */
     auto *idle = new IdleDeadline{SOUP_SERVER_MESSAGE(g_object_ref(msg)), socket, 0};
     idle->timer = g_timeout_add(static_cast<guint>(server->config_.idle_timeout_ms),
-                                IdleDeadline::on_expired, idle);
+                                SUGARCAST_GUARD(IdleDeadline::on_expired), idle);
     g_object_set_data_full(G_OBJECT(socket), kIdleKey, idle, IdleDeadline::destroy);
   }
   server->count_answer(status);
@@ -598,7 +599,8 @@ gboolean dispatch_deadline(GSource *, GSourceFunc callback, gpointer data)
 {
   return callback(data);
 }
-GSourceFuncs deadline_funcs = {nullptr, nullptr, dispatch_deadline, nullptr, nullptr, nullptr};
+GSourceFuncs deadline_funcs = {nullptr, nullptr, SUGARCAST_GUARD(dispatch_deadline),
+                               nullptr, nullptr, nullptr};
 
 /* A refused connection after its answer: output shut, what the client still
  * sends read and dropped for a moment (so that closing does not reset the
@@ -691,7 +693,7 @@ struct HttpServer::Watch
     timeout_ms = ms;
     if (!timer) {
       timer = g_source_new(&deadline_funcs, sizeof(GSource));
-      g_source_set_callback(timer, on_deadline, this, nullptr);
+      g_source_set_callback(timer, SUGARCAST_GUARD(on_deadline), this, nullptr);
       g_source_attach(timer, g_main_context_get_thread_default());
     }
     touch();
@@ -739,9 +741,9 @@ void HttpServer::on_request_started(SoupServer *, SoupServerMessage *msg, gpoint
   if (socket)
     g_object_set_data(G_OBJECT(socket), kIdleKey, nullptr); /* the next request is here */
   watch->arm(server->config_.head_timeout_ms);
-  g_signal_connect(msg, "got-headers", G_CALLBACK(on_got_headers), self);
-  g_signal_connect(msg, "got-chunk", G_CALLBACK(on_got_chunk), self);
-  g_signal_connect(msg, "got-body", G_CALLBACK(on_got_body), self);
+  g_signal_connect(msg, "got-headers", G_CALLBACK(SUGARCAST_GUARD(on_got_headers)), self);
+  g_signal_connect(msg, "got-chunk", G_CALLBACK(SUGARCAST_GUARD(on_got_chunk)), self);
+  g_signal_connect(msg, "got-body", G_CALLBACK(SUGARCAST_GUARD(on_got_body)), self);
 }
 
 void HttpServer::on_got_headers(SoupServerMessage *msg, gpointer self)
@@ -773,7 +775,7 @@ void HttpServer::check_head(SoupServerMessage *msg)
   const std::string method = soup_server_message_get_method(msg);
   const char *path = g_uri_get_path(soup_server_message_get_uri(msg));
   if (wants_websocket(headers))
-    g_signal_connect(msg, "wrote-informational", G_CALLBACK(on_upgraded), this);
+    g_signal_connect(msg, "wrote-informational", G_CALLBACK(SUGARCAST_GUARD(on_upgraded)), this);
   if (wants_websocket(headers) && *websockets_ >= config_.max_websockets) {
     soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Retry-After", "5");
     respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "too_many_websockets",
@@ -864,10 +866,9 @@ void HttpServer::refuse_now(SoupServerMessage *msg)
   std::string answer =
       "HTTP/1.1 " + std::to_string(status) + " " + soup_status_get_phrase(status) + "\r\n";
   soup_message_headers_foreach(
-      out,
-      [](const char *name, const char *value, gpointer data) {
+      out, SUGARCAST_GUARD(+[](const char *name, const char *value, gpointer data) {
         *static_cast<std::string *>(data) += std::string(name) + ": " + value + "\r\n";
-      },
+      }),
       &answer);
   answer +=
       "Content-Length: " + std::to_string(g_bytes_get_size(body)) + "\r\nConnection: close\r\n\r\n";
@@ -899,9 +900,10 @@ void HttpServer::refuse_now(SoupServerMessage *msg)
   auto *l = new Lingering{socket, io};
   l->reader = g_socket_create_source(
       socket, static_cast<GIOCondition>(G_IO_IN | G_IO_HUP | G_IO_ERR), nullptr);
-  g_source_set_callback(l->reader, G_SOURCE_FUNC(Lingering::on_readable), l, nullptr);
+  g_source_set_callback(l->reader, G_SOURCE_FUNC(SUGARCAST_GUARD(Lingering::on_readable)), l,
+                        nullptr);
   g_source_attach(l->reader, g_main_context_get_thread_default());
-  l->timer = g_timeout_add(Lingering::kLingerMs, Lingering::on_timeout, l);
+  l->timer = g_timeout_add(Lingering::kLingerMs, SUGARCAST_GUARD(Lingering::on_timeout), l);
 }
 
 } // namespace sugarcast

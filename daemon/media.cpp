@@ -1,5 +1,6 @@
 /* sugarcastd — media folders, opened beneath. See media.h. */
 #include "media.h"
+#include "guard.h"
 
 #include <fcntl.h>
 #include <linux/openat2.h>

@@ -1,6 +1,8 @@
 /* sugarcastd — media files through libsoup. See mediafiles.h. */
 #include "mediafiles.h"
 
+#include "guard.h"
+
 #include "httpparse.h"
 
 #include <unistd.h>
@@ -58,7 +60,8 @@ struct FileBody
 MediaFiles::MediaFiles(HttpServer &http, std::string url_prefix, std::string root)
     : http_(http), prefix_(std::move(url_prefix)), root_(std::make_shared<MediaRoot>(root))
 {
-  soup_server_add_handler(http_.soup(), prefix_.c_str(), on_request, this, nullptr);
+  soup_server_add_handler(http_.soup(), prefix_.c_str(), SUGARCAST_GUARD(on_request), this,
+                          nullptr);
   http_.add_media_mount(prefix_, root_);
 }
 
@@ -142,7 +145,7 @@ void MediaFiles::serve(SoupServerMessage *msg, const char *path)
   g_object_set_data_full(G_OBJECT(msg), "sugarcast-file", file,
                          [](gpointer f) { delete static_cast<FileBody *>(f); });
   soup_message_body_set_accumulate(soup_server_message_get_response_body(msg), FALSE);
-  g_signal_connect(msg, "wrote-chunk", G_CALLBACK(FileBody::on_wrote_chunk), file);
+  g_signal_connect(msg, "wrote-chunk", G_CALLBACK(SUGARCAST_GUARD(FileBody::on_wrote_chunk)), file);
   file->append_next(msg);
 }
 

@@ -1,5 +1,6 @@
 /* sugarcastd — declarative pipeline descriptions. See pipelines.h. */
 #include "pipelines.h"
+#include "guard.h"
 
 #include "jsondepth.h"
 #include "jsonschema.h"
@@ -756,7 +757,7 @@ GstElement *PipelineDescription::instantiate(const std::string &pipeline_name,
     g_autoptr(GstBus) bus = gst_element_get_bus(pipeline);
     gst_bus_enable_sync_message_emission(bus);
     g_signal_connect(bus, "sync-message::stream-collection",
-                     G_CALLBACK(DynamicLinks::on_stream_collection), dynamic);
+                     G_CALLBACK(SUGARCAST_GUARD(DynamicLinks::on_stream_collection)), dynamic);
   }
   /* Links from pads that appear at run time wait for them. */
   std::vector<const PipelineLink *> static_links;
@@ -771,8 +772,10 @@ GstElement *PipelineDescription::instantiate(const std::string &pipeline_name,
     }
     auto &pending = dynamic->by_source[from];
     if (pending.empty()) {
-      g_signal_connect(from, "pad-added", G_CALLBACK(DynamicLinks::on_pad_added), dynamic);
-      g_signal_connect(from, "no-more-pads", G_CALLBACK(DynamicLinks::on_no_more_pads), dynamic);
+      g_signal_connect(from, "pad-added", G_CALLBACK(SUGARCAST_GUARD(DynamicLinks::on_pad_added)),
+                       dynamic);
+      g_signal_connect(from, "no-more-pads",
+                       G_CALLBACK(SUGARCAST_GUARD(DynamicLinks::on_no_more_pads)), dynamic);
     }
     pending.push_back({link, to, false, {}});
   }
@@ -830,21 +833,18 @@ void stop_pipeline(GstElement *pipeline, std::function<void()> stopped)
     GMainContext *context;
   };
   gst_element_call_async(
-      pipeline,
-      [](GstElement *e, gpointer data) {
+      pipeline, SUGARCAST_GUARD(+[](GstElement *e, gpointer data) {
         auto *ctx = static_cast<Ctx *>(data);
         gst_element_set_state(e, GST_STATE_NULL);
         auto *done = new std::function<void()>(std::move(ctx->stopped));
         g_main_context_invoke_full(
-            ctx->context, G_PRIORITY_DEFAULT,
-            [](gpointer d) -> gboolean {
+            ctx->context, G_PRIORITY_DEFAULT, SUGARCAST_GUARD(+[](gpointer d) -> gboolean {
               (*static_cast<std::function<void()> *>(d))();
               return G_SOURCE_REMOVE;
-            },
+            }),
             done, [](gpointer d) { delete static_cast<std::function<void()> *>(d); });
-      },
-      new Ctx{std::move(stopped), g_main_context_ref_thread_default()},
-      [](gpointer data) {
+      }),
+      new Ctx{std::move(stopped), g_main_context_ref_thread_default()}, [](gpointer data) {
         auto *ctx = static_cast<Ctx *>(data);
         g_main_context_unref(ctx->context);
         delete ctx;
@@ -854,9 +854,10 @@ void stop_pipeline(GstElement *pipeline, std::function<void()> stopped)
 
 void send_eos(GstElement *pipeline)
 {
-  gst_element_call_async(
-      pipeline, [](GstElement *e, gpointer) { gst_element_send_event(e, gst_event_new_eos()); },
-      nullptr, nullptr);
+  gst_element_call_async(pipeline, SUGARCAST_GUARD(+[](GstElement *e, gpointer) {
+                           gst_element_send_event(e, gst_event_new_eos());
+                         }),
+                         nullptr, nullptr);
 }
 
 bool PipelineCatalog::load(const std::string &dir, std::string &error)

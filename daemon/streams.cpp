@@ -1,5 +1,6 @@
 /* sugarcastd — live streams. See streams.h. */
 #include "streams.h"
+#include "guard.h"
 
 #include "clock.h"
 #include "rtmpserver.h"
@@ -226,7 +227,7 @@ struct StreamManager::Impl
     }
     g_object_set(s.ingest, "session", s.session, nullptr);
     g_autoptr(GstBus) bus = gst_element_get_bus(s.pipeline);
-    s.bus_watch = gst_bus_add_watch(bus, on_bus, this);
+    s.bus_watch = gst_bus_add_watch(bus, SUGARCAST_GUARD(on_bus), this);
     g_object_set_data_full(G_OBJECT(s.pipeline), "sugarcast-stream-id", g_strdup(record.id.c_str()),
                            g_free);
     streams[record.id] = std::move(stream);
@@ -318,7 +319,7 @@ struct StreamManager::Impl
     };
     s->grace_timer = g_timeout_add_full(
         G_PRIORITY_DEFAULT, static_cast<guint>(config.streams.grace_period_ms),
-        [](gpointer data) -> gboolean {
+        SUGARCAST_GUARD(+[](gpointer data) -> gboolean {
           auto *ctx = static_cast<Ctx *>(data);
           auto it = ctx->self->streams.find(ctx->id);
           if (it != ctx->self->streams.end()) {
@@ -326,7 +327,7 @@ struct StreamManager::Impl
             ctx->self->end(*it->second, it->second->end_reason + "; no reconnect in time");
           }
           return G_SOURCE_REMOVE;
-        },
+        }),
         new Ctx{this, s->info.id}, [](gpointer data) { delete static_cast<Ctx *>(data); });
   }
 
@@ -355,8 +356,7 @@ struct StreamManager::Impl
       std::string id;
     };
     s.eos_timer = g_timeout_add_full(
-        G_PRIORITY_DEFAULT, 10000,
-        [](gpointer data) -> gboolean {
+        G_PRIORITY_DEFAULT, 10000, SUGARCAST_GUARD(+[](gpointer data) -> gboolean {
           auto *ctx = static_cast<Ctx *>(data);
           auto it = ctx->self->streams.find(ctx->id);
           if (it != ctx->self->streams.end()) {
@@ -367,7 +367,7 @@ struct StreamManager::Impl
             ctx->self->finish(*it->second);
           }
           return G_SOURCE_REMOVE;
-        },
+        }),
         new Ctx{this, s.info.id}, [](gpointer data) { delete static_cast<Ctx *>(data); });
   }
 
@@ -686,8 +686,7 @@ void StreamManager::shutdown(std::function<void(bool clean)> done)
   /* A pipeline wedged in one of its elements must not keep the daemon up:
    * after the deadline it goes without them, and says so. */
   d.shutdown_deadline = g_timeout_add_seconds(
-      kShutdownDeadlineSeconds,
-      [](gpointer data) -> gboolean {
+      kShutdownDeadlineSeconds, SUGARCAST_GUARD(+[](gpointer data) -> gboolean {
         auto *d = static_cast<Impl *>(data);
         d->shutdown_deadline = 0;
         if (d->shutdown_done) {
@@ -698,7 +697,7 @@ void StreamManager::shutdown(std::function<void(bool clean)> done)
           std::exchange(d->shutdown_forced, nullptr)();
         }
         return G_SOURCE_REMOVE;
-      },
+      }),
       &d);
   d.shutdown_forced = [done] { done(false); };
   if (d.streams.empty()) {

@@ -1,5 +1,6 @@
 /* sugarcastd — resumable clip uploads (tus 1.0). See tus.h. */
 #include "tus.h"
+#include "guard.h"
 
 #include "authz.h"
 #include "chat/jwt.h"
@@ -455,7 +456,7 @@ struct TusUploads::Impl : std::enable_shared_from_this<TusUploads::Impl>
                            [](gpointer p) { delete static_cast<Patch *>(p); });
     /* Write the body as it comes instead of holding it in memory. */
     soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
-    g_signal_connect(msg, "got-chunk", G_CALLBACK(on_chunk), patch);
+    g_signal_connect(msg, "got-chunk", G_CALLBACK(SUGARCAST_GUARD(on_chunk)), patch);
   }
 
   static void on_chunk(SoupServerMessage *, GBytes *chunk, gpointer data)
@@ -554,31 +555,31 @@ struct TusUploads::Impl : std::enable_shared_from_this<TusUploads::Impl>
       std::shared_ptr<Deferred> reply;
     };
     g_autoptr(GTask) task = g_task_new(
-        nullptr, nullptr,
-        [](GObject *, GAsyncResult *result, gpointer) {
+        nullptr, nullptr, SUGARCAST_GUARD(+[](GObject *, GAsyncResult *result, gpointer) {
           auto *h = static_cast<Hashing *>(g_task_get_task_data(G_TASK(result)));
           g_autofree gchar *hex =
               static_cast<gchar *>(g_task_propagate_pointer(G_TASK(result), nullptr));
           if (auto self = h->self.lock())
             self->hashed(h->id, hex ? hex : "", h->reply);
-        },
+        }),
         nullptr);
     g_task_set_task_data(task, new Hashing{weak_from_this(), id, reply},
                          [](gpointer h) { delete static_cast<Hashing *>(h); });
     g_object_set_data_full(G_OBJECT(task), "path", g_strdup(data_of(id).c_str()), g_free);
-    g_task_run_in_thread(task, [](GTask *t, gpointer, gpointer, GCancellable *) {
-      auto *path = static_cast<const char *>(g_object_get_data(G_OBJECT(t), "path"));
-      g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
-      const int fd = open(path, O_RDONLY | O_CLOEXEC);
-      std::vector<guchar> buffer(1 << 20);
-      ssize_t n = 0;
-      while (fd >= 0 && (n = read(fd, buffer.data(), buffer.size())) > 0)
-        g_checksum_update(sum, buffer.data(), n);
-      if (fd >= 0)
-        close(fd);
-      g_task_return_pointer(t, fd >= 0 && n == 0 ? g_strdup(g_checksum_get_string(sum)) : nullptr,
-                            g_free);
-    });
+    g_task_run_in_thread(
+        task, SUGARCAST_GUARD(+[](GTask *t, gpointer, gpointer, GCancellable *) {
+          auto *path = static_cast<const char *>(g_object_get_data(G_OBJECT(t), "path"));
+          g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+          const int fd = open(path, O_RDONLY | O_CLOEXEC);
+          std::vector<guchar> buffer(1 << 20);
+          ssize_t n = 0;
+          while (fd >= 0 && (n = read(fd, buffer.data(), buffer.size())) > 0)
+            g_checksum_update(sum, buffer.data(), n);
+          if (fd >= 0)
+            close(fd);
+          g_task_return_pointer(
+              t, fd >= 0 && n == 0 ? g_strdup(g_checksum_get_string(sum)) : nullptr, g_free);
+        }));
   }
 
   void hashed(const std::string &id, const std::string &sha256, std::shared_ptr<Deferred> reply)
@@ -770,7 +771,7 @@ TusUploads::TusUploads(const Config &config, HttpServer &http, Finish finish)
     : impl_(std::make_shared<Impl>(config, http, std::move(finish)))
 {
   Impl *d = impl_.get();
-  http.add_early_handler("/api/clips/uploads", Impl::on_early, d);
+  http.add_early_handler("/api/clips/uploads", SUGARCAST_GUARD(Impl::on_early), d);
   http.route(
       "OPTIONS", "/api/clips/uploads", [d](HttpRequest &r) { d->on_options(r); }, false);
   http.route(
@@ -799,13 +800,12 @@ bool TusUploads::start(std::string &error)
   d.load();
   const guint interval =
       static_cast<guint>(std::clamp(d.config.clips.upload_expiry_seconds / 2, 1, 60));
-  d.cleanup_timer = g_timeout_add_seconds_full(
-      G_PRIORITY_DEFAULT, interval,
-      [](gpointer data) -> gboolean {
-        static_cast<Impl *>(data)->cleanup();
-        return G_SOURCE_CONTINUE;
-      },
-      &d, nullptr);
+  d.cleanup_timer = g_timeout_add_seconds_full(G_PRIORITY_DEFAULT, interval,
+                                               SUGARCAST_GUARD(+[](gpointer data) -> gboolean {
+                                                 static_cast<Impl *>(data)->cleanup();
+                                                 return G_SOURCE_CONTINUE;
+                                               }),
+                                               &d, nullptr);
   return true;
 }
 

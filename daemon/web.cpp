@@ -1,5 +1,6 @@
 /* sugarcastd — the pages people open. See web.h. */
 #include "web.h"
+#include "guard.h"
 
 #include <gio/gio.h>
 

@@ -2,6 +2,7 @@
  * See chat_service.h; gifts, REST routes and events between daemons are in
  * chat_gifts.cpp, chat_rest.cpp and chat_cluster.cpp. */
 #include "chat_impl.h"
+#include "guard.h"
 
 #include "../viewers.h"
 
@@ -160,13 +161,12 @@ bool ChatService::Impl::start(std::string &error)
       "GET", "/ws/chat/{stream}", [this](HttpRequest &r) { on_upgrade(r); }, false);
   add_routes();
   listen_cluster();
-  tick_source = g_timeout_add(
-      static_cast<guint>(config.chat.viewer_count_interval_ms),
-      [](gpointer self) -> gboolean {
-        static_cast<Impl *>(self)->tick();
-        return G_SOURCE_CONTINUE;
-      },
-      this);
+  tick_source = g_timeout_add(static_cast<guint>(config.chat.viewer_count_interval_ms),
+                              SUGARCAST_GUARD(+[](gpointer self) -> gboolean {
+                                static_cast<Impl *>(self)->tick();
+                                return G_SOURCE_CONTINUE;
+                              }),
+                              this);
 
   Fanout *f = fanout.get();
   metrics.gauge("sugarcast_chat_connections", "Open chat WebSocket connections",
@@ -314,11 +314,12 @@ void ChatService::Impl::accept_connection(SoupServerMessage *msg, const std::str
                                                        nullptr)) {
       auto *data = new UpgradeData{this, stream, user, refusal_code, refusal, close};
       g_signal_connect_data(
-          msg, "wrote-informational", G_CALLBACK(+[](SoupServerMessage *m, gpointer p) {
+          msg, "wrote-informational",
+          G_CALLBACK(SUGARCAST_GUARD(+[](SoupServerMessage *m, gpointer p) {
             auto *d = static_cast<UpgradeData *>(p);
             g_signal_handlers_disconnect_matched(m, G_SIGNAL_MATCH_DATA, 0, 0, nullptr, nullptr, p);
             d->impl->steal_and_join(m, d->stream, d->user, d->refusal_code, d->refusal, d->close);
-          }),
+          })),
           data, [](gpointer p, GClosure *) { delete static_cast<UpgradeData *>(p); },
           static_cast<GConnectFlags>(0));
     }
@@ -910,15 +911,14 @@ void ChatService::Impl::schedule_flush(int delay_ms)
 {
   if (flush_source)
     return;
-  flush_source = g_timeout_add(
-      static_cast<guint>(delay_ms),
-      [](gpointer self) -> gboolean {
-        auto *impl = static_cast<Impl *>(self);
-        impl->flush_source = 0;
-        impl->flush_history();
-        return G_SOURCE_REMOVE;
-      },
-      this);
+  flush_source =
+      g_timeout_add(static_cast<guint>(delay_ms), SUGARCAST_GUARD(+[](gpointer self) -> gboolean {
+                      auto *impl = static_cast<Impl *>(self);
+                      impl->flush_source = 0;
+                      impl->flush_history();
+                      return G_SOURCE_REMOVE;
+                    }),
+                    this);
 }
 
 void ChatService::Impl::flush_history()

@@ -1,5 +1,6 @@
 /* sugarcastd — callbacks delivered later on a main context. See mailbox.h. */
 #include "mailbox.h"
+#include "guard.h"
 
 #include <deque>
 #include <mutex>
@@ -80,7 +81,7 @@ void Mailbox::post(std::function<void()> fn)
   s.source = g_idle_source_new();
   g_source_set_priority(s.source, G_PRIORITY_DEFAULT);
   g_source_set_static_name(s.source, "sugarcast-mailbox");
-  g_source_set_callback(s.source, deliver, new std::shared_ptr<State>(state_),
+  g_source_set_callback(s.source, SUGARCAST_GUARD(deliver), new std::shared_ptr<State>(state_),
                         [](gpointer p) { delete static_cast<std::shared_ptr<State> *>(p); });
   g_source_attach(s.source, s.context);
   g_source_unref(s.source);

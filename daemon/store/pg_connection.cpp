@@ -1,5 +1,6 @@
 /* sugarcastd store: one libpq connection on the main loop. See pg_connection.h. */
 #include "pg_connection.h"
+#include "guard.h"
 
 #include <glib-unix.h>
 
@@ -148,11 +149,11 @@ void PgConnection::connect()
     lost(conn_ ? trimmed(PQerrorMessage(conn_)) : "out of memory", false);
     return;
   }
-  PQsetNoticeProcessor(conn_, quiet_notices, nullptr);
+  PQsetNoticeProcessor(conn_, SUGARCAST_GUARD(quiet_notices), nullptr);
   state_ = State::connecting;
   connect_timer_ = 0;
   GSource *timer = g_timeout_source_new(connect_timeout_ms_);
-  g_source_set_callback(timer, on_connect_timeout, this, nullptr);
+  g_source_set_callback(timer, SUGARCAST_GUARD(on_connect_timeout), this, nullptr);
   connect_timer_ = g_source_attach(timer, context_);
   g_source_unref(timer);
   /* As libpq asks: behave as if the last poll said "writing". */
@@ -201,7 +202,7 @@ void PgConnection::lost(const std::string &why, bool retryable)
   if (reconnect_) {
     backoff_ms_ = backoff_ms_ ? std::min(backoff_ms_ * 2, max_backoff_ms) : first_backoff_ms;
     GSource *timer = g_timeout_source_new(backoff_ms_);
-    g_source_set_callback(timer, on_reconnect, this, nullptr);
+    g_source_set_callback(timer, SUGARCAST_GUARD(on_reconnect), this, nullptr);
     reconnect_timer_ = g_source_attach(timer, context_);
     g_source_unref(timer);
   }
@@ -263,7 +264,7 @@ void PgConnection::watch(GIOCondition condition)
     return;
   unwatch();
   watch_ = g_unix_fd_source_new(fd, condition);
-  g_source_set_callback(watch_, G_SOURCE_FUNC(on_socket), this, nullptr);
+  g_source_set_callback(watch_, G_SOURCE_FUNC(SUGARCAST_GUARD(on_socket)), this, nullptr);
   g_source_set_static_name(watch_, "sugarcast-store-postgresql");
   g_source_attach(watch_, context_);
   watch_fd_ = fd;

@@ -1,6 +1,7 @@
 /* Sugarcast — elements private to abrladder. See abrinternal.h. */
 #ifdef HAVE_CONFIG_H
 #include "sugarcast-plugins-config.h"
+#include "guard.h"
 #endif
 
 #include "abrinternal.h"
@@ -294,7 +295,7 @@ static void sugarcast_abr_grid_class_init(SugarcastAbrGridClass *klass)
   ensure_debug_category();
   G_OBJECT_CLASS(klass)->finalize = grid_finalize;
   auto *element_class = GST_ELEMENT_CLASS(klass);
-  element_class->change_state = grid_change_state;
+  element_class->change_state = SUGARCAST_GUARD(grid_change_state);
   gst_element_class_add_static_pad_template(element_class, &grid_sink_template);
   gst_element_class_add_static_pad_template(element_class, &grid_src_template);
   gst_element_class_set_static_metadata(element_class, "ABR keyframe grid", "Filter/Video",
@@ -307,8 +308,8 @@ static void sugarcast_abr_grid_init(SugarcastAbrGrid *self)
   self->priv = new SugarcastAbrGridPrivate();
   gst_segment_init(&self->priv->segment, GST_FORMAT_TIME);
   self->sinkpad = gst_pad_new_from_static_template(&grid_sink_template, "sink");
-  gst_pad_set_chain_function(self->sinkpad, grid_chain);
-  gst_pad_set_event_function(self->sinkpad, grid_sink_event);
+  gst_pad_set_chain_function(self->sinkpad, SUGARCAST_GUARD(grid_chain));
+  gst_pad_set_event_function(self->sinkpad, SUGARCAST_GUARD(grid_sink_event));
   GST_PAD_SET_PROXY_CAPS(self->sinkpad);
   GST_PAD_SET_PROXY_ALLOCATION(self->sinkpad);
   gst_element_add_pad(GST_ELEMENT(self), self->sinkpad);
@@ -606,7 +607,7 @@ static void sugarcast_abr_decimate_class_init(SugarcastAbrDecimateClass *klass)
   ensure_debug_category();
   G_OBJECT_CLASS(klass)->finalize = decimate_finalize;
   auto *element_class = GST_ELEMENT_CLASS(klass);
-  element_class->change_state = decimate_change_state;
+  element_class->change_state = SUGARCAST_GUARD(decimate_change_state);
   gst_element_class_add_static_pad_template(element_class, &grid_sink_template);
   gst_element_class_add_static_pad_template(element_class, &grid_src_template);
   gst_element_class_set_static_metadata(element_class, "ABR frame-rate limit", "Filter/Video",
@@ -619,12 +620,12 @@ static void sugarcast_abr_decimate_init(SugarcastAbrDecimate *self)
   self->priv = new SugarcastAbrDecimatePrivate();
   gst_segment_init(&self->priv->segment, GST_FORMAT_TIME);
   self->sinkpad = gst_pad_new_from_static_template(&grid_sink_template, "sink");
-  gst_pad_set_chain_function(self->sinkpad, decimate_chain);
-  gst_pad_set_event_function(self->sinkpad, decimate_sink_event);
-  gst_pad_set_query_function(self->sinkpad, decimate_query);
+  gst_pad_set_chain_function(self->sinkpad, SUGARCAST_GUARD(decimate_chain));
+  gst_pad_set_event_function(self->sinkpad, SUGARCAST_GUARD(decimate_sink_event));
+  gst_pad_set_query_function(self->sinkpad, SUGARCAST_GUARD(decimate_query));
   GST_PAD_SET_PROXY_ALLOCATION(self->sinkpad);
   gst_element_add_pad(GST_ELEMENT(self), self->sinkpad);
   self->srcpad = gst_pad_new_from_static_template(&grid_src_template, "src");
-  gst_pad_set_query_function(self->srcpad, decimate_query);
+  gst_pad_set_query_function(self->srcpad, SUGARCAST_GUARD(decimate_query));
   gst_element_add_pad(GST_ELEMENT(self), self->srcpad);
 }

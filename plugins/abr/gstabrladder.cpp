@@ -40,6 +40,7 @@
  */
 #ifdef HAVE_CONFIG_H
 #include "sugarcast-plugins-config.h"
+#include "guard.h"
 #endif
 
 #include "gstabrladder.h"
@@ -540,8 +541,8 @@ static bool build_rungs(SugarcastAbrLadder *self, GstCaps *caps)
       r.elements.push_back(decimate);
 
     GstPad *target = gst_element_get_static_pad(out_caps, "src");
-    gst_pad_add_probe(target, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, drop_key_unit_requests, nullptr,
-                      nullptr);
+    gst_pad_add_probe(target, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM,
+                      SUGARCAST_GUARD(drop_key_unit_requests), nullptr, nullptr);
     gchar *name = g_strdup_printf("src_%u", pad_index++);
     r.ghost = gst_ghost_pad_new_from_template(
         name, target, gst_element_class_get_pad_template(GST_ELEMENT_GET_CLASS(self), "src_%u"));
@@ -676,11 +677,11 @@ static GstPad *sugarcast_abr_ladder_request_new_pad(GstElement *element, GstPadT
   gst_pad_add_probe(
       parse_src,
       static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
-      watch_passthrough, self, nullptr);
+      SUGARCAST_GUARD(watch_passthrough), self, nullptr);
   gst_object_unref(parse_src);
   GstPad *out = gst_element_get_static_pad(caps_filter, "src");
-  gst_pad_add_probe(out, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, drop_key_unit_requests, nullptr,
-                    nullptr);
+  gst_pad_add_probe(out, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, SUGARCAST_GUARD(drop_key_unit_requests),
+                    nullptr, nullptr);
   GstPad *src = gst_ghost_pad_new_from_template(
       "src_0", out, gst_element_class_get_pad_template(GST_ELEMENT_GET_CLASS(element), "src_%u"));
   gst_object_unref(out);
@@ -868,9 +869,9 @@ static void sugarcast_abr_ladder_class_init(SugarcastAbrLadderClass *klass)
   const auto flags = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
                                               GST_PARAM_MUTABLE_READY);
 
-  gobject_class->set_property = sugarcast_abr_ladder_set_property;
-  gobject_class->get_property = sugarcast_abr_ladder_get_property;
-  gobject_class->finalize = sugarcast_abr_ladder_finalize;
+  gobject_class->set_property = SUGARCAST_GUARD(sugarcast_abr_ladder_set_property);
+  gobject_class->get_property = SUGARCAST_GUARD(sugarcast_abr_ladder_get_property);
+  gobject_class->finalize = SUGARCAST_GUARD(sugarcast_abr_ladder_finalize);
 
   g_object_class_install_property(
       gobject_class, PROP_LADDER,
@@ -918,9 +919,9 @@ static void sugarcast_abr_ladder_class_init(SugarcastAbrLadderClass *klass)
                           "(x264enc option-string); keyframe placement is abrladder's",
                           "", flags));
 
-  element_class->change_state = sugarcast_abr_ladder_change_state;
-  element_class->request_new_pad = sugarcast_abr_ladder_request_new_pad;
-  element_class->release_pad = sugarcast_abr_ladder_release_pad;
+  element_class->change_state = SUGARCAST_GUARD(sugarcast_abr_ladder_change_state);
+  element_class->request_new_pad = SUGARCAST_GUARD(sugarcast_abr_ladder_request_new_pad);
+  element_class->release_pad = SUGARCAST_GUARD(sugarcast_abr_ladder_release_pad);
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &passthrough_template);

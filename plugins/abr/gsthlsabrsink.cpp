@@ -40,6 +40,7 @@
  */
 #ifdef HAVE_CONFIG_H
 #include "sugarcast-plugins-config.h"
+#include "guard.h"
 #endif
 
 #include "gsthlsabrsink.h"
@@ -748,8 +749,8 @@ static GstPad *sugarcast_hls_abr_sink_request_new_pad(GstElement *element, GstPa
   GstPadTemplate *inner_templ = gst_element_class_get_pad_template(
       GST_ELEMENT_GET_CLASS(self->priv->inner), audio ? "audio" : "video_%u");
   GstPad *pad = gst_pad_new_from_template(inner_templ, pad_name.c_str());
-  gst_pad_set_chain_function(pad, writer_chain);
-  gst_pad_set_event_function(pad, writer_event);
+  gst_pad_set_chain_function(pad, SUGARCAST_GUARD(writer_chain));
+  gst_pad_set_event_function(pad, SUGARCAST_GUARD(writer_event));
   GstPad *ghost = gst_ghost_pad_new_from_template(pad_name.c_str(), pad, templ);
 
   auto ps = std::make_unique<PadState>();
@@ -1034,9 +1035,9 @@ static void sugarcast_hls_abr_sink_class_init(SugarcastHlsAbrSinkClass *klass)
   const auto flags = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
                                               GST_PARAM_MUTABLE_READY);
 
-  gobject_class->set_property = sugarcast_hls_abr_sink_set_property;
-  gobject_class->get_property = sugarcast_hls_abr_sink_get_property;
-  gobject_class->finalize = sugarcast_hls_abr_sink_finalize;
+  gobject_class->set_property = SUGARCAST_GUARD(sugarcast_hls_abr_sink_set_property);
+  gobject_class->get_property = SUGARCAST_GUARD(sugarcast_hls_abr_sink_get_property);
+  gobject_class->finalize = SUGARCAST_GUARD(sugarcast_hls_abr_sink_finalize);
 
   g_object_class_install_property(
       gobject_class, PROP_LOCATION,
@@ -1097,12 +1098,12 @@ static void sugarcast_hls_abr_sink_class_init(SugarcastHlsAbrSinkClass *klass)
   signals[SIGNAL_ADD_DATERANGE] = g_signal_new_class_handler(
       "add-daterange", G_TYPE_FROM_CLASS(klass),
       static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
-      G_CALLBACK(sugarcast_hls_abr_sink_add_daterange), nullptr, nullptr, nullptr, G_TYPE_BOOLEAN,
+      G_CALLBACK(SUGARCAST_GUARD(sugarcast_hls_abr_sink_add_daterange)), nullptr, nullptr, nullptr, G_TYPE_BOOLEAN,
       5, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_UINT64, G_TYPE_UINT64, GST_TYPE_STRUCTURE);
 
-  element_class->change_state = sugarcast_hls_abr_sink_change_state;
-  element_class->request_new_pad = sugarcast_hls_abr_sink_request_new_pad;
-  element_class->release_pad = sugarcast_hls_abr_sink_release_pad;
+  element_class->change_state = SUGARCAST_GUARD(sugarcast_hls_abr_sink_change_state);
+  element_class->request_new_pad = SUGARCAST_GUARD(sugarcast_hls_abr_sink_request_new_pad);
+  element_class->release_pad = SUGARCAST_GUARD(sugarcast_hls_abr_sink_release_pad);
 
   gst_element_class_add_static_pad_template(element_class, &video_template);
   gst_element_class_add_static_pad_template(element_class, &audio_template);

@@ -26,6 +26,7 @@
  */
 #ifdef HAVE_CONFIG_H
 #include "sugarcast-plugins-config.h"
+#include "guard.h"
 #endif
 
 #include "gstclipfit.h"
@@ -165,9 +166,9 @@ static void gst_clip_fit_class_init(GstClipFitClass *klass)
                                               GST_PARAM_MUTABLE_READY);
   const FitLimits defaults;
 
-  gobject_class->set_property = gst_clip_fit_set_property;
-  gobject_class->get_property = gst_clip_fit_get_property;
-  gobject_class->finalize = gst_clip_fit_finalize;
+  gobject_class->set_property = SUGARCAST_GUARD(gst_clip_fit_set_property);
+  gobject_class->get_property = SUGARCAST_GUARD(gst_clip_fit_get_property);
+  gobject_class->finalize = SUGARCAST_GUARD(gst_clip_fit_finalize);
 
   g_object_class_install_property(
       gobject_class, PROP_MAX_SHORT_SIDE,
@@ -223,6 +224,6 @@ static void gst_clip_fit_init(GstClipFit *self)
   GstPad *src = gst_ghost_pad_new_from_template("src", filter_src, src_tmpl);
   gst_element_add_pad(GST_ELEMENT(self), sink);
   gst_element_add_pad(GST_ELEMENT(self), src);
-  gst_pad_add_probe(rate_sink, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, gst_clip_fit_on_caps, self,
-                    nullptr);
+  gst_pad_add_probe(rate_sink, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+                    SUGARCAST_GUARD(gst_clip_fit_on_caps), self, nullptr);
 }

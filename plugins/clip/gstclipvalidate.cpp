@@ -32,6 +32,7 @@
  */
 #ifdef HAVE_CONFIG_H
 #include "sugarcast-plugins-config.h"
+#include "guard.h"
 #endif
 
 #include "gstclipvalidate.h"
@@ -407,9 +408,9 @@ static void gst_clip_validate_class_init(GstClipValidateClass *klass)
                                               GST_PARAM_MUTABLE_READY);
   const Limits defaults;
 
-  gobject_class->set_property = gst_clip_validate_set_property;
-  gobject_class->get_property = gst_clip_validate_get_property;
-  gobject_class->finalize = gst_clip_validate_finalize;
+  gobject_class->set_property = SUGARCAST_GUARD(gst_clip_validate_set_property);
+  gobject_class->get_property = SUGARCAST_GUARD(gst_clip_validate_get_property);
+  gobject_class->finalize = SUGARCAST_GUARD(gst_clip_validate_finalize);
 
   g_object_class_install_property(
       gobject_class, PROP_MIN_DURATION,
@@ -447,7 +448,7 @@ static void gst_clip_validate_class_init(GstClipValidateClass *klass)
       g_param_spec_enum("action", "Action", "What a rejection does to the pipeline",
                         GST_TYPE_CLIP_VALIDATE_ACTION, GST_CLIP_VALIDATE_ACTION_ERROR, flags));
 
-  element_class->change_state = gst_clip_validate_change_state;
+  element_class->change_state = SUGARCAST_GUARD(gst_clip_validate_change_state);
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
@@ -466,8 +467,8 @@ static void gst_clip_validate_init(GstClipValidate *self)
   self->priv = new GstClipValidatePrivate();
 
   self->sinkpad = gst_pad_new_from_static_template(&sink_template, "sink");
-  gst_pad_set_chain_function(self->sinkpad, gst_clip_validate_chain);
-  gst_pad_set_event_function(self->sinkpad, gst_clip_validate_sink_event);
+  gst_pad_set_chain_function(self->sinkpad, SUGARCAST_GUARD(gst_clip_validate_chain));
+  gst_pad_set_event_function(self->sinkpad, SUGARCAST_GUARD(gst_clip_validate_sink_event));
   GST_PAD_SET_PROXY_CAPS(self->sinkpad);
   GST_PAD_SET_PROXY_ALLOCATION(self->sinkpad);
   gst_element_add_pad(GST_ELEMENT(self), self->sinkpad);

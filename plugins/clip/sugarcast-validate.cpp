@@ -9,6 +9,7 @@
  */
 #ifdef HAVE_CONFIG_H
 #include "sugarcast-plugins-config.h"
+#include "guard.h"
 #endif
 
 #include "clipmeter.h"
@@ -202,8 +203,9 @@ Outcome validate_file(const char *file, const Options &opt, std::string &line)
     g_object_set(run.validator, "codecs", opt.codecs, nullptr);
   gst_bin_add_many(GST_BIN(run.pipeline), src, parse, run.validator, nullptr);
   gst_element_link(src, parse);
-  g_signal_connect(parse, "autoplug-continue", G_CALLBACK(on_autoplug_continue), nullptr);
-  g_signal_connect(parse, "pad-added", G_CALLBACK(on_pad_added), &run);
+  g_signal_connect(parse, "autoplug-continue", G_CALLBACK(SUGARCAST_GUARD(on_autoplug_continue)),
+                   nullptr);
+  g_signal_connect(parse, "pad-added", G_CALLBACK(SUGARCAST_GUARD(on_pad_added)), &run);
 
   Outcome outcome = OUTCOME_UNREADABLE;
   g_autoptr(GstBus) bus = gst_element_get_bus(run.pipeline);

@@ -36,6 +36,7 @@
  */
 #ifdef HAVE_CONFIG_H
 #include "sugarcast-plugins-config.h"
+#include "guard.h"
 #endif
 
 #include "gstgiftoverlay.h"
@@ -266,8 +267,8 @@ static GstPad *gst_gift_overlay_request_new_pad(GstElement *element, GstPadTempl
   GstPad *pad = gst_pad_new_from_template(templ, "gift_sink");
   self->priv->gift_pad = pad;
   GST_OBJECT_UNLOCK(self);
-  gst_pad_set_chain_function(pad, gst_gift_overlay_gift_chain);
-  gst_pad_set_event_function(pad, gst_gift_overlay_gift_event);
+  gst_pad_set_chain_function(pad, SUGARCAST_GUARD(gst_gift_overlay_gift_chain));
+  gst_pad_set_event_function(pad, SUGARCAST_GUARD(gst_gift_overlay_gift_event));
   gst_element_add_pad(element, pad);
   return pad;
 }
@@ -703,9 +704,9 @@ static void gst_gift_overlay_class_init(GstGiftOverlayClass *klass)
   const auto read_only = static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   const TimelineConfig defaults;
 
-  gobject_class->set_property = gst_gift_overlay_set_property;
-  gobject_class->get_property = gst_gift_overlay_get_property;
-  gobject_class->finalize = gst_gift_overlay_finalize;
+  gobject_class->set_property = SUGARCAST_GUARD(gst_gift_overlay_set_property);
+  gobject_class->get_property = SUGARCAST_GUARD(gst_gift_overlay_get_property);
+  gobject_class->finalize = SUGARCAST_GUARD(gst_gift_overlay_finalize);
 
   g_object_class_install_property(
       gobject_class, PROP_MAX_CONCURRENT,
@@ -772,18 +773,18 @@ static void gst_gift_overlay_class_init(GstGiftOverlayClass *klass)
   signals[SIGNAL_PUSH_GIFT] =
       g_signal_new_class_handler("push-gift", G_TYPE_FROM_CLASS(klass),
                                  static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
-                                 G_CALLBACK(gst_gift_overlay_push_gift), nullptr, nullptr, nullptr,
-                                 G_TYPE_BOOLEAN, 1, G_TYPE_STRING);
+                                 G_CALLBACK(SUGARCAST_GUARD(gst_gift_overlay_push_gift)), nullptr,
+                                 nullptr, nullptr, G_TYPE_BOOLEAN, 1, G_TYPE_STRING);
 
-  element_class->request_new_pad = gst_gift_overlay_request_new_pad;
-  element_class->release_pad = gst_gift_overlay_release_pad;
-  trans_class->before_transform = gst_gift_overlay_before_transform;
+  element_class->request_new_pad = SUGARCAST_GUARD(gst_gift_overlay_request_new_pad);
+  element_class->release_pad = SUGARCAST_GUARD(gst_gift_overlay_release_pad);
+  trans_class->before_transform = SUGARCAST_GUARD(gst_gift_overlay_before_transform);
   /* No gift on a frame: the same buffer goes out, not even mapped. */
   trans_class->transform_ip_on_passthrough = FALSE;
-  trans_class->start = gst_gift_overlay_start;
-  trans_class->stop = gst_gift_overlay_stop;
-  filter_class->set_info = gst_gift_overlay_set_info;
-  filter_class->transform_frame_ip = gst_gift_overlay_transform_frame_ip;
+  trans_class->start = SUGARCAST_GUARD(gst_gift_overlay_start);
+  trans_class->stop = SUGARCAST_GUARD(gst_gift_overlay_stop);
+  filter_class->set_info = SUGARCAST_GUARD(gst_gift_overlay_set_info);
+  filter_class->transform_frame_ip = SUGARCAST_GUARD(gst_gift_overlay_transform_frame_ip);
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);

@@ -71,6 +71,7 @@
  */
 #ifdef HAVE_CONFIG_H
 #include "sugarcast-plugins-config.h"
+#include "guard.h"
 #endif
 
 #include "gstrecordsink.h"
@@ -523,7 +524,7 @@ static GstPad *sugarcast_record_sink_request_new_pad(GstElement *element, GstPad
    * disk costs the recording, never the stream (see decide_leaky). */
   g_object_set(queue, "leaky", 2, "max-size-time", p->max_queue_time, "max-size-buffers", 0,
                "max-size-bytes", 0, nullptr);
-  g_signal_connect(queue, "overrun", G_CALLBACK(on_overrun), self);
+  g_signal_connect(queue, "overrun", G_CALLBACK(SUGARCAST_GUARD(on_overrun)), self);
   if (video)
     g_object_set(parse, "config-interval", -1, nullptr);
   g_autoptr(GstCaps) caps =
@@ -542,7 +543,8 @@ static GstPad *sugarcast_record_sink_request_new_pad(GstElement *element, GstPad
   gst_bin_add_many(GST_BIN(self), queue, parse, filter, sink, nullptr);
   gst_element_link_many(queue, parse, filter, sink, nullptr);
   g_autoptr(GstPad) target = gst_element_get_static_pad(queue, "sink");
-  gst_pad_add_probe(target, GST_PAD_PROBE_TYPE_BUFFER, decide_leaky, queue, nullptr);
+  gst_pad_add_probe(target, GST_PAD_PROBE_TYPE_BUFFER, SUGARCAST_GUARD(decide_leaky), queue,
+                    nullptr);
   GstPad *ghost = gst_ghost_pad_new_from_template(video ? "video" : "audio", target, templ);
   for (GstElement *e : {queue, parse, filter, sink})
     gst_element_sync_state_with_parent(e);
@@ -802,9 +804,9 @@ static void sugarcast_record_sink_class_init(SugarcastRecordSinkClass *klass)
 
   GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
-  gobject_class->set_property = sugarcast_record_sink_set_property;
-  gobject_class->get_property = sugarcast_record_sink_get_property;
-  gobject_class->finalize = sugarcast_record_sink_finalize;
+  gobject_class->set_property = SUGARCAST_GUARD(sugarcast_record_sink_set_property);
+  gobject_class->get_property = SUGARCAST_GUARD(sugarcast_record_sink_get_property);
+  gobject_class->finalize = SUGARCAST_GUARD(sugarcast_record_sink_finalize);
 
   const auto rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
   const auto ready = static_cast<GParamFlags>(rw | GST_PARAM_MUTABLE_READY);
@@ -863,9 +865,9 @@ static void sugarcast_record_sink_class_init(SugarcastRecordSinkClass *klass)
                           "Folder of the recording being written, NULL when none", nullptr,
                           static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
-  element_class->request_new_pad = sugarcast_record_sink_request_new_pad;
-  element_class->release_pad = sugarcast_record_sink_release_pad;
-  element_class->change_state = sugarcast_record_sink_change_state;
+  element_class->request_new_pad = SUGARCAST_GUARD(sugarcast_record_sink_request_new_pad);
+  element_class->release_pad = SUGARCAST_GUARD(sugarcast_record_sink_release_pad);
+  element_class->change_state = SUGARCAST_GUARD(sugarcast_record_sink_change_state);
   gst_element_class_add_static_pad_template(element_class, &video_template);
   gst_element_class_add_static_pad_template(element_class, &audio_template);
   gst_element_class_set_static_metadata(

@@ -28,6 +28,7 @@
  */
 #ifdef HAVE_CONFIG_H
 #include "sugarcast-plugins-config.h"
+#include "guard.h"
 #endif
 
 #include "gstreplaysrc.h"
@@ -227,11 +228,11 @@ static void sugarcast_replay_reader_class_init(SugarcastReplayReaderClass *klass
   GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
   GstBaseSrcClass *base_class = GST_BASE_SRC_CLASS(klass);
-  gobject_class->finalize = sugarcast_replay_reader_finalize;
-  base_class->get_size = reader_get_size;
-  base_class->is_seekable = reader_is_seekable;
-  base_class->stop = reader_stop;
-  base_class->fill = reader_fill;
+  gobject_class->finalize = SUGARCAST_GUARD(sugarcast_replay_reader_finalize);
+  base_class->get_size = SUGARCAST_GUARD(reader_get_size);
+  base_class->is_seekable = SUGARCAST_GUARD(reader_is_seekable);
+  base_class->stop = SUGARCAST_GUARD(reader_stop);
+  base_class->fill = SUGARCAST_GUARD(reader_fill);
   gst_element_class_add_static_pad_template(element_class, &reader_src_template);
   gst_element_class_set_static_metadata(element_class, "Replay reader", "Source/File",
                                         "The segments of a recording as one MPEG-TS stream "
@@ -351,7 +352,9 @@ static void on_demux_pad(GstElement *, GstPad *pad, gpointer data)
   {
     g_autoptr(GstPad) trimmed = gst_element_get_static_pad(filter, "src");
     gst_pad_add_probe(trimmed, GST_PAD_PROBE_TYPE_BUFFER,
-                      video ? trim_probe<true> : trim_probe<false>, self, nullptr);
+                      video ? SUGARCAST_GUARD(trim_probe<true>)
+                            : SUGARCAST_GUARD(trim_probe<false>),
+                      self, nullptr);
   }
   g_autoptr(GstPad) src = gst_element_get_static_pad(last, "src");
   GstPad *ghost =
@@ -501,9 +504,9 @@ static void sugarcast_replay_src_class_init(SugarcastReplaySrcClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
-  gobject_class->set_property = sugarcast_replay_src_set_property;
-  gobject_class->get_property = sugarcast_replay_src_get_property;
-  gobject_class->finalize = sugarcast_replay_src_finalize;
+  gobject_class->set_property = SUGARCAST_GUARD(sugarcast_replay_src_set_property);
+  gobject_class->get_property = SUGARCAST_GUARD(sugarcast_replay_src_get_property);
+  gobject_class->finalize = SUGARCAST_GUARD(sugarcast_replay_src_finalize);
   const auto ready = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
                                               GST_PARAM_MUTABLE_READY);
   g_object_class_install_property(
@@ -529,7 +532,7 @@ static void sugarcast_replay_src_class_init(SugarcastReplaySrcClass *klass)
                            "Pace the output by the clock (a rebroadcast) instead of as fast as "
                            "downstream takes it",
                            FALSE, ready));
-  element_class->change_state = sugarcast_replay_src_change_state;
+  element_class->change_state = SUGARCAST_GUARD(sugarcast_replay_src_change_state);
   gst_element_class_add_static_pad_template(element_class, &video_src_template);
   gst_element_class_add_static_pad_template(element_class, &audio_src_template);
   gst_element_class_set_static_metadata(
@@ -550,8 +553,8 @@ static void sugarcast_replay_src_init(SugarcastReplaySrc *self)
   if (p->demux) {
     gst_bin_add(GST_BIN(self), p->demux);
     gst_element_link(p->reader, p->demux);
-    g_signal_connect(p->demux, "pad-added", G_CALLBACK(on_demux_pad), self);
-    g_signal_connect(p->demux, "no-more-pads", G_CALLBACK(on_no_more_pads), self);
+    g_signal_connect(p->demux, "pad-added", G_CALLBACK(SUGARCAST_GUARD(on_demux_pad)), self);
+    g_signal_connect(p->demux, "no-more-pads", G_CALLBACK(SUGARCAST_GUARD(on_no_more_pads)), self);
   }
   GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_SOURCE);
 }

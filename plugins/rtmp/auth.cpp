@@ -1,5 +1,6 @@
 /* Sugarcast RTMP — publish authentication building blocks. */
 #include "auth.h"
+#include "guard.h"
 
 #include "handshake.h"
 
@@ -256,20 +257,18 @@ void AuthUrlCheck::check(const std::string &url, const PublishInfo &info,
       new Impl::Request{impl_.get(), g_cancellable_new(), nullptr, false, std::move(done), url};
   impl_->in_flight.insert(r);
   r->timer = g_timeout_source_new(static_cast<guint>(timeout.count()));
-  g_source_set_callback(
-      r->timer,
-      [](gpointer data) -> gboolean {
-        auto *r = static_cast<Impl::Request *>(data);
-        r->timed_out = true;
-        g_cancellable_cancel(r->cancellable);
-        return G_SOURCE_REMOVE;
-      },
-      r, nullptr);
+  g_source_set_callback(r->timer, SUGARCAST_GUARD(+[](gpointer data) -> gboolean {
+                          auto *r = static_cast<Impl::Request *>(data);
+                          r->timed_out = true;
+                          g_cancellable_cancel(r->cancellable);
+                          return G_SOURCE_REMOVE;
+                        }),
+                        r, nullptr);
   g_source_attach(r->timer, impl_->context);
 
   soup_session_send_and_read_async(
       impl_->session, msg, G_PRIORITY_DEFAULT, r->cancellable,
-      [](GObject *source, GAsyncResult *result, gpointer data) {
+      SUGARCAST_GUARD(+[](GObject *source, GAsyncResult *result, gpointer data) {
         auto *r = static_cast<Impl::Request *>(data);
         g_autoptr(GError) error = nullptr;
         g_autoptr(GBytes) answer =
@@ -292,7 +291,7 @@ void AuthUrlCheck::check(const std::string &url, const PublishInfo &info,
             decision.reason = "auth-url " + r->url + " answered " + std::to_string(status);
         }
         r->impl->finish(r, std::move(decision));
-      },
+      }),
       r);
   g_object_unref(msg);
 }

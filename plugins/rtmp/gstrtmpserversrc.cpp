@@ -44,6 +44,7 @@
  */
 #ifdef HAVE_CONFIG_H
 #include "sugarcast-plugins-config.h"
+#include "guard.h"
 #endif
 
 #include "gstrtmpserversrc.h"
@@ -733,9 +734,9 @@ static void sugarcast_rtmp_server_src_class_init(SugarcastRtmpServerSrcClass *kl
                                               GST_PARAM_MUTABLE_READY);
   const ServerLimits defaults;
 
-  gobject_class->set_property = sugarcast_rtmp_server_src_set_property;
-  gobject_class->get_property = sugarcast_rtmp_server_src_get_property;
-  gobject_class->finalize = sugarcast_rtmp_server_src_finalize;
+  gobject_class->set_property = SUGARCAST_GUARD(sugarcast_rtmp_server_src_set_property);
+  gobject_class->get_property = SUGARCAST_GUARD(sugarcast_rtmp_server_src_get_property);
+  gobject_class->finalize = SUGARCAST_GUARD(sugarcast_rtmp_server_src_finalize);
 
   g_object_class_install_property(
       gobject_class, PROP_ADDRESS,
@@ -844,11 +845,11 @@ static void sugarcast_rtmp_server_src_class_init(SugarcastRtmpServerSrcClass *kl
       "authorize", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, authorize_accumulator, nullptr,
       nullptr, G_TYPE_BOOLEAN, 1, GST_TYPE_STRUCTURE | G_SIGNAL_TYPE_STATIC_SCOPE);
 
-  basesrc_class->start = sugarcast_rtmp_server_src_start;
-  basesrc_class->stop = sugarcast_rtmp_server_src_stop;
-  basesrc_class->unlock = sugarcast_rtmp_server_src_unlock;
-  basesrc_class->unlock_stop = sugarcast_rtmp_server_src_unlock_stop;
-  pushsrc_class->create = sugarcast_rtmp_server_src_create;
+  basesrc_class->start = SUGARCAST_GUARD(sugarcast_rtmp_server_src_start);
+  basesrc_class->stop = SUGARCAST_GUARD(sugarcast_rtmp_server_src_stop);
+  basesrc_class->unlock = SUGARCAST_GUARD(sugarcast_rtmp_server_src_unlock);
+  basesrc_class->unlock_stop = SUGARCAST_GUARD(sugarcast_rtmp_server_src_unlock_stop);
+  pushsrc_class->create = SUGARCAST_GUARD(sugarcast_rtmp_server_src_create);
 
   gst_element_class_add_static_pad_template(element_class, &src_template);
   gst_element_class_set_static_metadata(

@@ -1,6 +1,7 @@
 /* Sugarcast RTMP — the server: one listener, many publishers. */
 #define G_LOG_DOMAIN "sugarcast-rtmp"
 #include "rtmpserver.h"
+#include "guard.h"
 
 #include "auth.h"
 
@@ -22,14 +23,12 @@ void run_on(GMainContext *context, std::function<void()> fn)
   }
   GSource *idle = g_idle_source_new();
   g_source_set_priority(idle, G_PRIORITY_DEFAULT);
-  g_source_set_callback(
-      idle,
-      [](gpointer data) -> gboolean {
-        (*static_cast<std::function<void()> *>(data))();
-        return G_SOURCE_REMOVE;
-      },
-      new std::function<void()>(std::move(fn)),
-      [](gpointer data) { delete static_cast<std::function<void()> *>(data); });
+  g_source_set_callback(idle, SUGARCAST_GUARD(+[](gpointer data) -> gboolean {
+                          (*static_cast<std::function<void()> *>(data))();
+                          return G_SOURCE_REMOVE;
+                        }),
+                        new std::function<void()>(std::move(fn)),
+                        [](gpointer data) { delete static_cast<std::function<void()> *>(data); });
   g_source_attach(idle, context);
   g_source_unref(idle);
 }
@@ -204,8 +203,8 @@ static void sugarcast_rtmp_session_finalize(GObject *object)
 static void sugarcast_rtmp_session_class_init(SugarcastRtmpSessionClass *klass)
 {
   auto *object_class = G_OBJECT_CLASS(klass);
-  object_class->get_property = sugarcast_rtmp_session_get_property;
-  object_class->finalize = sugarcast_rtmp_session_finalize;
+  object_class->get_property = SUGARCAST_GUARD(sugarcast_rtmp_session_get_property);
+  object_class->finalize = SUGARCAST_GUARD(sugarcast_rtmp_session_finalize);
   const auto flags = static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   struct
   {
@@ -443,9 +442,10 @@ void Connection::start()
       g_timeout_source_new(std::max(50u, std::min({server->config.limits.handshake_timeout_ms,
                                                    server->config.limits.idle_timeout_ms, 4000u}) /
                                              4));
-  g_source_set_callback(
-      timer, [](gpointer self) { return static_cast<Connection *>(self)->on_timer(); }, this,
-      nullptr);
+  g_source_set_callback(timer, SUGARCAST_GUARD(+[](gpointer self) {
+                          return static_cast<Connection *>(self)->on_timer();
+                        }),
+                        this, nullptr);
   g_source_attach(timer, server->context);
 
   protocol.on_publish = [this](const PublishInfo &info) { on_publish(info); };
@@ -472,7 +472,7 @@ void Connection::start()
   g_main_context_push_thread_default(server->context);
   g_tls_connection_handshake_async(
       G_TLS_CONNECTION(tls), G_PRIORITY_DEFAULT, cancellable,
-      [](GObject *source, GAsyncResult *result, gpointer data) {
+      SUGARCAST_GUARD(+[](GObject *source, GAsyncResult *result, gpointer data) {
         auto *weak = static_cast<std::weak_ptr<Connection> *>(data);
         std::shared_ptr<Connection> self = weak->lock();
         delete weak;
@@ -487,7 +487,7 @@ void Connection::start()
         }
         self->phase = Phase::Running;
         self->start_io();
-      },
+      }),
       new std::weak_ptr<Connection>(shared_from_this()));
   g_main_context_pop_thread_default(server->context);
 }
@@ -515,16 +515,18 @@ void Connection::attach_read()
    * context from inside a callback, so let it "recurse" and skip all that. */
   g_source_set_can_recurse(read_source, TRUE);
   if (server->certificate)
-    g_source_set_callback(read_source, G_SOURCE_FUNC(+[](GObject *, gpointer self) -> gboolean {
+    g_source_set_callback(read_source,
+                          G_SOURCE_FUNC(SUGARCAST_GUARD(+[](GObject *, gpointer self) -> gboolean {
                             return static_cast<Connection *>(self)->on_readable();
-                          }),
+                          })),
                           this, nullptr);
   else
-    g_source_set_callback(read_source,
-                          G_SOURCE_FUNC(+[](GSocket *, GIOCondition, gpointer self) -> gboolean {
-                            return static_cast<Connection *>(self)->on_readable();
-                          }),
-                          this, nullptr);
+    g_source_set_callback(
+        read_source,
+        G_SOURCE_FUNC(SUGARCAST_GUARD(+[](GSocket *, GIOCondition, gpointer self) -> gboolean {
+          return static_cast<Connection *>(self)->on_readable();
+        })),
+        this, nullptr);
   g_source_attach(read_source, server->context);
 }
 
@@ -597,11 +599,12 @@ void Connection::flush()
         if (!write_source) {
           write_source = g_pollable_output_stream_create_source(out, nullptr);
           g_source_set_can_recurse(write_source, TRUE);
-          g_source_set_callback(write_source,
-                                G_SOURCE_FUNC(+[](GObject *, gpointer self) -> gboolean {
-                                  return static_cast<Connection *>(self)->on_writable();
-                                }),
-                                this, nullptr);
+          g_source_set_callback(
+              write_source,
+              G_SOURCE_FUNC(SUGARCAST_GUARD(+[](GObject *, gpointer self) -> gboolean {
+                return static_cast<Connection *>(self)->on_writable();
+              })),
+              this, nullptr);
           g_source_attach(write_source, server->context);
         }
         return;
@@ -784,17 +787,15 @@ void Connection::answer_refuse(const std::string &reason, RefuseCode code, bool 
   g_debug("rtmp: %s: refusal delayed by %lld ms after repeated failures", who().c_str(),
           static_cast<long long>(delay.count()));
   refusal_timer = g_timeout_source_new(static_cast<guint>(delay.count()));
-  g_source_set_callback(
-      refusal_timer,
-      [](gpointer data) -> gboolean {
-        auto *self = static_cast<Connection *>(data);
-        auto keep = self->shared_from_this();
-        g_source_unref(self->refusal_timer);
-        self->refusal_timer = nullptr;
-        self->send_refusal();
-        return G_SOURCE_REMOVE;
-      },
-      this, nullptr);
+  g_source_set_callback(refusal_timer, SUGARCAST_GUARD(+[](gpointer data) -> gboolean {
+                          auto *self = static_cast<Connection *>(data);
+                          auto keep = self->shared_from_this();
+                          g_source_unref(self->refusal_timer);
+                          self->refusal_timer = nullptr;
+                          self->send_refusal();
+                          return G_SOURCE_REMOVE;
+                        }),
+                        this, nullptr);
   g_source_attach(refusal_timer, server->context);
 }
 
@@ -868,12 +869,13 @@ void Server::Impl::watch_listener()
 {
   accept_source = g_socket_create_source(listener, G_IO_IN, nullptr);
   g_source_set_can_recurse(accept_source, TRUE);
-  g_source_set_callback(accept_source,
-                        G_SOURCE_FUNC(+[](GSocket *, GIOCondition, gpointer data) -> gboolean {
-                          static_cast<Impl *>(data)->accept_ready();
-                          return G_SOURCE_CONTINUE;
-                        }),
-                        this, nullptr);
+  g_source_set_callback(
+      accept_source,
+      G_SOURCE_FUNC(SUGARCAST_GUARD(+[](GSocket *, GIOCondition, gpointer data) -> gboolean {
+        static_cast<Impl *>(data)->accept_ready();
+        return G_SOURCE_CONTINUE;
+      })),
+      this, nullptr);
   g_source_attach(accept_source, context);
 }
 
@@ -903,16 +905,14 @@ void Server::Impl::pause_accept(const GError *error)
     return;
   accept_paused = true;
   accept_retry = g_timeout_source_new(accept_backoff_ms);
-  g_source_set_callback(
-      accept_retry,
-      [](gpointer data) -> gboolean {
-        auto *self = static_cast<Impl *>(data);
-        g_source_unref(self->accept_retry);
-        self->accept_retry = nullptr;
-        self->resume_accept();
-        return G_SOURCE_REMOVE;
-      },
-      this, nullptr);
+  g_source_set_callback(accept_retry, SUGARCAST_GUARD(+[](gpointer data) -> gboolean {
+                          auto *self = static_cast<Impl *>(data);
+                          g_source_unref(self->accept_retry);
+                          self->accept_retry = nullptr;
+                          self->resume_accept();
+                          return G_SOURCE_REMOVE;
+                        }),
+                        this, nullptr);
   g_source_attach(accept_retry, context);
 }
 
@@ -1050,8 +1050,8 @@ void Server::drain(unsigned grace_ms)
   const gint64 deadline = g_get_monotonic_time() + gint64(grace_ms) * 1000;
   while (!s.connections.empty() && g_get_monotonic_time() < deadline) {
     GSource *tick = g_timeout_source_new(20);
-    g_source_set_callback(
-        tick, [](gpointer) { return G_SOURCE_REMOVE; }, nullptr, nullptr);
+    g_source_set_callback(tick, SUGARCAST_GUARD(+[](gpointer) { return G_SOURCE_REMOVE; }), nullptr,
+                          nullptr);
     g_source_attach(tick, s.context);
     g_main_context_iteration(s.context, TRUE);
     g_source_destroy(tick);

@@ -85,9 +85,8 @@ void run_page(const std::string &page)
       command = std::regex_replace(command, std::regex("port=1935"),
                                    "address=127.0.0.1 port=" + std::to_string(port));
       Background receiver({"sh", "-c", "cd '" + dir + "' && exec " + command});
-      for (int i = 0; i < 200 && !port_open(port); ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      ASSERT_TRUE(port_open(port)) << "rtmpserversrc did not listen: " << command;
+      ASSERT_TRUE(eventually([port] { return port_open(port); }, std::chrono::seconds(10)))
+          << "rtmpserversrc did not listen: " << command;
       auto push = run_process({"ffmpeg", "-nostdin", "-v", "error", "-re", "-i", dir + "/push.flv",
                                "-c", "copy", "-f", "flv",
                                "rtmp://127.0.0.1:" + std::to_string(port) + "/live/demo"});

@@ -315,6 +315,9 @@ void PlaylistWatcher::loop()
           problems_.push_back(entry.path().filename().string() + ": " + problem);
       }
     }
+    /* Not a wait for a condition: reading as often as it can is what lets
+     * the watcher catch a playlist half-written in place (a change
+     * notification would come only once the write is over). */
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }

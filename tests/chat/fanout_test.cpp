@@ -2,6 +2,7 @@
  * frames, refusals, the slow reader, close handshakes, close_all. */
 #include "chat/fanout.h"
 #include "raw_client.h"
+#include "testenv.h"
 
 #include <gtest/gtest.h>
 
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 using namespace sugarcast::chat;
+using sugarcast::test::eventually;
 using sugarcast::test::RawClient;
 
 namespace {
@@ -150,9 +152,8 @@ TEST(Fanout, BroadcastsWrittenTogetherKeepTheirOrderWithDirectSendsAndAreCounted
     ASSERT_EQ(text_of(second.next()), "message " + std::to_string(m));
   }
   /* The counters follow the writes a moment later. */
-  for (int i = 0; i < 500 && (fanout.stats().frames_sent < 600 || fanout.stats().fanouts < 200);
-       ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  eventually([&] { return fanout.stats().frames_sent >= 600 && fanout.stats().fanouts >= 200; },
+             std::chrono::seconds(5));
   EXPECT_EQ(fanout.stats().frames_sent, 600u);
   EXPECT_EQ(fanout.stats().fanouts, 200u);
 }

@@ -105,14 +105,16 @@ bool PgServer::launch()
     throw std::runtime_error(std::string("cannot start postgres: ") + error->message);
 
   const std::string conn = conninfo() + " connect_timeout=2";
-  for (int i = 0; i < 300; ++i) {
-    if (PQping(conn.c_str()) == PQPING_OK) {
-      d.server = proc;
-      return true;
-    }
-    if (g_subprocess_get_identifier(proc) == nullptr) /* exited: port taken, say */
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  bool up = false;
+  eventually(
+      [&] {
+        /* or exited: the port taken, say */
+        return (up = PQping(conn.c_str()) == PQPING_OK) || !g_subprocess_get_identifier(proc);
+      },
+      std::chrono::seconds(15));
+  if (up) {
+    d.server = proc;
+    return true;
   }
   g_subprocess_force_exit(proc);
   g_subprocess_wait(proc, nullptr, nullptr);

@@ -134,15 +134,11 @@ int SugarcastdProcess::pid() const
 
 bool SugarcastdProcess::wait_ready(std::chrono::seconds timeout)
 {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (!running())
-      return false;
-    if (http_request("GET", url("/healthz")).status == 200)
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
+  bool ready = false;
+  eventually(
+      [&] { return !running() || (ready = http_request("GET", url("/healthz")).status == 200); },
+      timeout);
+  return ready;
 }
 
 int SugarcastdProcess::stop(int signal, std::chrono::seconds timeout)
@@ -151,10 +147,7 @@ int SugarcastdProcess::stop(int signal, std::chrono::seconds timeout)
     return exit_status_;
   if (running())
     g_subprocess_send_signal(proc_, signal);
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (running() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  if (running()) {
+  if (!eventually([this] { return !running(); }, timeout)) {
     ADD_FAILURE() << "sugarcastd did not exit within " << timeout.count() << " s of signal "
                   << signal << "; killing it. Log:\n"
                   << log();

@@ -231,10 +231,7 @@ bool Background::running() const
 
 int Background::wait(std::chrono::seconds timeout)
 {
-  const gint64 deadline = g_get_monotonic_time() + timeout.count() * G_USEC_PER_SEC;
-  while (running() && g_get_monotonic_time() < deadline)
-    g_usleep(10000);
-  if (!proc_ || running())
+  if (!proc_ || !eventually([this] { return !running(); }, timeout))
     return -1;
   g_subprocess_wait(G_SUBPROCESS(proc_), nullptr, nullptr);
   return g_subprocess_get_if_exited(G_SUBPROCESS(proc_))

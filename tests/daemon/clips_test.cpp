@@ -69,12 +69,12 @@ protected:
   Clip settle(const std::string &id)
   {
     Clip c;
-    for (int i = 0; i < 600; ++i) {
-      c = parse(d->admin("GET", "/api/clips/" + id));
-      if (c.state == "ready" || c.state == "rejected" || c.state == "failed")
-        break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    eventually(
+        [&] {
+          c = parse(d->admin("GET", "/api/clips/" + id));
+          return c.state == "ready" || c.state == "rejected" || c.state == "failed";
+        },
+        std::chrono::seconds(60));
     return c;
   }
 
@@ -196,9 +196,9 @@ TEST_F(Clips, ARejectedClipSaysWhyAndLeavesNothing)
   EXPECT_EQ(c.state, "rejected") << c.body;
   EXPECT_EQ(c.reason, "too-short");
   EXPECT_EQ(c.message, "Clip is 10.0 s long; clips must be 15\u201360 s");
-  for (int i = 0; i < 50 && fs::exists(d->data_dir() + "/clips/" + up.id); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  EXPECT_FALSE(fs::exists(d->data_dir() + "/clips/" + up.id)) << "nothing of it is kept";
+  EXPECT_TRUE(eventually([&] { return !fs::exists(d->data_dir() + "/clips/" + up.id); },
+                         std::chrono::seconds(5)))
+      << "nothing of it is kept";
 }
 
 TEST_F(Clips, ConfiguredLimitsApply)
@@ -366,8 +366,7 @@ TEST_F(Clips, AStoreErrorDoesNotStopTheQueue)
    * it, the second clip's record cannot be read. */
   pg.stop();
   const std::string unread = "clip " + queued.id + ": its record could not be read";
-  for (int i = 0; i < 300 && d->log().find(unread) == std::string::npos; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  eventually([&] { return d->log().find(unread) != std::string::npos; }, std::chrono::seconds(15));
   pg.start();
   ASSERT_NE(d->log().find(unread), std::string::npos) << d->log();
   Clip c = settle(queued.id);
@@ -389,9 +388,9 @@ TEST_F(Clips, AClipCutShortByAShutdownRunsAgainAtTheNextStart)
   start();
   Clip up = upload(read_file(make_clip({.seconds = 50, .width = 640, .height = 360})), "long.mp4");
   ASSERT_EQ(up.status, 202);
-  for (int i = 0; i < 100 && parse(d->admin("GET", "/api/clips/" + up.id)).state != "processing";
-       ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(eventually(
+      [&] { return parse(d->admin("GET", "/api/clips/" + up.id)).state == "processing"; },
+      std::chrono::seconds(5)));
   const std::string data_dir = d->data_dir();
   EXPECT_EQ(d->stop(), 0) << d->log();
   d = std::make_unique<SugarcastdProcess>(SugarcastdProcess::Options{.data_dir = data_dir});

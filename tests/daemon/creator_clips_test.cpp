@@ -98,12 +98,12 @@ protected:
   std::string settle(const std::string &id)
   {
     std::string state;
-    for (int i = 0; i < 600; ++i) {
-      state = member(d->admin("GET", "/api/clips/" + id).body, "state");
-      if (state == "ready" || state == "rejected" || state == "failed")
-        break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    eventually(
+        [&] {
+          state = member(d->admin("GET", "/api/clips/" + id).body, "state");
+          return state == "ready" || state == "rejected" || state == "failed";
+        },
+        std::chrono::seconds(60));
     return state;
   }
 

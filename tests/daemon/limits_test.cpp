@@ -149,6 +149,36 @@ TEST_F(Limits, TooLargeBodiesAreRefusedFromTheirLengthOrAsTheyArrive)
   EXPECT_LT(rss_bytes(d->pid()) - before, int64_t{16} << 20);
 }
 
+TEST_F(Limits, ChatRoutesRefuseAnUnauthenticatedBodyFromTheHead)
+{
+  /* Every chat REST route that acts on a token (moderation, message
+   * deletes, moderators, history's neighbours that take bodies, gifts):
+   * the head decides, the 300 MiB behind it is never read. */
+  const std::pair<const char *, const char *> routes[] = {
+      {"POST", "/api/streams/s1/bans/u42"},      {"DELETE", "/api/streams/s1/bans/u42"},
+      {"POST", "/api/streams/s1/mutes/u42"},     {"DELETE", "/api/streams/s1/chat/m1"},
+      {"PUT", "/api/streams/s1/moderators/u42"}, {"DELETE", "/api/streams/s1/moderators/u42"},
+      {"GET", "/api/streams/s1/moderators"},     {"POST", "/api/gifts"}};
+  const int64_t before = rss_bytes(d->pid());
+  ASSERT_GT(before, 0);
+  for (const auto &[method, path] : routes) {
+    for (const bool chunked : {false, true}) {
+      const std::string head =
+          std::string(method) + " " + path +
+          " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+          (chunked ? "Transfer-Encoding: chunked\r\n" : "Content-Length: 314572800\r\n") + "\r\n";
+      Pushed p = push_body(port(), head, k300MiB, chunked);
+      const std::string what = std::string(method) + " " + path + (chunked ? " (chunked)" : "");
+      EXPECT_EQ(p.response.status, 401) << what << ": " << p.response.body;
+      EXPECT_EQ(p.response.header("connection"), "close") << what;
+      /* At most what the kernel's buffers take before the answer comes. */
+      EXPECT_LT(p.sent, size_t{64} << 20) << what << ": the body was read before the answer";
+    }
+  }
+  EXPECT_LT(rss_bytes(d->pid()) - before, int64_t{16} << 20);
+  EXPECT_EQ(http_request("GET", d->url("/healthz")).status, 200);
+}
+
 TEST_F(Limits, DeeplyNestedJsonIsRefusedBeforeItIsParsed)
 {
   /* 100,000 levels: enough to overflow json-glib's recursion on the main thread. */

@@ -290,10 +290,20 @@ TEST_F(Streams, TheControlWebSocketAnnouncesEachState)
   connect(d->url("/ws/control?token=" + d->admin_token()).replace(0, 4, "ws"), st);
   ASSERT_NE(st.ws, nullptr);
   std::thread pusher([&] { ffmpeg_push_file(test_flv(1.0), s.rtmp_url); });
-  const gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
-  while (g_get_monotonic_time() < deadline &&
-         (st.events.empty() || st.events.back().find("\"ended\"") == std::string::npos))
-    g_main_context_iteration(context, FALSE) || (g_usleep(5000), true);
+  /* Woken by each event, or by the deadline's own source. */
+  bool gave_up = false;
+  g_autoptr(GSource) deadline = g_timeout_source_new_seconds(20);
+  g_source_set_callback(
+      deadline,
+      [](gpointer flag) -> gboolean {
+        *static_cast<bool *>(flag) = true;
+        return G_SOURCE_REMOVE;
+      },
+      &gave_up, nullptr);
+  g_source_attach(deadline, context);
+  while (!gave_up && (st.events.empty() || st.events.back().find("\"ended\"") == std::string::npos))
+    g_main_context_iteration(context, TRUE);
+  g_source_destroy(deadline);
   pusher.join();
   std::string states;
   for (const auto &e : st.events) {

@@ -99,25 +99,30 @@ protected:
   HttpResponse head(const std::string &path, const std::string &auth)
   {
     HttpResponse r;
-    for (int i = 0; i < 100; ++i) {
-      r = tus("HEAD", path, auth);
-      if (r.status != 423)
-        break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    eventually(
+        [&] {
+          r = tus("HEAD", path, auth);
+          return r.status != 423;
+        },
+        std::chrono::seconds(5));
     return r;
   }
 
   std::string clip_state(const std::string &id)
   {
-    for (int i = 0; i < 600; ++i) {
-      HttpResponse r = d->admin("GET", "/api/clips/" + id);
-      for (const char *s : {"\"ready\"", "\"rejected\"", "\"failed\""})
-        if (r.body.find(std::string("\"state\":") + s) != std::string::npos)
-          return r.body;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return "(still processing)";
+    std::string body = "(still processing)";
+    eventually(
+        [&] {
+          HttpResponse r = d->admin("GET", "/api/clips/" + id);
+          for (const char *s : {"\"ready\"", "\"rejected\"", "\"failed\""})
+            if (r.body.find(std::string("\"state\":") + s) != std::string::npos) {
+              body = r.body;
+              return true;
+            }
+          return false;
+        },
+        std::chrono::seconds(60));
+    return body;
   }
 
   std::unique_ptr<SugarcastdProcess> d;
@@ -274,9 +279,9 @@ TEST_F(Tus, AnAbandonedUploadExpires)
   ASSERT_EQ(patch(path, 0, std::string(100, 'x'), admin).status, 204);
   const std::string dir = d->data_dir() + "/uploads/" + path.substr(path.rfind('/') + 1);
   EXPECT_TRUE(fs::exists(dir));
-  for (int i = 0; i < 100 && fs::exists(dir); ++i) /* the cleanup runs every second */
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_FALSE(fs::exists(dir)) << "the cleanup deleted it";
+  /* The cleanup runs every second. */
+  EXPECT_TRUE(eventually([&] { return !fs::exists(dir); }, std::chrono::seconds(5)))
+      << "the cleanup deleted it";
   EXPECT_EQ(head(path, admin).status, 404);
 }
 

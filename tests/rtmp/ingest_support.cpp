@@ -199,10 +199,7 @@ std::vector<std::string> IngestPipeline::restart_streams()
 
 bool IngestPipeline::wait_frames(size_t frames, std::chrono::seconds timeout)
 {
-  const gint64 end = g_get_monotonic_time() + timeout.count() * G_USEC_PER_SEC;
-  while (decoded_frames() < frames && g_get_monotonic_time() < end)
-    g_usleep(20000);
-  return decoded_frames() >= frames;
+  return eventually([&] { return decoded_frames() >= frames; }, timeout);
 }
 
 GSubprocess *spawn(const std::vector<std::string> &argv)
@@ -299,14 +296,7 @@ RawConnection::RawConnection(int port)
 
 bool wait_listening(int port, std::chrono::milliseconds timeout)
 {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (RawConnection(port).connected())
-      return true;
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20)); /* polling the condition */
-  }
+  return eventually([port] { return RawConnection(port).connected(); }, timeout);
 }
 
 RawConnection::~RawConnection()

@@ -11,6 +11,18 @@ export GST_PLUGIN_PATH=$root/build/plugins
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Until something listens on 127.0.0.1:PORT (at most 10 s), seen by ss(8)
+# without connecting: a probe connection would be a publisher to the
+# server and the one client the relay takes.
+listening() {
+  local i
+  for i in $(seq 200); do
+    [ -n "$(ss -Hltn "sport = :$1")" ] && return 0
+    sleep 0.05 # polling the condition
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
 
 record() { # NAME COMMAND... (the command pushes to rtmp://127.0.0.1:$relay/live/seed)
   local name=$1; shift
@@ -18,10 +30,10 @@ record() { # NAME COMMAND... (the command pushes to rtmp://127.0.0.1:$relay/live
   server=$(port); relay=$(port)
   timeout 30 gst-launch-1.0 -q rtmpserversrc address=127.0.0.1 port="$server" ! fakesink &
   local gst=$!
-  sleep 0.5
+  listening "$server"
   /usr/bin/python3 "$here/capture.py" "$relay" "$server" "$tmp/$name" &
   local cap=$!
-  sleep 0.3
+  listening "$relay"
   relay=$relay "$@"
   wait "$cap"; wait "$gst" || true
 }
