@@ -1,6 +1,8 @@
 /* sugarcastd — recordings. See recordings.h. */
 #include "recordings.h"
 
+#include "guard.h"
+
 #include "api.h"
 #include "authz.h"
 #include "manifest.h"
@@ -434,16 +436,16 @@ struct RecordingService::Impl
     c->pipeline = pipeline;
     ++cuts;
     g_autoptr(GstBus) bus = gst_element_get_bus(pipeline);
-    c->bus_watch = gst_bus_add_watch(bus, on_cut_bus, c);
+    c->bus_watch = gst_bus_add_watch(bus, SUGARCAST_GUARD(on_cut_bus), c);
     c->timeout = g_timeout_add_seconds(
         kCutTimeoutSeconds,
-        [](gpointer data) -> gboolean {
+        SUGARCAST_GUARD(+[](gpointer data) -> gboolean {
           auto *c = static_cast<Cut *>(data);
           c->timeout = 0;
           c->self->end_cut(c, "the cut did not finish within " +
                                   std::to_string(kCutTimeoutSeconds) + " s");
           return G_SOURCE_REMOVE;
-        },
+        }),
         c);
     g_log(LOG_DOMAIN, G_LOG_LEVEL_INFO, "recording %s: cutting %.3f–%.3f s", id.c_str(), in, out);
     if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)

@@ -1,6 +1,8 @@
 /* sugarcastd — live statistics, channels, schedules, thumbnails. See stats.h. */
 #include "stats.h"
 
+#include "guard.h"
+
 #include "api.h"
 #include "authz.h"
 #include "events.h"
@@ -952,7 +954,7 @@ void StatsService::Impl::next_decode()
   gst_app_src_push_buffer(GST_APP_SRC(src), buffer);
   gst_app_src_end_of_stream(GST_APP_SRC(src));
   g_signal_connect(sink, "new-sample",
-                   G_CALLBACK(+[](GstElement *sink, gpointer p) -> GstFlowReturn {
+                   G_CALLBACK(SUGARCAST_GUARD(+[](GstElement *sink, gpointer p) -> GstFlowReturn {
                      auto *d = static_cast<Decode *>(p);
                      g_autoptr(GstSample) sample = gst_app_sink_pull_sample(GST_APP_SINK(sink));
                      GstBuffer *b = sample ? gst_sample_get_buffer(sample) : nullptr;
@@ -968,12 +970,12 @@ void StatsService::Impl::next_decode()
                          sink, gst_message_new_application(
                                    GST_OBJECT(sink), gst_structure_new_empty("thumbnail-done")));
                      return GST_FLOW_EOS;
-                   }),
+                   })),
                    d);
   g_autoptr(GstBus) bus = gst_element_get_bus(pipeline);
   d->bus_watch = gst_bus_add_watch(
       bus,
-      +[](GstBus *, GstMessage *m, gpointer p) -> gboolean {
+      SUGARCAST_GUARD(+[](GstBus *, GstMessage *m, gpointer p) -> gboolean {
         auto *d = static_cast<Decode *>(p);
         switch (GST_MESSAGE_TYPE(m)) {
         case GST_MESSAGE_APPLICATION:
@@ -991,16 +993,16 @@ void StatsService::Impl::next_decode()
         default:
           return G_SOURCE_CONTINUE;
         }
-      },
+      }),
       d);
   d->timeout = g_timeout_add(
       kThumbnailTimeoutMs,
-      +[](gpointer p) -> gboolean {
+      SUGARCAST_GUARD(+[](gpointer p) -> gboolean {
         auto *d = static_cast<Decode *>(p);
         d->timeout = 0;
         end_decode(d, "decoding took longer than 5 s");
         return G_SOURCE_REMOVE;
-      },
+      }),
       d);
   if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     end_decode(d, "the thumbnail pipeline would not start");
@@ -1035,10 +1037,10 @@ bool StatsService::start(std::string &)
   d.http.route("GET", "/api/streams/{id}/stats", bind(&Impl::stats), false);
   d.timer = g_timeout_add_seconds(
       static_cast<guint>(d.config.stats.interval),
-      +[](gpointer p) -> gboolean {
+      SUGARCAST_GUARD(+[](gpointer p) -> gboolean {
         static_cast<Impl *>(p)->tick();
         return G_SOURCE_CONTINUE;
-      },
+      }),
       impl_.get());
   return true;
 }
@@ -1065,13 +1067,13 @@ void StatsService::pipeline_built(const std::string &stream_id, GstElement *pipe
     add_probe(
         ingest, "src",
         static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
-        on_ingest_bytes, s.ingest);
+        SUGARCAST_GUARD(on_ingest_bytes), s.ingest);
   g_autoptr(GstElement) parse = find_by_factory(GST_BIN(pipeline), "h264parse");
   if (parse)
     add_probe(parse, "src",
               static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
                                            GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
-              on_video, s.ingest);
+              SUGARCAST_GUARD(on_video), s.ingest);
   else
     g_log(LOG_DOMAIN, G_LOG_LEVEL_INFO,
           "stream %s: its pipeline has no h264parse; ingest frame rate and resolution unknown",

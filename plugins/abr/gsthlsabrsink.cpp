@@ -766,7 +766,8 @@ static GstPad *sugarcast_hls_abr_sink_request_new_pad(GstElement *element, GstPa
   }
   gst_pad_set_active(pad, TRUE);
   gst_element_add_pad(GST_ELEMENT(p->inner), pad);
-  gst_pad_add_probe(ghost, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, insert_parser, self, nullptr);
+  gst_pad_add_probe(ghost, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, SUGARCAST_GUARD(insert_parser),
+                    self, nullptr);
   gst_pad_set_active(ghost, TRUE);
   gst_element_add_pad(element, ghost);
   return ghost;

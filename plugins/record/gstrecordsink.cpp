@@ -799,7 +799,7 @@ static void sugarcast_record_sink_class_init(SugarcastRecordSinkClass *klass)
   g_signal_new_class_handler(
       "add-daterange", G_TYPE_FROM_CLASS(klass),
       static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
-      G_CALLBACK(sugarcast_record_sink_add_daterange), nullptr, nullptr, nullptr, G_TYPE_BOOLEAN,
+      G_CALLBACK(SUGARCAST_GUARD(sugarcast_record_sink_add_daterange)), nullptr, nullptr, nullptr, G_TYPE_BOOLEAN,
       5, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_UINT64, G_TYPE_UINT64, GST_TYPE_STRUCTURE);
 
   GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
