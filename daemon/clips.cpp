@@ -253,7 +253,8 @@ struct ClipService::Impl
         end_stream(msg, "clip", describe(msg, c));
       } else {
         send_event(msg, "clip", describe(msg, c));
-        arm_idle(msg, event_streams[msg]);
+        if (auto it = event_streams.find(msg); it != event_streams.end())
+          arm_idle(msg, it->second); /* not if the client went away meanwhile */
       }
     }
   }
@@ -282,7 +283,8 @@ struct ClipService::Impl
     g_signal_connect(msg, "finished", G_CALLBACK(gone), this);
     g_signal_connect(msg, "disconnected", G_CALLBACK(gone), this);
     send_event(msg, "clip", describe(msg, c));
-    arm_idle(msg, event_streams[msg]);
+    if (auto it = event_streams.find(msg); it != event_streams.end())
+      arm_idle(msg, it->second);
   }
 
   /* GET /api/clips/{id}/events: the clip's owner or the admin. */
