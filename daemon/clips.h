@@ -4,6 +4,8 @@
  *                                   disk, refused past clips.max_upload_bytes
  *   GET  /api/clips                 newest first (admin)
  *   GET  /api/clips/{id}            state, verdict, progress, output URLs (admin)
+ *   GET  /api/clips/{id}/events     server-sent events to the owner or admin:
+ *                                   every change until ready/rejected/failed
  *
  * States: queued → validating → transcoding → ready, or rejected (the
  * validator's reason and message) or failed. Progress goes to the control

@@ -135,6 +135,9 @@ Config map(JsonObject *root)
   c.clips.max_uploads_per_user = static_cast<int>(integer(clips, "max_uploads_per_user"));
   c.clips.uploads_disk_bytes = integer(clips, "uploads_disk_bytes");
   c.clips.upload_expiry_seconds = static_cast<int>(integer(clips, "upload_expiry_seconds"));
+  c.clips.max_event_streams_per_user =
+      static_cast<int>(integer(clips, "max_event_streams_per_user"));
+  c.clips.events_idle_timeout = number(clips, "events_idle_timeout");
 
   JsonObject *chat = object(root, "chat");
   c.chat.jwt_secret = str(chat, "jwt_secret");

@@ -103,6 +103,8 @@ struct Config
     int max_uploads_per_user = 0; /* resumable (tus) uploads, see tus.h */
     int64_t uploads_disk_bytes = 0;
     int upload_expiry_seconds = 0;
+    int max_event_streams_per_user = 0; /* GET /api/clips/{id}/events open at once */
+    double events_idle_timeout = 0;     /* seconds without an event before a stream ends */
   } clips;
 
   struct Chat
