@@ -157,8 +157,9 @@ struct ClipService::Impl
 
   int streams_of(const std::string &user) const
   {
-    return static_cast<int>(std::count_if(event_streams.begin(), event_streams.end(),
-                                          [&user](const auto &s) { return s.second.user == user; }));
+    return static_cast<int>(
+        std::count_if(event_streams.begin(), event_streams.end(),
+                      [&user](const auto &s) { return s.second.user == user; }));
   }
 
   static std::string user_key(const Uploader &who)
@@ -201,7 +202,7 @@ struct ClipService::Impl
     };
     s.idle_timer = g_timeout_add_full(
         G_PRIORITY_DEFAULT, static_cast<guint>(config.clips.events_idle_timeout * 1000),
-        [](gpointer data) -> gboolean {
+        SUGARCAST_GUARD(+[](gpointer data) -> gboolean {
           auto *ctx = static_cast<Ctx *>(data);
           auto it = ctx->self->event_streams.find(ctx->msg);
           if (it != ctx->self->event_streams.end()) {
@@ -209,12 +210,13 @@ struct ClipService::Impl
             JsonObject *o = json_object_new();
             json_object_set_string_member(o, "id", it->second.clip.c_str());
             json_object_set_string_member(
-                o, "message", "Nothing changed for clips.events_idle_timeout seconds; reconnect "
-                              "to go on following the clip");
+                o, "message",
+                "Nothing changed for clips.events_idle_timeout seconds; reconnect "
+                "to go on following the clip");
             ctx->self->end_stream(ctx->msg, "idle", o);
           }
           return G_SOURCE_REMOVE;
-        },
+        }),
         new Ctx{this, msg}, [](gpointer d) { delete static_cast<Ctx *>(d); });
   }
 
@@ -278,11 +280,13 @@ struct ClipService::Impl
       return;
     }
     event_streams[SOUP_SERVER_MESSAGE(g_object_ref(msg))] = EventStream{c.id, user, 0};
-    auto gone = +[](SoupServerMessage *m, gpointer data) {
-      static_cast<Impl *>(data)->forget_stream(m);
-    };
-    g_signal_connect(msg, "finished", G_CALLBACK(gone), this);
-    g_signal_connect(msg, "disconnected", G_CALLBACK(gone), this);
+    /* Whichever comes first forgets the stream (forget_stream is idempotent). */
+    for (const char *signal : {"finished", "disconnected"})
+      g_signal_connect(msg, signal,
+                       G_CALLBACK(SUGARCAST_GUARD(+[](SoupServerMessage *m, gpointer data) {
+                         static_cast<Impl *>(data)->forget_stream(m);
+                       })),
+                       this);
     send_event(msg, "clip", describe(msg, c));
     if (auto it = event_streams.find(msg); it != event_streams.end())
       arm_idle(msg, it->second);
@@ -1019,24 +1023,23 @@ void ClipService::queue_file(const std::string &file, const std::string &filenam
                              const std::string &owner,
                              std::function<void(JsonObject *, const std::string &)> done)
 {
-  impl_->accept_file(file, filename, owner,
-                     [this, done](const std::string &id, const std::string &error) {
-                       if (id.empty()) {
-                         done(nullptr, error);
-                         return;
-                       }
-                       impl_->store.get_clip(
-                           id, [this, done, id](StoreResult<std::optional<ClipRecord>> got) {
-                             if (!got.ok() || !got.value()) {
-                               JsonObject *o = json_object_new();
-                               json_object_set_string_member(o, "id", id.c_str());
-                               json_object_set_string_member(o, "state", "queued");
-                               done(o, "");
-                               return;
-                             }
-                             done(impl_->describe(nullptr, *got.value()), "");
-                           });
-                     });
+  impl_->accept_file(
+      file, filename, owner, [this, done](const std::string &id, const std::string &error) {
+        if (id.empty()) {
+          done(nullptr, error);
+          return;
+        }
+        impl_->store.get_clip(id, [this, done, id](StoreResult<std::optional<ClipRecord>> got) {
+          if (!got.ok() || !got.value()) {
+            JsonObject *o = json_object_new();
+            json_object_set_string_member(o, "id", id.c_str());
+            json_object_set_string_member(o, "state", "queued");
+            done(o, "");
+            return;
+          }
+          done(impl_->describe(nullptr, *got.value()), "");
+        });
+      });
 }
 
 void ClipService::shutdown(std::function<void()> done)

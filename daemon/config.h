@@ -81,7 +81,7 @@ struct Config
   {
     bool enabled = true;
     std::string dir;
-    int segment_duration = 0;  /* seconds */
+    int segment_duration = 0;     /* seconds */
     int64_t max_age = 0;          /* seconds; 0: no limit */
     int64_t max_stream_bytes = 0; /* 0: no limit */
     int64_t max_total_bytes = 0;  /* 0: no limit */

@@ -283,19 +283,19 @@ void Daemon::shutdown(std::function<void(bool clean)> done)
   d.stats.shutdown([] {});
   d.streams.shutdown([this, done](bool clean) {
     impl_->recordings.shutdown([this, done, clean] {
-    impl_->clips.shutdown([this, done, clean] {
-      Impl &d = *impl_;
-      d.events.close_all();
-      /* Chat's last history batch goes to the store before it closes. */
-      d.chat.shutdown([this, done, clean] {
-        impl_->store->close([done, clean](StoreResult<Done> closed) {
-          if (!closed.ok())
-            g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_WARNING, "closing the store: %s",
-                  closed.error().message.c_str());
-          done(clean && closed.ok());
+      impl_->clips.shutdown([this, done, clean] {
+        Impl &d = *impl_;
+        d.events.close_all();
+        /* Chat's last history batch goes to the store before it closes. */
+        d.chat.shutdown([this, done, clean] {
+          impl_->store->close([done, clean](StoreResult<Done> closed) {
+            if (!closed.ok())
+              g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_WARNING, "closing the store: %s",
+                    closed.error().message.c_str());
+            done(clean && closed.ok());
+          });
         });
       });
-    });
     });
   });
 }

@@ -52,9 +52,8 @@ bool plain_name(const std::string &name)
 {
   if (name.empty() || name.size() > 128 || name[0] == '.')
     return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return g_ascii_isalnum(c) || c == '-' || c == '_' || c == '.';
-  });
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return g_ascii_isalnum(c) || c == '-' || c == '_' || c == '.'; });
 }
 
 void respond_object(SoupServerMessage *msg, guint status, JsonObject *o)
@@ -165,13 +164,12 @@ struct RecordingService::Impl
     else
       json_object_set_null_member(o, "ended_at");
     json_object_set_double_member(o, "duration", static_cast<double>(m.duration()) / 1e9);
-    json_object_set_string_member(
-        o, "hls_url",
-        (http.base_url(msg) + "/recordings/" + r.stream + "/" + r.folder_name + "/" +
-         record::kPlaylistName)
-            .c_str());
-    json_object_set_string_member(
-        o, "watch_url", ("/watch/" + r.stream + "?recording=" + r.id).c_str());
+    json_object_set_string_member(o, "hls_url",
+                                  (http.base_url(msg) + "/recordings/" + r.stream + "/" +
+                                   r.folder_name + "/" + record::kPlaylistName)
+                                      .c_str());
+    json_object_set_string_member(o, "watch_url",
+                                  ("/watch/" + r.stream + "?recording=" + r.id).c_str());
     if (with_segments) {
       json_object_set_int_member(o, "segments", static_cast<int64_t>(m.segments.size()));
       json_object_set_int_member(o, "bytes", static_cast<int64_t>(m.bytes()));
@@ -187,8 +185,7 @@ struct RecordingService::Impl
   }
 
   /* Titles of the streams, then REPLY with `recordings`. */
-  void respond_list(std::shared_ptr<Deferred> reply, std::vector<Recording> recordings,
-                    bool more)
+  void respond_list(std::shared_ptr<Deferred> reply, std::vector<Recording> recordings, bool more)
   {
     store.list_streams([this, reply, recordings = std::move(recordings),
                         more](StoreResult<std::vector<StreamRecord>> listed) {
@@ -249,11 +246,11 @@ struct RecordingService::Impl
       return;
     }
     auto reply = std::make_shared<Deferred>(r.msg);
-    store.get_stream(rec->stream, [this, reply, rec = *rec](
-                                      StoreResult<std::optional<StreamRecord>> found) {
-      const std::string title = found.ok() && found.value() ? found.value()->title : "";
-      respond_object(reply->msg(), SOUP_STATUS_OK, describe(reply->msg(), rec, title, true));
-    });
+    store.get_stream(
+        rec->stream, [this, reply, rec = *rec](StoreResult<std::optional<StreamRecord>> found) {
+          const std::string title = found.ok() && found.value() ? found.value()->title : "";
+          respond_object(reply->msg(), SOUP_STATUS_OK, describe(reply->msg(), rec, title, true));
+        });
   }
 
   /* ---- switching ---- */
@@ -300,8 +297,8 @@ struct RecordingService::Impl
       return;
     const bool on = json_object_get_boolean_member(json_node_get_object(body), "recording");
     auto reply = std::make_shared<Deferred>(r.msg);
-    store.get_stream(stream, [this, reply, stream, on](
-                                 StoreResult<std::optional<StreamRecord>> found) {
+    store.get_stream(stream, [this, reply, stream,
+                              on](StoreResult<std::optional<StreamRecord>> found) {
       if (!found.ok()) {
         respond_store_error(reply->msg(), found.error());
         return;
@@ -393,13 +390,15 @@ struct RecordingService::Impl
     if (out - in < config.clips.min_duration || out - in > config.clips.max_duration) {
       respond_error(r.msg, SOUP_STATUS_BAD_REQUEST, "bad_range",
                     "A highlight lasts " + std::to_string(config.clips.min_duration) + " to " +
-                        std::to_string(config.clips.max_duration) + " s (clips.min_duration, "
-                        "clips.max_duration); out - in is " + std::to_string(out - in));
+                        std::to_string(config.clips.max_duration) +
+                        " s (clips.min_duration, "
+                        "clips.max_duration); out - in is " +
+                        std::to_string(out - in));
       return;
     }
     if (shutting_down || cuts >= kMaxCuts) {
-      soup_message_headers_replace(soup_server_message_get_response_headers(r.msg),
-                                   "Retry-After", "2");
+      soup_message_headers_replace(soup_server_message_get_response_headers(r.msg), "Retry-After",
+                                   "2");
       respond_error(r.msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "busy",
                     shutting_down ? "The server is shutting down"
                                   : "Highlights are being cut; try again in a moment");
@@ -430,23 +429,26 @@ struct RecordingService::Impl
                  static_cast<gint64>(std::llround(out * 1e9)), nullptr);
     g_object_set(sink, "location", file.c_str(), nullptr);
 
-    auto *c = new Cut{this, std::make_shared<Deferred>(r.msg), id, file, caller.user,
+    auto *c = new Cut{this,
+                      std::make_shared<Deferred>(r.msg),
+                      id,
+                      file,
+                      caller.user,
                       rec->stream + "-" + rec->folder_name + "-" + std::to_string(std::lround(in)) +
                           "s.mp4"};
     c->pipeline = pipeline;
     ++cuts;
     g_autoptr(GstBus) bus = gst_element_get_bus(pipeline);
     c->bus_watch = gst_bus_add_watch(bus, SUGARCAST_GUARD(on_cut_bus), c);
-    c->timeout = g_timeout_add_seconds(
-        kCutTimeoutSeconds,
-        SUGARCAST_GUARD(+[](gpointer data) -> gboolean {
-          auto *c = static_cast<Cut *>(data);
-          c->timeout = 0;
-          c->self->end_cut(c, "the cut did not finish within " +
-                                  std::to_string(kCutTimeoutSeconds) + " s");
-          return G_SOURCE_REMOVE;
-        }),
-        c);
+    c->timeout =
+        g_timeout_add_seconds(kCutTimeoutSeconds, SUGARCAST_GUARD(+[](gpointer data) -> gboolean {
+                                auto *c = static_cast<Cut *>(data);
+                                c->timeout = 0;
+                                c->self->end_cut(c, "the cut did not finish within " +
+                                                        std::to_string(kCutTimeoutSeconds) + " s");
+                                return G_SOURCE_REMOVE;
+                              }),
+                              c);
     g_log(LOG_DOMAIN, G_LOG_LEVEL_INFO, "recording %s: cutting %.3f–%.3f s", id.c_str(), in, out);
     if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
       end_cut(c, "the cut pipeline would not start");
@@ -667,9 +669,8 @@ struct RecordingService::Impl
           continue;
         }
         g_log(LOG_DOMAIN, G_LOG_LEVEL_MESSAGE,
-              "recording %s was left unfinished (a crash); repaired in %.1f ms: %s",
-              folder.c_str(), static_cast<double>(g_get_monotonic_time() - t0) / 1000.0,
-              report.message.c_str());
+              "recording %s was left unfinished (a crash); repaired in %.1f ms: %s", folder.c_str(),
+              static_cast<double>(g_get_monotonic_time() - t0) / 1000.0, report.message.c_str());
       }
     }
   }
@@ -679,11 +680,11 @@ struct RecordingService::Impl
     if (config.recordings.max_age == 0 && config.recordings.max_total_bytes == 0)
       return;
     std::vector<std::string> errors;
-    const auto removed = record::apply_retention(
-        config.recordings.dir,
-        {config.recordings.max_age * G_USEC_PER_SEC,
-         static_cast<uint64_t>(config.recordings.max_total_bytes)},
-        g_get_real_time(), errors);
+    const auto removed =
+        record::apply_retention(config.recordings.dir,
+                                {config.recordings.max_age * G_USEC_PER_SEC,
+                                 static_cast<uint64_t>(config.recordings.max_total_bytes)},
+                                g_get_real_time(), errors);
     for (const auto &f : removed)
       g_log(LOG_DOMAIN, G_LOG_LEVEL_INFO, "retention: deleted recording %s", f.c_str());
     for (const auto &e : errors)
@@ -697,11 +698,11 @@ RecordingService::RecordingService(const Config &config, HttpServer &http, Store
 {
   Impl *d = impl_.get();
   http.route(
-      "GET", "/api/recordings",
-      [d](HttpRequest &r) { d->list(r, r.query_param("stream")); }, false);
+      "GET", "/api/recordings", [d](HttpRequest &r) { d->list(r, r.query_param("stream")); },
+      false);
   http.route(
-      "GET", "/api/streams/{id}/recordings",
-      [d](HttpRequest &r) { d->list(r, r.params["id"]); }, false);
+      "GET", "/api/streams/{id}/recordings", [d](HttpRequest &r) { d->list(r, r.params["id"]); },
+      false);
   http.route(
       "GET", "/api/recordings/{id}", [d](HttpRequest &r) { d->show(r); }, false);
   http.route(
@@ -721,8 +722,8 @@ bool RecordingService::start(std::string &error)
   std::error_code ec;
   fs::create_directories(impl_->config.recordings.dir, ec);
   if (ec) {
-    error = "cannot create the recordings folder " + impl_->config.recordings.dir + ": " +
-            ec.message();
+    error =
+        "cannot create the recordings folder " + impl_->config.recordings.dir + ": " + ec.message();
     return false;
   }
   impl_->repair_unfinished();

@@ -974,8 +974,7 @@ void StatsService::Impl::next_decode()
                    d);
   g_autoptr(GstBus) bus = gst_element_get_bus(pipeline);
   d->bus_watch = gst_bus_add_watch(
-      bus,
-      SUGARCAST_GUARD(+[](GstBus *, GstMessage *m, gpointer p) -> gboolean {
+      bus, SUGARCAST_GUARD(+[](GstBus *, GstMessage *m, gpointer p) -> gboolean {
         auto *d = static_cast<Decode *>(p);
         switch (GST_MESSAGE_TYPE(m)) {
         case GST_MESSAGE_APPLICATION:
@@ -995,15 +994,13 @@ void StatsService::Impl::next_decode()
         }
       }),
       d);
-  d->timeout = g_timeout_add(
-      kThumbnailTimeoutMs,
-      SUGARCAST_GUARD(+[](gpointer p) -> gboolean {
-        auto *d = static_cast<Decode *>(p);
-        d->timeout = 0;
-        end_decode(d, "decoding took longer than 5 s");
-        return G_SOURCE_REMOVE;
-      }),
-      d);
+  d->timeout = g_timeout_add(kThumbnailTimeoutMs, SUGARCAST_GUARD(+[](gpointer p) -> gboolean {
+                               auto *d = static_cast<Decode *>(p);
+                               d->timeout = 0;
+                               end_decode(d, "decoding took longer than 5 s");
+                               return G_SOURCE_REMOVE;
+                             }),
+                             d);
   if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     end_decode(d, "the thumbnail pipeline would not start");
 }
@@ -1035,13 +1032,12 @@ bool StatsService::start(std::string &)
   d.http.route("PUT", "/api/streams/{id}/schedule", bind(&Impl::put_schedule), false);
   d.http.route("DELETE", "/api/streams/{id}/schedule", bind(&Impl::delete_schedule), false);
   d.http.route("GET", "/api/streams/{id}/stats", bind(&Impl::stats), false);
-  d.timer = g_timeout_add_seconds(
-      static_cast<guint>(d.config.stats.interval),
-      SUGARCAST_GUARD(+[](gpointer p) -> gboolean {
-        static_cast<Impl *>(p)->tick();
-        return G_SOURCE_CONTINUE;
-      }),
-      impl_.get());
+  d.timer = g_timeout_add_seconds(static_cast<guint>(d.config.stats.interval),
+                                  SUGARCAST_GUARD(+[](gpointer p) -> gboolean {
+                                    static_cast<Impl *>(p)->tick();
+                                    return G_SOURCE_CONTINUE;
+                                  }),
+                                  impl_.get());
   return true;
 }
 

@@ -562,9 +562,10 @@ void SqlStore::list_gifts(const std::string &stream_id, int64_t from, int64_t to
 {
   run(
       "list_gifts",
-      Script::of({{sql({"SELECT ", gift_columns, " FROM gifts WHERE stream_id = $1"
-                   " AND created_at >= $2 AND created_at <= $3 ORDER BY created_at, ledger_id"
-                   " LIMIT $4"}),
+      Script::of({{sql({"SELECT ", gift_columns,
+                        " FROM gifts WHERE stream_id = $1"
+                        " AND created_at >= $2 AND created_at <= $3 ORDER BY created_at, ledger_id"
+                        " LIMIT $4"}),
                    {stream_id, from, to, limit_of(limit)}}}),
       [](const std::vector<Rows> &r) { return every_row(r[0], gift_from); }, std::move(done));
 }

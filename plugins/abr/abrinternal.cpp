@@ -1,7 +1,7 @@
 /* Sugarcast — elements private to abrladder. See abrinternal.h. */
 #ifdef HAVE_CONFIG_H
-#include "sugarcast-plugins-config.h"
 #include "guard.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "abrinternal.h"

@@ -39,8 +39,8 @@
  * ]|
  */
 #ifdef HAVE_CONFIG_H
-#include "sugarcast-plugins-config.h"
 #include "guard.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "gsthlsabrsink.h"
@@ -1096,11 +1096,12 @@ static void sugarcast_hls_abr_sink_class_init(SugarcastHlsAbrSinkClass *klass)
    * segment covering @start. Returns %FALSE (and writes nothing) for an
    * invalid id or attribute name, or before the pipeline runs.
    */
-  signals[SIGNAL_ADD_DATERANGE] = g_signal_new_class_handler(
-      "add-daterange", G_TYPE_FROM_CLASS(klass),
-      static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
-      G_CALLBACK(SUGARCAST_GUARD(sugarcast_hls_abr_sink_add_daterange)), nullptr, nullptr, nullptr, G_TYPE_BOOLEAN,
-      5, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_UINT64, G_TYPE_UINT64, GST_TYPE_STRUCTURE);
+  signals[SIGNAL_ADD_DATERANGE] =
+      g_signal_new_class_handler("add-daterange", G_TYPE_FROM_CLASS(klass),
+                                 static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+                                 G_CALLBACK(SUGARCAST_GUARD(sugarcast_hls_abr_sink_add_daterange)),
+                                 nullptr, nullptr, nullptr, G_TYPE_BOOLEAN, 5, G_TYPE_STRING,
+                                 G_TYPE_STRING, G_TYPE_UINT64, G_TYPE_UINT64, GST_TYPE_STRUCTURE);
 
   element_class->change_state = SUGARCAST_GUARD(sugarcast_hls_abr_sink_change_state);
   element_class->request_new_pad = SUGARCAST_GUARD(sugarcast_hls_abr_sink_request_new_pad);

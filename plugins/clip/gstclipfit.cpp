@@ -25,8 +25,8 @@
  * ]| scales to 1920x1080 at 30/1.
  */
 #ifdef HAVE_CONFIG_H
-#include "sugarcast-plugins-config.h"
 #include "guard.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "gstclipfit.h"

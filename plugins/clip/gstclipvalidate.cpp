@@ -31,8 +31,8 @@
  * ]|
  */
 #ifdef HAVE_CONFIG_H
-#include "sugarcast-plugins-config.h"
 #include "guard.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "gstclipvalidate.h"

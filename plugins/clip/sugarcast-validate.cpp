@@ -8,8 +8,8 @@
  * parse). Runs filesrc ! parsebin ! clipvalidate: nothing is decoded.
  */
 #ifdef HAVE_CONFIG_H
-#include "sugarcast-plugins-config.h"
 #include "guard.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "clipmeter.h"

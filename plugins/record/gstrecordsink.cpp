@@ -70,8 +70,8 @@
  * ]|
  */
 #ifdef HAVE_CONFIG_H
-#include "sugarcast-plugins-config.h"
 #include "guard.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "gstrecordsink.h"
@@ -367,8 +367,7 @@ GstFlowReturn handle_video(SugarcastRecordSink *self, const Frame &f,
     if (!p->audio.ghost || p->audio.eos)
       finish_span(self);
   }
-  if (p->open && p->span_stop == kNone && p->writer && p->writer->manifest().video &&
-      !p->resync)
+  if (p->open && p->span_stop == kNone && p->writer && p->writer->manifest().video && !p->resync)
     p->writer->video(f.map.data, f.map.size, f.pts, f.dts, f.duration, f.keyframe);
   {
     std::lock_guard ranges(p->ranges_lock);
@@ -796,11 +795,11 @@ static void sugarcast_record_sink_class_init(SugarcastRecordSinkClass *klass)
    * playlist (and manifest) if a recording is under way. Never waits for the
    * disk. Returns: whether it was taken.
    */
-  g_signal_new_class_handler(
-      "add-daterange", G_TYPE_FROM_CLASS(klass),
-      static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
-      G_CALLBACK(SUGARCAST_GUARD(sugarcast_record_sink_add_daterange)), nullptr, nullptr, nullptr, G_TYPE_BOOLEAN,
-      5, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_UINT64, G_TYPE_UINT64, GST_TYPE_STRUCTURE);
+  g_signal_new_class_handler("add-daterange", G_TYPE_FROM_CLASS(klass),
+                             static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+                             G_CALLBACK(SUGARCAST_GUARD(sugarcast_record_sink_add_daterange)),
+                             nullptr, nullptr, nullptr, G_TYPE_BOOLEAN, 5, G_TYPE_STRING,
+                             G_TYPE_STRING, G_TYPE_UINT64, G_TYPE_UINT64, GST_TYPE_STRUCTURE);
 
   GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);

@@ -27,8 +27,8 @@
  * ]|
  */
 #ifdef HAVE_CONFIG_H
-#include "sugarcast-plugins-config.h"
 #include "guard.h"
+#include "sugarcast-plugins-config.h"
 #endif
 
 #include "gstreplaysrc.h"

@@ -278,8 +278,8 @@ TEST_F(CreatorClips, TheUploaderFollowsA1080pClipToReadyAndProgressRisesSmoothly
   std::vector<gint64> seen = {progress.front()};
   for (size_t i = 1; i < progress.size(); ++i) {
     EXPECT_GE(progress[i], progress[i - 1]) << "progress never goes back";
-    EXPECT_LE(progress[i] - progress[i - 1], 10) << "between " << progress[i - 1] << " and "
-                                                   << progress[i];
+    EXPECT_LE(progress[i] - progress[i - 1], 10)
+        << "between " << progress[i - 1] << " and " << progress[i];
     if (progress[i] != seen.back())
       seen.push_back(progress[i]);
   }

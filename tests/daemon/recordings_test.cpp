@@ -74,7 +74,8 @@ const std::string kConfig = R"({"streams": {"grace_period_ms": 0},
   "hls": {"segment_duration": 1},
   "recordings": {"segment_duration": 2},
   "clips": {"min_duration": 3, "max_duration": 60},
-  "chat": {"jwt_secret": ")" + std::string(kSecret) + R"("}})";
+  "chat": {"jwt_secret": ")" +
+                            std::string(kSecret) + R"("}})";
 
 class Recordings : public ::testing::Test
 {
@@ -268,8 +269,8 @@ TEST_F(Recordings, SwitchingOffAndOnWhileLiveGivesTwoRecordings)
   auto push = push_forever();
   const std::string first = recording_under_way();
   ASSERT_FALSE(first.empty());
-  ASSERT_TRUE(eventually([&] { return number(first, "duration") >= 2.0; },
-                         std::chrono::seconds(30)));
+  ASSERT_TRUE(
+      eventually([&] { return number(first, "duration") >= 2.0; }, std::chrono::seconds(30)));
 
   /* Another stream's streamer may not; this stream's streamer may. */
   HttpResponse other = switch_recording(false, bearer_streamer("someotherstream"));
@@ -277,8 +278,7 @@ TEST_F(Recordings, SwitchingOffAndOnWhileLiveGivesTwoRecordings)
   EXPECT_EQ(recordings().front().second, "recording");
   HttpResponse off = switch_recording(false, bearer_streamer(stream));
   ASSERT_EQ(off.status, 200) << off.body;
-  ASSERT_TRUE(eventually([&] { return recordings().front().second == "complete"; }))
-      << d->log();
+  ASSERT_TRUE(eventually([&] { return recordings().front().second == "complete"; })) << d->log();
   const double first_duration = number(first, "duration");
 
   HttpResponse on = switch_recording(true, admin_auth());
@@ -287,11 +287,10 @@ TEST_F(Recordings, SwitchingOffAndOnWhileLiveGivesTwoRecordings)
       << d->log();
   const std::string second = recordings().front().first;
   EXPECT_NE(second, first);
-  ASSERT_TRUE(eventually([&] { return number(second, "duration") >= 2.0; },
-                         std::chrono::seconds(30)));
+  ASSERT_TRUE(
+      eventually([&] { return number(second, "duration") >= 2.0; }, std::chrono::seconds(30)));
   push->kill(SIGKILL);
-  ASSERT_TRUE(eventually([&] { return recordings().front().second == "complete"; }))
-      << d->log();
+  ASSERT_TRUE(eventually([&] { return recordings().front().second == "complete"; })) << d->log();
   for (const auto &id : {first, second}) {
     Json r(one(id).body);
     MediaProbe p = probe_media(r.str("hls_url"));
@@ -304,8 +303,7 @@ TEST_F(Recordings, SwitchingOffAndOnWhileLiveGivesTwoRecordings)
   /* Idle: the switch is the stream's setting for its next shows. */
   HttpResponse idle_off = switch_recording(false, admin_auth());
   EXPECT_EQ(idle_off.status, 200) << idle_off.body;
-  EXPECT_EQ(Json(idle_off.body).o ? json_object_get_boolean_member(Json(idle_off.body).o,
-                                                                   "default")
+  EXPECT_EQ(Json(idle_off.body).o ? json_object_get_boolean_member(Json(idle_off.body).o, "default")
                                   : true,
             false);
 }
@@ -322,8 +320,8 @@ TEST_F(Recordings, ADaemonKilledMidShowComesBackWithTheRecordingInterrupted)
       << d->log();
   d->stop(SIGKILL);
   push->kill(SIGKILL);
-  const std::string manifest = data_dir + "/recordings/" + stream + "/" +
-                               id.substr(id.find('-') + 1) + "/manifest.json";
+  const std::string manifest =
+      data_dir + "/recordings/" + stream + "/" + id.substr(id.find('-') + 1) + "/manifest.json";
   ASSERT_NE(read_file(manifest).find("\"state\":\"recording\""), std::string::npos)
       << read_file(manifest);
 
@@ -358,8 +356,7 @@ TEST_F(Recordings, AVideoOnlyShowIsRecordedToo)
   ASSERT_TRUE(eventually([&] {
     auto all = recordings();
     return !all.empty() && all.front().second == "complete";
-  }))
-      << d->log();
+  })) << d->log();
   Json r(one(recordings().front().first).body);
   MediaProbe p = probe_media(r.str("hls_url"));
   ASSERT_TRUE(p.ok) << p.error;
