@@ -6,7 +6,7 @@
 #include "api.h"
 #include "authz.h"
 #include "manifest.h"
-#include "media.h"
+#include "mediafiles.h"
 #include "repair.h"
 #include "retention.h"
 #include "secrets.h"
