@@ -55,9 +55,11 @@ void run(const char *scenario, Browser &b)
   ASSERT_TRUE(std::filesystem::exists(source_dir() + "/web/node_modules/axe-core"))
       << "web/node_modules is missing: ./dev installs it (npm ci --prefix web)";
   SugarcastdProcess d(
-      {.config = std::string(R"({"streams": {"pipeline": "live-source"}, )"
-                             R"("hls": {"segment_duration": 1, "ladder": "360p:400"}, )"
-                             R"("chat": {"jwt_secret": ")") +
+      /* live-plain: live without its giftoverlay, so the page animates
+       * gifts itself (tests/web/pipelines/live-plain.json). */
+      {.config = std::string(R"({"pipelines_dir": ")") + source_dir() + "/tests/web/pipelines" +
+                 R"(", "streams": {"pipeline": "live-plain"}, )"
+                 R"("hls": {"segment_duration": 1}, "chat": {"jwt_secret": ")") +
                  kSecret + R"("}})"});
   ASSERT_TRUE(d.wait_ready()) << d.log();
   HttpResponse created = d.admin("POST", "/api/streams", R"({"title": "Browser <b>show</b>"})");
