@@ -59,7 +59,7 @@ void run(const char *scenario, Browser &b)
        * gifts itself (tests/web/pipelines/live-plain.json). */
       {.config = std::string(R"({"pipelines_dir": ")") + source_dir() + "/tests/web/pipelines" +
                  R"(", "streams": {"pipeline": "live-plain"}, )"
-                 R"("hls": {"segment_duration": 1}, "chat": {"jwt_secret": ")") +
+                 R"("hls": {"segment_duration": 1}, "chat": {"jwt_secret": ")" +
                  kSecret + R"("}})"});
   ASSERT_TRUE(d.wait_ready()) << d.log();
   HttpResponse created = d.admin("POST", "/api/streams", R"({"title": "Browser <b>show</b>"})");
