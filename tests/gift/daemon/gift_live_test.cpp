@@ -223,10 +223,17 @@ void expect_gift_drawn(SugarcastdProcess &d, const std::string &stream,
      * 0.3 s, leaves after 4.6). */
     const gint64 target = start + 1500000;
     Segment found;
+    /* Kept as soon as it is listed: the live window deletes it a few
+     * segments later, sooner than a loaded machine may decode it. */
+    const std::string kept = dir + "kept-" + v.uri + ".ts";
     ASSERT_TRUE(eventually(
         [&] {
           for (const Segment &s : read_segments(read_file(dir + v.uri)))
             if (s.pdt_us <= target && target < s.pdt_us + static_cast<gint64>(s.seconds * 1e6)) {
+              const std::string bytes = read_file(dir + s.uri);
+              if (bytes.empty() || !g_file_set_contents(kept.c_str(), bytes.data(),
+                                                        static_cast<gssize>(bytes.size()), nullptr))
+                return false;
               found = s;
               return true;
             }
@@ -236,7 +243,7 @@ void expect_gift_drawn(SugarcastdProcess &d, const std::string &stream,
         << v.uri << " has no segment at " << target << ":\n"
         << read_file(dir + v.uri);
     const int index = static_cast<int>((target - found.pdt_us) * 30 / 1000000);
-    const std::string after = decode_frame(dir + found.uri, index, v);
+    const std::string after = decode_frame(kept, index, v);
     const Rect r = banner_centre(v);
     const double changed = mean_difference(before[i], after, v, r);
     /* testsrc2 is pure red there all along; the banner's dark plate and
