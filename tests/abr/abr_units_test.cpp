@@ -241,6 +241,8 @@ TEST(SourceTimeline, AnswersOnceThePublisherHasPassedTheFrame)
   EXPECT_EQ(timeline.keyframe_at(33 * kMs, 5 * kMs, 0), SourceTimeline::Answer::NotKeyframe);
   EXPECT_EQ(timeline.keyframe_at(50 * kMs, 5 * kMs, 0), SourceTimeline::Answer::Unknown);
   std::thread late([&] {
+    /* Not an ordering: the answer is Keyframe whichever runs first; the
+     * pause only makes keyframe_at() below likely to be the one waiting. */
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     timeline.add(66 * kMs, 66 * kMs, true);
   });

@@ -32,8 +32,11 @@ try {
     height: document.getElementById('video').videoHeight,
     time: document.getElementById('video').currentTime,
   })));
-  await page.waitForTimeout(2000);
-  result.advanced = (await page.evaluate(() => document.getElementById('video').currentTime)) > result.time;
+  /* Playback goes on: currentTime passes where it was (waiting on it, not
+   * for a fixed time). */
+  result.advanced = await page.waitForFunction((t) => document.getElementById('video').currentTime > t,
+                                               result.time, { timeout: Number(timeout), polling: 100 })
+    .then(() => true, () => false);
   result.pageErrors = await page.evaluate(() => window.sugarcast.errors);
 } catch (e) {
   result.failure = String(e);
