@@ -969,19 +969,8 @@ TEST_F(ChatLive, AGiftOnALiveStreamIsWrittenIntoEveryVariantPlaylist)
   const std::string tag =
       "#EXT-X-DATERANGE:ID=\"gift-" + std::to_string(ack->num("ledger_id")) + "\"";
   for (const auto &v : variants) {
-    std::string line;
-    EXPECT_TRUE(eventually(
-        [&] {
-          const std::string text = read_file(dir + v);
-          const size_t at = text.find(tag);
-          if (at == std::string::npos)
-            return false;
-          line = text.substr(at, text.find('\n', at) - at);
-          return true;
-        },
-        10s))
-        << v << " has no " << tag << ":\n"
-        << read_file(dir + v);
+    const std::string line = eventually_line(dir + v, tag, 10s);
+    EXPECT_FALSE(line.empty()) << v << " has no " << tag << ":\n" << read_file(dir + v);
     EXPECT_NE(line.find("CLASS=\"com.sugarcast.gift\""), std::string::npos) << line;
     EXPECT_NE(line.find("X-GIFT=\"rocket\""), std::string::npos) << line;
     EXPECT_NE(line.find("X-COUNT=2"), std::string::npos) << line;

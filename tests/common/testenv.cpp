@@ -291,6 +291,25 @@ bool eventually(const std::function<bool()> &condition, std::chrono::millisecond
   return condition();
 }
 
+std::string eventually_line(const std::string &path, const std::string &needle,
+                            std::chrono::milliseconds timeout)
+{
+  std::string line;
+  eventually(
+      [&] {
+        const std::string text = read_file(path);
+        const size_t at = text.find(needle);
+        if (at == std::string::npos)
+          return false;
+        const size_t start = text.rfind('\n', at);
+        const size_t from = start == std::string::npos ? 0 : start + 1;
+        line = text.substr(from, text.find('\n', at) - from);
+        return true;
+      },
+      timeout);
+  return line;
+}
+
 bool send_all(int fd, const void *data, size_t size)
 {
   const auto *bytes = static_cast<const char *>(data);

@@ -79,6 +79,11 @@ std::optional<ssize_t> recv_before(int fd, void *buffer, size_t size,
  * read. */
 std::string read_file(const std::string &path);
 
+/* The first line of the file at PATH that holds NEEDLE (without its
+ * newline), once one does within TIMEOUT; "" when none did. */
+std::string eventually_line(const std::string &path, const std::string &needle,
+                            std::chrono::milliseconds timeout);
+
 /* How many descriptors process PID has open (/proc/PID/fd). */
 int open_descriptors(int pid);
 /* The same once it has stayed put for 100 ms (at most 5 s): a server closes

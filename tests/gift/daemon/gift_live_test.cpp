@@ -191,19 +191,9 @@ void expect_gift_drawn(SugarcastdProcess &d, const std::string &stream,
   const std::string tag = "#EXT-X-DATERANGE:ID=\"gift-" + ledger + "\"";
   for (size_t i = 0; i < variants.size(); ++i) {
     const Variant &v = variants[i];
-    std::string line;
-    ASSERT_TRUE(eventually(
-        [&] {
-          const std::string text = read_file(dir + v.uri);
-          const size_t at = text.find(tag);
-          if (at == std::string::npos)
-            return false;
-          line = text.substr(at, text.find('\n', at) - at);
-          return true;
-        },
-        60s))
-        << v.uri << " has no " << tag << ":\n"
-        << read_file(dir + v.uri) << d.log();
+    const std::string line = eventually_line(dir + v.uri, tag, 60s);
+    ASSERT_FALSE(line.empty()) << v.uri << " has no " << tag << ":\n"
+                               << read_file(dir + v.uri) << d.log();
     /* The attributes the ledger's path writes, from the overlay's event. */
     EXPECT_EQ(attribute(line, "CLASS"), "\"com.sugarcast.gift\"") << line;
     EXPECT_EQ(attribute(line, "X-GIFT"), "\"castle\"") << line;
