@@ -219,7 +219,14 @@ struct DynamicLinks
     std::vector<Deferred> deferred; /* made once this link is */
   };
   GstElement *pipeline; /* borrowed */
-  std::mutex lock;
+  /* Recursive: making a link can add a pad that is itself linked here, on
+   * the same thread, before the first link returns (a tee branch into
+   * abrladder's passthrough_sink adds the ladder's src_0, whose "each" link
+   * to hlsabrsink is made from inside the outer pad-added). With a plain
+   * mutex that second pad-added deadlocked the streaming thread and the
+   * stream produced no segments. Entries of `by_source` are never erased,
+   * so a nested call does not invalidate the outer one's references. */
+  std::recursive_mutex lock;
   std::map<GstElement *, std::vector<Pending>> by_source;
 
   static void on_pad_added(GstElement *source, GstPad *pad, gpointer data);
@@ -337,7 +344,7 @@ void DynamicLinks::on_pad_added(GstElement *source, GstPad *pad, gpointer data)
   GST_DEBUG_OBJECT(source, "pad added: %" GST_PTR_FORMAT, pad);
   if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC)
     return;
-  std::lock_guard<std::mutex> guard(self->lock);
+  std::lock_guard<std::recursive_mutex> guard(self->lock);
   for (Pending &p : self->by_source[source]) {
     if ((p.linked && !p.link.each) || !pad_matches(p.link, pad))
       continue;
@@ -445,7 +452,7 @@ void DynamicLinks::on_no_more_pads(GstElement *source, gpointer data)
 {
   auto *self = static_cast<DynamicLinks *>(data);
   GST_DEBUG_OBJECT(source, "no more pads");
-  std::lock_guard<std::mutex> guard(self->lock);
+  std::lock_guard<std::recursive_mutex> guard(self->lock);
   self->give_up(source, nullptr);
 }
 
@@ -469,7 +476,7 @@ void DynamicLinks::on_stream_collection(GstBus *, GstMessage *msg, gpointer data
     if (t & (GST_STREAM_TYPE_CONTAINER | GST_STREAM_TYPE_UNKNOWN))
       present.insert("application");
   }
-  std::lock_guard<std::mutex> guard(self->lock);
+  std::lock_guard<std::recursive_mutex> guard(self->lock);
   auto it = self->by_source.find(GST_ELEMENT(GST_MESSAGE_SRC(msg)));
   if (it != self->by_source.end())
     self->give_up(it->first, &present);

@@ -45,6 +45,7 @@ struct Stream
   guint bus_watch = 0;
   guint grace_timer = 0;
   guint eos_timer = 0;
+  guint first_segment_timer = 0; /* until hlsabrsink reports its first segment */
   std::string end_reason;
 };
 
@@ -241,6 +242,7 @@ struct StreamManager::Impl
     g_log(LOG_DOMAIN, G_LOG_LEVEL_INFO, "stream %s (\"%s\") live from %s (%s)", record.id.c_str(),
           record.title.c_str(), info.client_address.c_str(), info.encoder.c_str());
     announce(s, "live");
+    watch_first_segment(s);
     if (owner->on_live_changed)
       owner->on_live_changed(record.id, true);
 
@@ -331,6 +333,43 @@ struct StreamManager::Impl
         new Ctx{this, s->info.id}, [](gpointer data) { delete static_cast<Ctx *>(data); });
   }
 
+  /* A pipeline that takes the publish and writes nothing fails silently for
+   * its viewers (a description whose links deadlocked once did exactly
+   * that): with no segment from hlsabrsink a while after going live, say
+   * so, naming the stream, the description and what was waited for. */
+  void watch_first_segment(Stream &s)
+  {
+    if (description->nodes_made_by("hlsabrsink").empty())
+      return;
+    const int seconds = std::max(15, 5 * config.hls.segment_duration);
+    struct Ctx
+    {
+      Impl *self;
+      std::string id;
+      int seconds;
+    };
+    s.first_segment_timer = g_timeout_add_full(
+        G_PRIORITY_DEFAULT, static_cast<guint>(seconds) * 1000,
+        SUGARCAST_GUARD(+[](gpointer data) -> gboolean {
+          auto *ctx = static_cast<Ctx *>(data);
+          auto it = ctx->self->streams.find(ctx->id);
+          if (it != ctx->self->streams.end()) {
+            it->second->first_segment_timer = 0;
+            ctx->self->metrics
+                .counter("sugarcast_streams_without_segments_total",
+                         "Streams live for a while with no HLS segment written")
+                .fetch_add(1);
+            g_log(LOG_DOMAIN, G_LOG_LEVEL_WARNING,
+                  "stream %s: live for %d s and its pipeline (description \"%s\") has written "
+                  "no HLS segment: no media reached hlsabrsink (a stalled branch or an encoder "
+                  "sending no keyframe; GST_DEBUG=3 shows the elements' view)",
+                  ctx->id.c_str(), ctx->seconds, ctx->self->config.streams.pipeline.c_str());
+          }
+          return G_SOURCE_REMOVE;
+        }),
+        new Ctx{this, s.info.id, seconds}, [](gpointer data) { delete static_cast<Ctx *>(data); });
+  }
+
   /* ending: EOS through the pipeline so every output is finalised. */
   void end(Stream &s, const std::string &reason)
   {
@@ -390,6 +429,8 @@ struct StreamManager::Impl
       g_source_remove(s.grace_timer);
     if (s.eos_timer)
       g_source_remove(s.eos_timer);
+    if (s.first_segment_timer)
+      g_source_remove(s.first_segment_timer);
     if (s.bus_watch)
       g_source_remove(s.bus_watch);
     tear_down(s.pipeline);
@@ -467,6 +508,10 @@ struct StreamManager::Impl
             GST_OBJECT_NAME(src), err->message);
       break;
     }
+    case GST_MESSAGE_ELEMENT:
+      if (s.first_segment_timer && gst_message_has_name(msg, "hlsabrsink-segment"))
+        g_source_remove(std::exchange(s.first_segment_timer, 0));
+      break;
     default:
       break;
     }

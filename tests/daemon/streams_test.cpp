@@ -17,6 +17,7 @@
 #include <thread>
 
 using namespace sugarcast::test;
+using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
@@ -244,6 +245,41 @@ TEST_F(Streams, OneStreamFailingLeavesTheOthersAlone)
   EXPECT_TRUE(eventually([&] { return count(playlist(good.id), "#EXTINF") > before; }));
   EXPECT_EQ(state(good.id), "live");
   EXPECT_NE(d->admin("GET", "/metrics").body.find("sugarcast_pipeline_errors_total 1"),
+            std::string::npos);
+}
+
+/* A description that takes the publish and writes nothing (here a closed
+ * valve on the video; once, a deadlock in the daemon's pad linking) must not
+ * fail silently: the daemon names the stream and the description. */
+TEST_F(Streams, APipelineThatWritesNoSegmentIsReported)
+{
+  const std::string dir = scratch_dir() + "/stuck-pipelines";
+  fs::create_directories(dir);
+  std::ofstream(dir + "/stuck.json") << R"({"kind": "live", "nodes": {
+      "ingest": {"factory": "rtmpserversrc", "properties": {"loop": true}},
+      "demux": {"factory": "flvdemux"},
+      "vqueue": {"factory": "queue"}, "closed": {"factory": "valve", "properties": {"drop": true}},
+      "vparse": {"factory": "h264parse"}, "vdec": {"factory": "avdec_h264"},
+      "ladder": {"factory": "abrladder", "properties": {"ladder": "240p:300"}},
+      "aqueue": {"factory": "queue"}, "aparse": {"factory": "aacparse"},
+      "hls": {"factory": "hlsabrsink", "properties": {"location": "${hls_dir}"}}},
+    "links": [{"from": "ingest", "to": "demux"}, {"from": "demux.video", "to": "vqueue"},
+      {"from": "vqueue", "to": "closed"}, {"from": "closed", "to": "vparse"},
+      {"from": "vparse", "to": "vdec"}, {"from": "vdec", "to": "ladder.sink"},
+      {"from": "ladder.src_%u", "to": "hls.video_%u", "each": true},
+      {"from": "demux.audio", "to": "aqueue"}, {"from": "aqueue", "to": "aparse"},
+      {"from": "aparse", "to": "hls.audio"}]})";
+  start(R"({"pipelines_dir": ")" + dir + R"(", "streams": {"pipeline": "stuck"},
+            "hls": {"segment_duration": 1}})");
+  Created s = create("stuck show");
+  auto encoder = push_forever(s.rtmp_url);
+  const std::string expected = "stream " + s.id +
+                               ": live for 15 s and its pipeline (description "
+                               "\"stuck\") has written no HLS segment";
+  EXPECT_TRUE(eventually([&] { return d->log().find(expected) != std::string::npos; }, 60s))
+      << d->log();
+  EXPECT_EQ(state(s.id), "live");
+  EXPECT_NE(d->admin("GET", "/metrics").body.find("sugarcast_streams_without_segments_total 1"),
             std::string::npos);
 }
 
