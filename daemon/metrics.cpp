@@ -53,6 +53,19 @@ void Metrics::gauge(const std::string &name, const std::string &help, std::funct
   f.gauges[label_text(labels)] = std::move(read);
 }
 
+void Metrics::remove_gauges(const Labels &labels)
+{
+  const std::string text = label_text(labels);
+  std::lock_guard<std::mutex> guard(lock_);
+  for (auto it = families_.begin(); it != families_.end();) {
+    it->second.gauges.erase(text);
+    if (it->second.gauges.empty() && it->second.counters.empty())
+      it = families_.erase(it);
+    else
+      ++it;
+  }
+}
+
 std::string Metrics::render() const
 {
   std::lock_guard<std::mutex> guard(lock_);

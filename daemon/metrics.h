@@ -27,6 +27,10 @@ public:
   /* A value computed when scraped. */
   void gauge(const std::string &name, const std::string &help, std::function<double()> read,
              const Labels &labels = {});
+  /* Forgets every gauge series with exactly these labels (a stream's, when
+   * it ends), so that a daemon that has run many streams does not scrape
+   * them all forever. Counters stay: modules hold references to them. */
+  void remove_gauges(const Labels &labels);
   /* The exposition text: # HELP, # TYPE and one line per series. */
   std::string render() const;
 

@@ -385,8 +385,8 @@ struct StatsService::Impl
     return *slot;
   }
 
-  /* Per-stream series, made the first time a stream is live here; they read
-   * 0 once it has ended. */
+  /* Per-stream series, made when a stream goes live here and removed when
+   * it ends (remove_gauges). */
   void add_gauges(const std::string &id)
   {
     if (!gauges_for.insert(id).second)
@@ -1089,6 +1089,9 @@ void StatsService::live_changed(const std::string &stream_id, bool live)
   it->second->show.ended_at = now_ms();
   d.save_show(*it->second);
   d.live.erase(it);
+  d.gauges_for.erase(stream_id);
+  d.metrics.remove_gauges({{"stream", stream_id}});
+  d.count_now(); /* sugarcast_viewers without it at once, not at the next point */
   auto t = d.thumbnails.find(stream_id);
   if (t != d.thumbnails.end() && !t->second.decoding)
     d.thumbnails.erase(t); /* a decode under way answers its waiters, then goes */

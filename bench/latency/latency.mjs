@@ -70,9 +70,11 @@ async function until(what, fn, ms = 30000) {
   }
 }
 
+// SIGTERM, not SIGKILL: nginx's master stops its worker and cache manager
+// on TERM, where a killed master leaves them running, holding the ports.
 function cleanup() {
   for (const c of children) {
-    try { c.kill('SIGKILL'); } catch { /* gone */ }
+    try { c.kill('SIGTERM'); } catch { /* gone */ }
   }
 }
 process.on('exit', cleanup);

@@ -76,8 +76,10 @@
 
 #include "gstrecordsink.h"
 
+#include "daterange.h"
 #include "repair.h"
 #include "retention.h"
+#include "timedmeta.h"
 #include "writer.h"
 
 #include <gst/app/gstappsink.h>
@@ -747,30 +749,21 @@ static gboolean sugarcast_record_sink_add_daterange(SugarcastRecordSink *self, c
     GST_WARNING_OBJECT(self, "add-daterange refused: an empty id");
     return FALSE;
   }
-  sugarcast::abr::DateRangeTag tag;
-  tag.id = id;
-  tag.klass = klass ? klass : "";
-  tag.start_us = g_get_real_time(); /* the manifest's times are wall clock */
-  tag.duration = GST_CLOCK_TIME_IS_VALID(duration) ? static_cast<int64_t>(duration) : -1;
-  for (int i = 0; attributes && i < gst_structure_n_fields(attributes); ++i) {
-    const gchar *field = gst_structure_nth_field_name(attributes, static_cast<guint>(i));
-    sugarcast::abr::DateRangeAttribute a;
-    a.name = field;
-    if (!sugarcast::abr::normalise_attribute_name(a.name)) {
-      GST_WARNING_OBJECT(self, "add-daterange refused: attribute '%s' is not X-NAME", field);
-      return FALSE;
-    }
-    const GValue *v = gst_structure_get_value(attributes, field);
-    if (G_VALUE_HOLDS_STRING(v)) {
-      a.value = g_value_get_string(v) ? g_value_get_string(v) : "";
-    } else {
-      g_autofree gchar *text = gst_value_serialize(v);
-      a.value = text ? text : "";
-      a.quoted = !(G_VALUE_HOLDS_INT(v) || G_VALUE_HOLDS_UINT(v) || G_VALUE_HOLDS_INT64(v) ||
-                   G_VALUE_HOLDS_UINT64(v) || G_VALUE_HOLDS_DOUBLE(v) || G_VALUE_HOLDS_FLOAT(v));
-    }
-    tag.attributes.push_back(std::move(a));
+  /* Read as hlsabrsink reads its own (timedmeta.h), so both refuse the same. */
+  g_autoptr(GstEvent) event =
+      sugarcast_daterange_event_new(id, klass, GST_CLOCK_TIME_NONE, duration, attributes);
+  sugarcast::abr::DateRange range;
+  std::string error;
+  if (!sugarcast::abr::daterange_from_structure(gst_event_get_structure(event), range, error)) {
+    GST_WARNING_OBJECT(self, "add-daterange refused: %s", error.c_str());
+    return FALSE;
   }
+  sugarcast::abr::DateRangeTag tag;
+  tag.id = std::move(range.id);
+  tag.klass = std::move(range.klass);
+  tag.start_us = g_get_real_time(); /* the manifest's times are wall clock */
+  tag.duration = range.duration;
+  tag.attributes = std::move(range.attributes);
   RecordSinkPrivate *p = self->priv;
   std::lock_guard ranges(p->ranges_lock);
   if (p->ranges.size() >= kMaxPendingRanges) {

@@ -7,6 +7,7 @@
 #include "testenv.h"
 
 #include <gio/gio.h>
+#include <gst/base/gstbasetransform.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -187,6 +188,7 @@ protected:
   {
     bool eos = false;
     std::string error;
+    bool upright_passthrough = false; /* the videoflip node, at the end */
   };
 
   Outcome run(const std::string &upload, const std::string &out_dir)
@@ -215,6 +217,8 @@ protected:
     } else if (msg) {
       outcome.eos = true;
     }
+    if (g_autoptr(GstElement) upright = gst_bin_get_by_name(GST_BIN(pipeline), "upright"))
+      outcome.upright_passthrough = gst_base_transform_is_passthrough(GST_BASE_TRANSFORM(upright));
     gst_element_set_state(pipeline, GST_STATE_NULL);
     gst_object_unref(pipeline);
     return outcome;
@@ -248,9 +252,23 @@ TEST_F(ClipPipeline, TranscodesAnAcceptedClipToMp4WebmAndAThumbnail)
   EXPECT_EQ(probe(out + "/thumbnail-01.jpg"), "mjpeg,320,240\n");
   EXPECT_TRUE(fs::exists(out + "/thumbnail-15.jpg"));
   EXPECT_FALSE(fs::exists(out + "/thumbnail-17.jpg"));
+  /* An upright clip is not copied frame by frame on its way to the encoders
+   * (videoflip with video-direction=auto alone would: see clip.json). */
+  EXPECT_TRUE(o.upright_passthrough);
   auto duration = test::run_process({"ffprobe", "-v", "error", "-show_entries", "format=duration",
                                      "-of", "csv=p=0", out + "/clip.mp4"});
   EXPECT_NEAR(std::stod(duration.out), 16.0, 0.1);
+}
+
+/* A phone's portrait clip: landscape pixels with a 90° display matrix. */
+TEST_F(ClipPipeline, ARotatedClipIsTurnedUpright)
+{
+  const std::string out = test::scratch_dir() + "/clip-rotated";
+  Outcome o =
+      run(test::make_clip({.seconds = 16, .width = 640, .height = 360, .rotation = 90}), out);
+  EXPECT_TRUE(o.eos) << o.error;
+  EXPECT_EQ(probe(out + "/clip.mp4"), "h264,360,640\naac\n");
+  EXPECT_FALSE(o.upright_passthrough);
 }
 
 TEST_F(ClipPipeline, AClipWithoutAudioLosesTheAudioBranch)

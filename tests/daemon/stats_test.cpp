@@ -333,6 +333,11 @@ TEST_P(Stats, CountsViewersOnceStoresPointsAndShowsAndListsChannels)
   EXPECT_EQ(show.num("gifts"), 2);
   EXPECT_TRUE(show.has("watch_minutes"));
   EXPECT_EQ(http_request("GET", thumb_url).status, 404);
+  /* Its /metrics series went with it: a daemon that has run many shows
+   * does not scrape every one of them forever. */
+  const std::string after = http_request("GET", d->url("/metrics")).body;
+  EXPECT_EQ(after.find("stream=\"" + id + "\""), std::string::npos) << after;
+  EXPECT_NE(after.find("sugarcast_viewers 0"), std::string::npos) << after;
 
   /* A range before the show has no points. */
   Json before(as(*d, "GET", "/api/streams/" + id + "/stats?from=0&to=1000", admin).body);
