@@ -354,7 +354,6 @@ struct StatsService::Impl
   Metrics &metrics;
   ViewerTracker tracker;
   std::map<std::string, std::unique_ptr<LiveStream>> live;
-  std::set<std::string> gauges_for; /* streams with their /metrics series */
   std::map<std::string, Thumbnail> thumbnails;
   std::deque<std::string> thumbnail_queue; /* streams waiting for the decoder */
   bool decoder_busy = false;
@@ -385,12 +384,10 @@ struct StatsService::Impl
     return *slot;
   }
 
-  /* Per-stream series, made when a stream goes live here and removed when
-   * it ends (remove_gauges). */
+  /* Per-stream series, made when a stream goes live here (its LiveStream is
+   * made) and removed when it ends (remove_gauges). */
   void add_gauges(const std::string &id)
   {
-    if (!gauges_for.insert(id).second)
-      return;
     const Labels labels{{"stream", id}};
     auto read = [this, id](auto field) {
       return [this, id, field] {
@@ -1089,7 +1086,6 @@ void StatsService::live_changed(const std::string &stream_id, bool live)
   it->second->show.ended_at = now_ms();
   d.save_show(*it->second);
   d.live.erase(it);
-  d.gauges_for.erase(stream_id);
   d.metrics.remove_gauges({{"stream", stream_id}});
   d.count_now(); /* sugarcast_viewers without it at once, not at the next point */
   auto t = d.thumbnails.find(stream_id);

@@ -8,6 +8,7 @@ two Python interpreters every 200 ms, which took about a quarter of a core
 from the 2-core machine while the daemon was being measured (ffmpeg, the
 peer, ran with nobody polling it)."""
 import json
+import os
 import sys
 import time
 import urllib.parse
@@ -20,7 +21,7 @@ with open(path, "rb") as body:
     request = urllib.request.Request(
         api + "?filename=" + urllib.parse.quote(path.rsplit("/", 1)[-1]), data=body, method="POST",
         headers={**auth, "Content-Type": "video/mp4",
-                 "Content-Length": str(__import__("os").path.getsize(path))})
+                 "Content-Length": str(os.path.getsize(path))})
     clip = json.load(urllib.request.urlopen(request))
 seen = []
 state = clip.get("state")

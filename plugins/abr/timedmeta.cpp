@@ -44,18 +44,15 @@ bool daterange_from_structure(const GstStructure *s, DateRange &range, std::stri
       const GValue *v = gst_structure_get_value(a, field);
       if (G_VALUE_HOLDS_STRING(v)) {
         attr.value = g_value_get_string(v) ? g_value_get_string(v) : "";
-      } else if (G_VALUE_HOLDS_INT(v) || G_VALUE_HOLDS_UINT(v) || G_VALUE_HOLDS_INT64(v) ||
-                 G_VALUE_HOLDS_UINT64(v) || G_VALUE_HOLDS_DOUBLE(v) || G_VALUE_HOLDS_FLOAT(v)) {
-        gchar *text = gst_value_serialize(v);
-        attr.value = text ? text : "0";
-        g_free(text);
-        attr.quoted = false;
       } else {
-        gchar *text = gst_value_serialize(v);
-        attr.value = text ? text : "";
-        g_free(text);
+        /* Numbers are written bare, anything else serialised and quoted. */
+        attr.quoted =
+            !(G_VALUE_HOLDS_INT(v) || G_VALUE_HOLDS_UINT(v) || G_VALUE_HOLDS_INT64(v) ||
+              G_VALUE_HOLDS_UINT64(v) || G_VALUE_HOLDS_DOUBLE(v) || G_VALUE_HOLDS_FLOAT(v));
+        g_autofree gchar *text = gst_value_serialize(v);
+        attr.value = text ? text : (attr.quoted ? "" : "0");
       }
-      range.attributes.push_back(attr);
+      range.attributes.push_back(std::move(attr));
     }
   }
   return true;
