@@ -58,6 +58,10 @@ constexpr size_t kCacheBytes = 8u << 20;
 /* Enough to tell "OPTIONS /clips/" from anything else after a few blank lines. */
 constexpr size_t kFirstLookBytes = 256;
 constexpr int kAcceptPauseMs = 100;
+/* How often held playlist requests look at their playlists again: a
+ * segment listed is answered within this (the playlists are renamed into
+ * place, a stat(2) per playlist per tick tells). */
+constexpr int kParkedCheckMs = 10;
 
 int64_t monotonic_ms()
 {
@@ -73,6 +77,13 @@ void append_number(std::string &out, int64_t value)
   out.append(digits, static_cast<size_t>(end - digits));
 }
 
+/* Whether the connection closes after answering R: HTTP/1.1 unless
+ * "Connection: close", HTTP/1.0 unless "Connection: keep-alive". */
+bool closes_after(const Request &r)
+{
+  return r.http10 ? !r.connection_keep_alive || r.connection_close : r.connection_close;
+}
+
 const char *status_line(int status)
 {
   switch (status) {
@@ -82,6 +93,8 @@ const char *status_line(int status)
     return "HTTP/1.1 204 No Content\r\n";
   case 206:
     return "HTTP/1.1 206 Partial Content\r\n";
+  case 400:
+    return "HTTP/1.1 400 Bad Request\r\n";
   case 404:
     return "HTTP/1.1 404 Not Found\r\n";
   case 414:
@@ -90,6 +103,8 @@ const char *status_line(int status)
     return "HTTP/1.1 416 Range Not Satisfiable\r\n";
   case 431:
     return "HTTP/1.1 431 Request Header Fields Too Large\r\n";
+  case 503:
+    return "HTTP/1.1 503 Service Unavailable\r\n";
   default:
     return "HTTP/1.1 500 Internal Server Error\r\n";
   }
@@ -113,6 +128,7 @@ public:
   void give(int fd);
 
 private:
+  struct Parking;
   struct Connection
   {
     UniqueFd fd;
@@ -138,7 +154,27 @@ private:
      * playlist cost 9 % of playlist requests/s in bench/daemon). */
     std::string peer;
     bool peer_known = false;
+    /* A playlist request held until the segment its _HLS_msn names is
+     * listed (blocking reload): its head stays in `pending`, unanswered. */
+    Parking *parking = nullptr;
+    std::list<Connection *>::iterator parked_at;
+    int64_t parked_msn = 0;
+    int64_t park_deadline = 0;
+    bool park_expired = false;
   };
+  /* The held requests for one playlist, oldest (soonest deadline) first,
+   * and what its text said when last read. */
+  struct Parking
+  {
+    size_t mount = 0;
+    std::string relative;
+    std::list<Connection *> waiting;
+    struct stat seen
+    {
+    };
+    HlsPlaylistState state;
+  };
+  enum class Hold { Serve, Answered, Parked };
   struct CachedFile
   {
     dev_t dev;
@@ -156,6 +192,8 @@ private:
   void wake();
   void close(Connection &c)
   {
+    if (c.parking)
+      unpark(c);
     shared_.options.open->fetch_sub(1, std::memory_order_relaxed);
     connections_.erase(c.self);
   }
@@ -168,6 +206,19 @@ private:
   void process(Connection &c);
   Flush flush(Connection &c);
   bool serves(const Request &r, size_t &mount) const;
+  /* A playlist request with _HLS_msn for a segment not yet listed, in a
+   * playlist that can block: Parked (answered later by check_parked), or
+   * Answered with 400 when it asks too far ahead, or 503 once it waited
+   * three target durations (RFC 8216bis 6.2.5.2). Serve otherwise. */
+  Hold hold(Connection &c, const Request &r, size_t mount);
+  /* What the playlist says now; false when it cannot be read (or is over
+   * 64 KiB): the request is then served as it is. */
+  bool playlist_state(size_t mount, const std::string &relative, struct stat &st,
+                      HlsPlaylistState &state);
+  void unpark(Connection &c);
+  /* Answers the held requests whose segment is listed, or whose playlist
+   * ended or went, or whose time is up. */
+  void check_parked();
   void respond(Connection &c, const Request &r, size_t mount);
   /* Tells the folder's PlaylistObserver (viewer counting) of a playlist served. */
   void observe_playlist(Connection &c, const Request &r, const MediaRoot &root,
@@ -180,6 +231,8 @@ private:
                                             struct stat &st);
   std::shared_ptr<const std::string> keep(size_t mount, const std::string &relative, int fd,
                                           const struct stat &st);
+  /* The whole file when it is at most kMaxCachedFileBytes; nullptr otherwise. */
+  static std::shared_ptr<const std::string> read_small(int fd, const struct stat &st);
   const std::string &date();
   void count(int status);
 
@@ -193,6 +246,7 @@ private:
   int64_t accept_paused_until_ = 0;
   char scratch_[kMaxHeadBytes];
   std::unordered_map<std::string, CachedFile> cache_;
+  std::unordered_map<std::string, Parking> parked_; /* by cache key */
   size_t cache_bytes_ = 0;
   time_t date_second_ = -1;
   std::string date_;
@@ -268,6 +322,8 @@ void MediaFastPath::Worker::run()
     int64_t wait = -1;
     if (!connections_.empty())
       wait = std::max<int64_t>(0, connections_.front().deadline - now) + 1;
+    if (!parked_.empty())
+      wait = wait < 0 ? kParkedCheckMs : std::min<int64_t>(wait, kParkedCheckMs);
     if (accept_paused_until_) {
       const int64_t resume = std::max<int64_t>(0, accept_paused_until_ - now);
       wait = wait < 0 ? resume : std::min(wait, resume);
@@ -303,8 +359,9 @@ void MediaFastPath::Worker::run()
       /* A connection is only ever closed while its own event is handled or
        * after the batch, so every pointer here is live. */
       auto &c = *static_cast<Connection *>(tag);
-      if (events[i].events & EPOLLERR) {
-        close(c);
+      if ((events[i].events & EPOLLERR) ||
+          (c.parking && (events[i].events & (EPOLLRDHUP | EPOLLHUP)))) {
+        close(c); /* a held request's client gone: nothing to answer */
         continue;
       }
       if (c.media)
@@ -313,6 +370,7 @@ void MediaFastPath::Worker::run()
         look_first(c, events[i].events);
     }
     expire();
+    check_parked();
     if (accept_paused_until_ && monotonic_ms() >= accept_paused_until_) {
       accept_paused_until_ = 0;
       epoll_event ev{};
@@ -322,6 +380,9 @@ void MediaFastPath::Worker::run()
     }
   }
   shared_.options.open->fetch_sub(static_cast<int>(connections_.size()), std::memory_order_relaxed);
+  for (auto &[key, p] : parked_)
+    shared_.options.held->fetch_sub(static_cast<int>(p.waiting.size()), std::memory_order_relaxed);
+  parked_.clear();
   connections_.clear();
   listener_.reset();
 }
@@ -460,6 +521,8 @@ void MediaFastPath::Worker::look_first(Connection &c, uint32_t events)
 
 void MediaFastPath::Worker::process(Connection &c)
 {
+  if (c.parking)
+    return; /* check_parked() answers it, then carries on with the rest */
   for (;;) {
     if (c.lingering) {
       /* Read and drop what the client still sends, so that closing does not
@@ -502,7 +565,15 @@ void MediaFastPath::Worker::process(Connection &c)
           hand_over(c, std::move(c.pending));
           return;
         }
-        respond(c, r, mount);
+        switch (hold(c, r, mount)) {
+        case Hold::Parked:
+          return;
+        case Hold::Serve:
+          respond(c, r, mount);
+          break;
+        case Hold::Answered:
+          break;
+        }
         c.pending.erase(0, r.head_bytes);
         if (c.pending.empty() && c.pending.capacity() > 4096)
           std::string().swap(c.pending); /* a big head once is no reason to keep 16 KiB */
@@ -721,26 +792,153 @@ std::shared_ptr<const std::string> MediaFastPath::Worker::keep(size_t mount,
   const int64_t settled = ns(now) - kRacyNanoseconds;
   if (ns(st.st_mtim) > settled || ns(st.st_ctim) > settled)
     return nullptr;
-  std::string bytes(static_cast<size_t>(st.st_size), '\0');
-  size_t got = 0;
-  while (got < bytes.size()) {
-    const ssize_t n = pread(fd, bytes.data() + got, bytes.size() - got, static_cast<off_t>(got));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return nullptr;
-    got += static_cast<size_t>(n);
-  }
-  if (cache_.size() >= kCacheEntries || cache_bytes_ + bytes.size() > kCacheBytes) {
+  auto shared = read_small(fd, st);
+  if (!shared)
+    return nullptr;
+  if (cache_.size() >= kCacheEntries || cache_bytes_ + shared->size() > kCacheBytes) {
     cache_.clear();
     cache_bytes_ = 0;
   }
-  auto shared = std::make_shared<const std::string>(std::move(bytes));
   std::string key(1, static_cast<char>('0' + mount));
   key += relative;
   cache_bytes_ += shared->size();
   cache_[key] = {st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim, shared};
   return shared;
+}
+
+std::shared_ptr<const std::string> MediaFastPath::Worker::read_small(int fd, const struct stat &st)
+{
+  std::string bytes;
+  if (!MediaRoot::read_all(fd, st, kMaxCachedFileBytes, bytes))
+    return nullptr;
+  return std::make_shared<const std::string>(std::move(bytes));
+}
+
+bool MediaFastPath::Worker::playlist_state(size_t mount, const std::string &relative,
+                                           struct stat &st, HlsPlaylistState &state)
+{
+  std::shared_ptr<const std::string> bytes = cached(mount, relative, st);
+  if (!bytes) {
+    UniqueFd file(shared_.mounts[mount].root->open(relative, st));
+    if (!file)
+      return false;
+    bytes = keep(mount, relative, file.get(), st);
+    if (!bytes)
+      bytes = read_small(file.get(), st);
+    if (!bytes)
+      return false;
+  }
+  state = hls_playlist_state(*bytes);
+  return true;
+}
+
+MediaFastPath::Worker::Hold MediaFastPath::Worker::hold(Connection &c, const Request &r,
+                                                        size_t mount)
+{
+  if (c.park_expired) {
+    c.park_expired = false;
+    c.close_after = closes_after(r);
+    respond_error(c, 503, "segment_not_ready", hls_hold_expired(c.parked_msn), r.origin);
+    return Hold::Answered;
+  }
+  const size_t q = r.target.find('?');
+  if (q == std::string_view::npos || (r.method != "GET" && r.method != "HEAD"))
+    return Hold::Serve;
+  const std::string_view path = r.target.substr(0, q);
+  std::string_view query = r.target.substr(q + 1);
+  query = query.substr(0, query.find('#'));
+  const int64_t msn = hls_requested_msn(query);
+  if (msn == -1 || !is_playlist_path(path))
+    return Hold::Serve;
+  const Mount &m = shared_.mounts[mount];
+  const MediaKind *kind = nullptr;
+  const std::string relative = media_relative_path(path.substr(m.url_prefix.size()), &kind);
+  struct stat st;
+  HlsPlaylistState state;
+  if (relative.empty() || !playlist_state(mount, relative, st, state))
+    return Hold::Serve;
+  std::string refusal;
+  switch (hls_hold(msn, state, refusal)) {
+  case HlsHold::Serve:
+    return Hold::Serve;
+  case HlsHold::Refuse:
+    c.close_after = closes_after(r);
+    respond_error(c, 400, "bad_hls_msn", refusal, r.origin);
+    return Hold::Answered;
+  case HlsHold::Wait:
+    break;
+  }
+  std::string key(1, static_cast<char>('0' + mount));
+  key += relative;
+  auto [it, fresh] = parked_.try_emplace(std::move(key));
+  Parking &p = it->second;
+  if (fresh) {
+    p.mount = mount;
+    p.relative = relative;
+  }
+  p.seen = st;
+  p.state = state;
+  c.parking = &p;
+  c.parked_msn = msn;
+  c.park_deadline = monotonic_ms() + hls_hold_ms(state, shared_.options.idle_timeout_ms / 2);
+  c.parked_at = p.waiting.insert(p.waiting.end(), &c);
+  shared_.options.held->fetch_add(1, std::memory_order_relaxed);
+  touch(c); /* idle only after the answer, not while held */
+  return Hold::Parked;
+}
+
+void MediaFastPath::Worker::unpark(Connection &c)
+{
+  Parking *p = c.parking;
+  c.parking = nullptr;
+  shared_.options.held->fetch_sub(1, std::memory_order_relaxed);
+  p->waiting.erase(c.parked_at);
+  if (p->waiting.empty()) {
+    std::string key(1, static_cast<char>('0' + p->mount));
+    key += p->relative;
+    parked_.erase(key);
+  }
+}
+
+void MediaFastPath::Worker::check_parked()
+{
+  if (parked_.empty())
+    return;
+  const int64_t now = monotonic_ms();
+  std::vector<Connection *> due;
+  for (auto &[key, p] : parked_) {
+    struct stat st;
+    const bool exists =
+        fstatat(shared_.mounts[p.mount].root->fd(), p.relative.c_str(), &st, 0) == 0;
+    const bool changed =
+        !exists || st.st_ino != p.seen.st_ino || st.st_dev != p.seen.st_dev ||
+        st.st_size != p.seen.st_size || st.st_mtim.tv_sec != p.seen.st_mtim.tv_sec ||
+        st.st_mtim.tv_nsec != p.seen.st_mtim.tv_nsec ||
+        st.st_ctim.tv_sec != p.seen.st_ctim.tv_sec || st.st_ctim.tv_nsec != p.seen.st_ctim.tv_nsec;
+    bool release_all = false;
+    if (changed) {
+      HlsPlaylistState state;
+      if (!exists || !playlist_state(p.mount, p.relative, st, state))
+        release_all = true; /* gone or unreadable: answered as it is now (404, ...) */
+      p.seen = st;
+      p.state = state;
+    }
+    std::string refusal;
+    for (Connection *c : p.waiting) {
+      if (release_all || (changed && hls_hold(c->parked_msn, p.state, refusal) != HlsHold::Wait)) {
+        due.push_back(c);
+      } else if (c->park_deadline <= now) {
+        c->park_expired = true;
+        due.push_back(c);
+      } else if (!changed) {
+        break; /* the rest were held later: their time is not up either */
+      }
+    }
+  }
+  for (Connection *c : due) {
+    unpark(*c);
+    process(*c);
+  }
 }
 
 void MediaFastPath::Worker::observe_playlist(Connection &c, const Request &r, const MediaRoot &root,
@@ -771,10 +969,8 @@ void MediaFastPath::Worker::observe_playlist(Connection &c, const Request &r, co
 
 void MediaFastPath::Worker::respond(Connection &c, const Request &r, size_t mount)
 {
-  const bool keep_alive =
-      r.http10 ? r.connection_keep_alive && !r.connection_close : !r.connection_close;
-  c.close_after = !keep_alive;
-  const bool keep_alive_header = r.http10 && keep_alive;
+  c.close_after = closes_after(r);
+  const bool keep_alive_header = r.http10 && !c.close_after;
   const Mount &m = shared_.mounts[mount];
   const std::string_view path = r.target.substr(0, r.target.find_first_of("?#"));
 

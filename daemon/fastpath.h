@@ -20,7 +20,11 @@
  * Media requests are answered by the rules of media.h: content types and
  * Cache-Control by extension, CORS (http.cors_origins) and OPTIONS preflights,
  * Accept-Ranges, one byte range (206, or 416 when unsatisfiable; several
- * ranges or If-Range get the whole file), HEAD, JSON 404s. Bodies go out with
+ * ranges or If-Range get the whole file), HEAD, JSON 404s, and blocking
+ * playlist reload: a playlist request with _HLS_msn=N for a playlist that
+ * says CAN-BLOCK-RELOAD is held until segment N is listed (checked every
+ * 10 ms), 400 when N is more than two past the last one, 503 after three
+ * target durations (RFC 8216bis 6.2.5.2). Bodies go out with
  * sendfile(2); files of at most 64 KiB (playlists) are kept in memory per
  * thread and served while a stat(2) shows the same file unchanged (device,
  * inode, size, modification and change times; a file changed within the last
@@ -64,6 +68,9 @@ public:
      * newcomer gets 503 and is closed at once. */
     int max_connections = 10000;
     std::shared_ptr<std::atomic<int>> open = std::make_shared<std::atomic<int>>(0);
+    /* Playlist requests held now (blocking reload), counted with the API
+     * server's in sugarcast_hls_held_requests. */
+    std::shared_ptr<std::atomic<int>> held = std::make_shared<std::atomic<int>>(0);
   };
   struct Mount
   {

@@ -125,8 +125,11 @@ int connection_budget(int configured)
 
 HttpServer::HttpServer(const Config::Http &config, Metrics &metrics)
     : config_(config), metrics_(metrics), door_(std::make_shared<Door>()),
-      open_(std::make_shared<std::atomic<int>>(0))
+      open_(std::make_shared<std::atomic<int>>(0)), held_(std::make_shared<std::atomic<int>>(0))
 {
+  metrics_.gauge("sugarcast_hls_held_requests",
+                 "Playlist requests held until the segment their _HLS_msn names is listed",
+                 [held = held_] { return held->load(std::memory_order_relaxed); });
   server_ = soup_server_new("server-header", "sugarcastd", nullptr);
   g_signal_connect(server_, "request-started", G_CALLBACK(SUGARCAST_GUARD(on_request_started)),
                    this);
@@ -225,9 +228,12 @@ bool HttpServer::listen_fast_path(GInetAddress *address, std::string &error)
 
   door_->context = g_main_context_ref_thread_default();
   door_->server = this;
-  MediaFastPath::Options options{config_.media_threads, config_.idle_timeout_ms,
-                                 config_.cors_origins, connection_budget(config_.max_connections),
-                                 open_};
+  MediaFastPath::Options options{config_.media_threads,
+                                 config_.idle_timeout_ms,
+                                 config_.cors_origins,
+                                 connection_budget(config_.max_connections),
+                                 open_,
+                                 held_};
   std::vector<MediaFastPath::Mount> mounts;
   for (const auto &[prefix, root] : media_mounts_)
     mounts.push_back({prefix, root});

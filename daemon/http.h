@@ -102,6 +102,7 @@ public:
    * listen(). Requests that reach libsoup need their own handler (MediaFiles). */
   void add_media_mount(const std::string &url_prefix, std::shared_ptr<const MediaRoot> root);
   int port() const { return port_; }
+  int idle_timeout_ms() const { return config_.idle_timeout_ms; }
   SoupServer *soup() const { return server_; }
   /* The configured public URL, or "http://ADDRESS:PORT" with the address the
    * connection arrived on (never the client's Host header). */
@@ -126,6 +127,9 @@ public:
   /* Open connections on the port (the fast path's and libsoup's) and
    * WebSocket connections among them. */
   int open_connections() const { return open_->load(std::memory_order_relaxed); }
+  /* Playlist requests held for blocking reload, the fast path's and
+   * MediaFiles' (sugarcast_hls_held_requests). */
+  std::atomic<int> &held_requests() { return *held_; }
   int open_websockets() const { return *websockets_; }
 
 private:
@@ -177,6 +181,7 @@ private:
   UniqueFd listener_peer_;     /* the other end of libsoup's idle listener */
   std::shared_ptr<Door> door_; /* how the fast path's threads reach this object */
   std::shared_ptr<std::atomic<int>> open_;
+  std::shared_ptr<std::atomic<int>> held_;
   std::shared_ptr<int> websockets_ = std::make_shared<int>(0);
   struct Failures
   {

@@ -85,4 +85,21 @@ int MediaRoot::open(const std::string &relative, struct stat &st) const
   return fd;
 }
 
+bool MediaRoot::read_all(int fd, const struct stat &st, size_t max_bytes, std::string &out)
+{
+  if (st.st_size < 0 || static_cast<uint64_t>(st.st_size) > max_bytes)
+    return false;
+  out.assign(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  while (got < out.size()) {
+    const ssize_t n = pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return false;
+    got += static_cast<size_t>(n);
+  }
+  return true;
+}
+
 } // namespace sugarcast

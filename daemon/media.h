@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -45,6 +46,39 @@ const char *media_content_type(const std::string &file_name);
  * when the path is refused. */
 std::string media_relative_path(std::string_view path, const MediaKind **kind);
 
+/* What a media playlist's text says about blocking reload (RFC 8216bis
+ * 6.2.5.2): whether it can block (EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES),
+ * has ended (EXT-X-ENDLIST), the sequence number its next segment will
+ * have (EXT-X-MEDIA-SEQUENCE plus the EXTINF lines) and its target duration
+ * in seconds. Only the tags are read, the way hls.js reads them. */
+struct HlsPlaylistState
+{
+  bool can_block = false;
+  bool ended = false;
+  int64_t next_msn = 0;
+  int64_t target_duration = 0;
+};
+HlsPlaylistState hls_playlist_state(std::string_view text);
+
+/* The _HLS_msn a playlist request's query (after '?', without '#') asks
+ * for: -1 when it has none, -2 when its value is not a decimal number below
+ * 2^53 (hls.js writes it that way). */
+int64_t hls_requested_msn(std::string_view query);
+
+/* What a playlist request asking for MSN (hls_requested_msn, not -1) gets
+ * from a playlist in STATE, on both servers: Serve it now (the segment is
+ * listed, or the playlist ended or cannot block), Wait until that changes,
+ * or Refuse with 400 (`refusal` says why: MSN malformed, or more than two
+ * past the last segment listed). */
+enum class HlsHold { Serve, Wait, Refuse };
+HlsHold hls_hold(int64_t msn, const HlsPlaylistState &state, std::string &refusal);
+/* How long a request may wait: three target durations (RFC 8216bis), at
+ * most CAP_MS; then 503 with hls_hold_expired(). */
+int64_t hls_hold_ms(const HlsPlaylistState &state, int64_t cap_ms);
+std::string hls_hold_expired(int64_t msn);
+/* Whether a request target's path (before '?') names a playlist. */
+bool is_playlist_path(std::string_view path);
+
 /* Told of each playlist (.m3u8) a media folder served, by either server, on
  * its thread: the relative path ("ID/720p/index.m3u8"), the request's query
  * (after '?', may be empty), the client's address and User-Agent. Viewer
@@ -69,6 +103,9 @@ public:
    * regular file inside the folder once every symbolic link is followed
    * (absolute links are refused); -1 otherwise. Fills `st`. */
   int open(const std::string &relative, struct stat &st) const;
+  /* The whole of the file FD opened (ST from open), when it is at most
+   * MAX_BYTES; false otherwise or when it cannot be read. */
+  static bool read_all(int fd, const struct stat &st, size_t max_bytes, std::string &out);
 
   /* Set before the servers start; called for each playlist served. */
   void set_playlist_observer(PlaylistObserver observer) { observer_ = std::move(observer); }

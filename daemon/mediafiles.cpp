@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <map>
+#include <optional>
 
 namespace sugarcast {
 
@@ -65,13 +67,115 @@ MediaFiles::MediaFiles(HttpServer &http, std::string url_prefix, std::string roo
   http_.add_media_mount(prefix_, root_);
 }
 
+MediaFiles::~MediaFiles()
+{
+  if (tick_)
+    g_source_remove(tick_);
+  while (!held_.empty())
+    release(held_.begin());
+}
+
+void MediaFiles::release(std::list<Held>::iterator it)
+{
+  SoupServerMessage *msg = it->msg;
+  g_signal_handler_disconnect(msg, it->disconnected);
+  held_.erase(it);
+  http_.held_requests().fetch_sub(1, std::memory_order_relaxed);
+  soup_server_message_unpause(msg);
+  g_object_unref(msg);
+}
+
+bool MediaFiles::playlist_state(const std::string &relative, HlsPlaylistState &state) const
+{
+  struct stat st;
+  const int fd = root_->open(relative, st);
+  if (fd < 0)
+    return false;
+  std::string text;
+  const bool read = MediaRoot::read_all(fd, st, 65536, text);
+  close(fd);
+  if (read)
+    state = hls_playlist_state(text);
+  return read;
+}
+
+bool MediaFiles::hold(SoupServerMessage *msg, const char *path, const std::string &relative)
+{
+  const char *query = g_uri_get_query(soup_server_message_get_uri(msg));
+  const int64_t msn = query ? hls_requested_msn(query) : -1;
+  HlsPlaylistState state;
+  if (msn == -1 || !is_playlist_path(relative) || !playlist_state(relative, state))
+    return false;
+  std::string refusal;
+  switch (hls_hold(msn, state, refusal)) {
+  case HlsHold::Serve:
+    return false;
+  case HlsHold::Refuse:
+    respond_error(msg, SOUP_STATUS_BAD_REQUEST, "bad_hls_msn", refusal);
+    return true;
+  case HlsHold::Wait:
+    break;
+  }
+  soup_server_message_pause(msg);
+  const gint64 wait_us = hls_hold_ms(state, http_.idle_timeout_ms() / 2) * 1000;
+  held_.push_back({SOUP_SERVER_MESSAGE(g_object_ref(msg)), path, relative, msn,
+                   g_get_monotonic_time() + wait_us, 0});
+  held_.back().disconnected =
+      g_signal_connect(msg, "disconnected", G_CALLBACK(SUGARCAST_GUARD(on_disconnected)), this);
+  http_.held_requests().fetch_add(1, std::memory_order_relaxed);
+  if (!tick_)
+    tick_ = g_timeout_add(10, SUGARCAST_GUARD(on_tick), this);
+  return true;
+}
+
+void MediaFiles::on_disconnected(SoupServerMessage *msg, gpointer self)
+{
+  auto *files = static_cast<MediaFiles *>(self);
+  for (auto it = files->held_.begin(); it != files->held_.end(); ++it)
+    if (it->msg == msg) {
+      files->release(it);
+      return;
+    }
+}
+
+gboolean MediaFiles::on_tick(gpointer self)
+{
+  auto *files = static_cast<MediaFiles *>(self);
+  const gint64 now = g_get_monotonic_time();
+  std::string refusal;
+  /* Each playlist read once a tick, however many wait for it. */
+  std::map<std::string, std::optional<HlsPlaylistState>> states;
+  for (auto it = files->held_.begin(); it != files->held_.end();) {
+    const auto next = std::next(it);
+    auto [at, fresh] = states.try_emplace(it->relative);
+    if (fresh) {
+      HlsPlaylistState state;
+      if (files->playlist_state(it->relative, state))
+        at->second = state;
+    }
+    if (!at->second || hls_hold(it->msn, *at->second, refusal) != HlsHold::Wait) {
+      files->serve(it->msg, it->path.c_str(), false);
+      files->release(it);
+    } else if (it->deadline_us <= now) {
+      respond_error(it->msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "segment_not_ready",
+                    hls_hold_expired(it->msn));
+      files->release(it);
+    }
+    it = next;
+  }
+  if (!files->held_.empty())
+    return G_SOURCE_CONTINUE;
+  files->tick_ = 0;
+  return G_SOURCE_REMOVE;
+}
+
 void MediaFiles::on_request(SoupServer *, SoupServerMessage *msg, const char *path, GHashTable *,
                             gpointer self)
 {
   static_cast<MediaFiles *>(self)->serve(msg, path);
 }
 
-void MediaFiles::serve(SoupServerMessage *msg, const char *path)
+void MediaFiles::serve(SoupServerMessage *msg, const char *path, bool may_hold)
 {
   const std::string method = soup_server_message_get_method(msg);
   if (method == "OPTIONS") {
@@ -90,6 +194,8 @@ void MediaFiles::serve(SoupServerMessage *msg, const char *path)
   const MediaKind *kind = nullptr;
   const std::string relative =
       media_relative_path(std::string_view(path).substr(prefix_.size()), &kind);
+  if (may_hold && !relative.empty() && hold(msg, path, relative))
+    return;
   struct stat st;
   const int fd = relative.empty() ? -1 : root_->open(relative, st);
   if (fd < 0) {

@@ -189,6 +189,9 @@ struct StreamManager::Impl
         {"hls.segment_duration", std::to_string(config.hls.segment_duration)},
         {"hls.playlist_length", std::to_string(config.hls.playlist_length)},
         {"hls.ladder", config.hls.ladder},
+        /* Held playlist requests are the media fast path's (fastpath.h);
+         * libsoup alone (http.media_threads 0) answers at once. */
+        {"hls.blocking_reload", config.http.media_threads > 0 ? "true" : "false"},
         {"recordings_dir", config.recordings.dir + "/" + record.id},
         {"recordings.enabled",
          owner->record_by_default && owner->record_by_default(record.id) ? "true" : "false"},

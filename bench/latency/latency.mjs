@@ -221,12 +221,17 @@ async function open(url) {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const p = await ctx.newPage();
   await p.addInitScript(probe);
-  const traffic = { playlists: 0, segments: 0, playlistBytes: 0, segmentBytes: 0, counting: false };
+  const traffic = { playlists: 0, segments: 0, playlistBytes: 0, segmentBytes: 0, playlistStatus: {}, counting: false };
   p.on('response', (r) => {
     if (!traffic.counting) return;
     const u = r.url().split('?')[0];
     const len = Number(r.headers()['content-length'] || 0);
-    if (u.endsWith('.m3u8')) { traffic.playlists++; traffic.playlistBytes += len; }
+    if (u.endsWith('.m3u8')) {
+      traffic.playlists++;
+      traffic.playlistBytes += len;
+      traffic.playlistStatus[r.status()] = (traffic.playlistStatus[r.status()] || 0) + 1;
+      if (process.env.BENCH_TRACE) console.error(`${Date.now()} ${r.status()} ${r.url()}`);
+    }
     else if (u.endsWith('.ts') || u.endsWith('.m4s') || u.endsWith('.mp4')) { traffic.segments++; traffic.segmentBytes += len; }
   });
   await p.goto(url);
@@ -258,7 +263,7 @@ for (const [name, v] of Object.entries(viewers)) {
   results[name] = {
     samples: xs.length, p50: pct(xs, 0.5), p95: pct(xs, 0.95), max: Math.max(...xs), stalls: lat.waiting,
     unreadable: lat.bad,
-    playlists_per_min: (v.traffic.playlists * 60) / seconds, segments_per_min: (v.traffic.segments * 60) / seconds,
+    playlists_per_min: (v.traffic.playlists * 60) / seconds, playlist_status: v.traffic.playlistStatus, segments_per_min: (v.traffic.segments * 60) / seconds,
     playlist_kB_per_min: (v.traffic.playlistBytes * 60) / seconds / 1000,
     segment_kB_per_min: (v.traffic.segmentBytes * 60) / seconds / 1000,
   };

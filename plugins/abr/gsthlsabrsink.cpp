@@ -72,6 +72,7 @@ GST_DEBUG_CATEGORY_STATIC(sugarcast_hls_abr_sink_debug);
 #define DEFAULT_AUDIO_MODE SUGARCAST_HLS_ABR_SINK_AUDIO_MUXED
 #define DEFAULT_PROGRAM_DATE_TIME TRUE
 #define DEFAULT_MASTER_NAME "master.m3u8"
+#define DEFAULT_CAN_BLOCK_RELOAD FALSE
 
 enum {
   PROP_0,
@@ -83,6 +84,7 @@ enum {
   PROP_AUDIO_MODE,
   PROP_PROGRAM_DATE_TIME,
   PROP_MASTER_NAME,
+  PROP_CAN_BLOCK_RELOAD,
 };
 
 enum {
@@ -148,6 +150,7 @@ struct Settings
   SugarcastHlsAbrSinkAudioMode audio_mode = DEFAULT_AUDIO_MODE;
   bool program_date_time = DEFAULT_PROGRAM_DATE_TIME;
   std::string master_name = DEFAULT_MASTER_NAME;
+  bool can_block_reload = DEFAULT_CAN_BLOCK_RELOAD;
 };
 
 struct PadState
@@ -778,6 +781,7 @@ static bool start_writer(SugarcastHlsAbrSink *self)
         s.audio_mode == SUGARCAST_HLS_ABR_SINK_AUDIO_GROUP ? AudioMode::Group : AudioMode::Muxed;
     hs.program_date_time = s.program_date_time;
     hs.master_name = s.master_name;
+    hs.can_block_reload = s.can_block_reload;
   }
 
   HlsWriter::Hooks hooks;
@@ -916,6 +920,9 @@ static void sugarcast_hls_abr_sink_set_property(GObject *object, guint prop_id, 
   case PROP_PROGRAM_DATE_TIME:
     s.program_date_time = g_value_get_boolean(value);
     break;
+  case PROP_CAN_BLOCK_RELOAD:
+    s.can_block_reload = g_value_get_boolean(value);
+    break;
   case PROP_MASTER_NAME: {
     const gchar *text = g_value_get_string(value);
     s.master_name = text && *text ? text : DEFAULT_MASTER_NAME;
@@ -954,6 +961,9 @@ static void sugarcast_hls_abr_sink_get_property(GObject *object, guint prop_id, 
     break;
   case PROP_PROGRAM_DATE_TIME:
     g_value_set_boolean(value, s.program_date_time);
+    break;
+  case PROP_CAN_BLOCK_RELOAD:
+    g_value_set_boolean(value, s.can_block_reload);
     break;
   case PROP_MASTER_NAME:
     g_value_set_string(value, s.master_name.c_str());
@@ -1024,6 +1034,14 @@ static void sugarcast_hls_abr_sink_class_init(SugarcastHlsAbrSinkClass *klass)
       g_param_spec_string("master-playlist-name", "Master playlist name",
                           "File name of the multivariant playlist in the folder",
                           DEFAULT_MASTER_NAME, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_CAN_BLOCK_RELOAD,
+      g_param_spec_boolean(
+          "can-block-reload", "Can block reload",
+          "Write EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES in live media playlists: only "
+          "for a server that holds a playlist request carrying _HLS_msn until that segment "
+          "is listed (sugarcastd does)",
+          DEFAULT_CAN_BLOCK_RELOAD, flags));
 
   /**
    * SugarcastHlsAbrSink::add-daterange:

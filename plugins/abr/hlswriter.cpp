@@ -138,7 +138,8 @@ struct Rendition
   int64_t total_duration = 0;
 
   Rendition(std::string n, const HlsSettings &s)
-      : name(std::move(n)), playlist(s.type, s.target_duration, s.playlist_length)
+      : name(std::move(n)),
+        playlist(s.type, s.target_duration, s.playlist_length, s.can_block_reload)
   {}
 };
 

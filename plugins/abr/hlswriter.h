@@ -57,6 +57,8 @@ struct HlsSettings
   AudioMode audio_mode = AudioMode::Muxed;
   bool program_date_time = true;
   std::string master_name = "master.m3u8";
+  /* EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES while a playlist is live. */
+  bool can_block_reload = false;
 };
 
 struct VideoFormat

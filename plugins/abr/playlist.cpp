@@ -44,8 +44,10 @@ std::string quoted(const std::string &value)
 
 } // namespace
 
-MediaPlaylist::MediaPlaylist(PlaylistType type, int target_duration, unsigned window)
-    : type_(type), target_(std::max(1, target_duration)), window_(window)
+MediaPlaylist::MediaPlaylist(PlaylistType type, int target_duration, unsigned window,
+                             bool can_block_reload)
+    : type_(type), target_(std::max(1, target_duration)), window_(window),
+      can_block_reload_(can_block_reload)
 {}
 
 std::vector<PlaylistSegment> MediaPlaylist::add(PlaylistSegment segment)
@@ -82,6 +84,8 @@ std::string MediaPlaylist::render(bool ended) const
   else if (type_ == PlaylistType::Vod)
     text += "#EXT-X-PLAYLIST-TYPE:VOD\n";
   text += "#EXT-X-INDEPENDENT-SEGMENTS\n";
+  if (can_block_reload_ && !ended)
+    text += "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES\n";
   std::string map;
   for (const auto &s : segments_) {
     if (s.discontinuity)

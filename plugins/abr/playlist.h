@@ -32,8 +32,11 @@ struct PlaylistSegment
 class MediaPlaylist
 {
 public:
-  /* `target_duration` in seconds; `window` segments for live (0 = all). */
-  MediaPlaylist(PlaylistType type, int target_duration, unsigned window);
+  /* `target_duration` in seconds; `window` segments for live (0 = all).
+   * `can_block_reload`: say EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES until
+   * the playlist ends (only where the server holds _HLS_msn requests). */
+  MediaPlaylist(PlaylistType type, int target_duration, unsigned window,
+                bool can_block_reload = false);
 
   /* Appends a segment; returns the segments that left the live window. */
   std::vector<PlaylistSegment> add(PlaylistSegment segment);
@@ -52,6 +55,7 @@ private:
   PlaylistType type_;
   int target_;
   unsigned window_;
+  bool can_block_reload_;
   std::deque<PlaylistSegment> segments_;
   uint64_t media_sequence_ = 0;
   uint64_t discontinuity_sequence_ = 0;

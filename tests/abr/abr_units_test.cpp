@@ -439,6 +439,20 @@ TEST(MediaPlaylist, VodIsAnEventUntilItEndsAndMapsAreWrittenOnce)
   EXPECT_EQ(p.segments().size(), 4u) << "VOD keeps every segment";
 }
 
+TEST(MediaPlaylist, CanBlockReloadIsSaidUntilItEnds)
+{
+  MediaPlaylist p(PlaylistType::Live, 1, 3, true);
+  p.add(segment(0));
+  const std::string open = p.render(false);
+  EXPECT_NE(open.find("#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES\n"),
+            std::string::npos)
+      << open;
+  /* An ended playlist never changes: nothing to wait for. */
+  EXPECT_EQ(p.render(true).find("SERVER-CONTROL"), std::string::npos);
+  EXPECT_EQ(MediaPlaylist(PlaylistType::Live, 1, 3).render(false).find("SERVER-CONTROL"),
+            std::string::npos);
+}
+
 TEST(MediaPlaylist, TargetDurationCoversTheLongestSegmentAsRounded)
 {
   MediaPlaylist p(PlaylistType::Event, 2, 0);

@@ -72,6 +72,14 @@ int run_http(const uint8_t *data, size_t size)
     }
     require(parts >= 2 && parts <= 4);
   }
+
+  /* Blocking reload: the sequence number a query asks for, and the state of
+   * a playlist made of the input, are plain non-negative numbers. */
+  const size_t q = r.target.find('?');
+  if (q != std::string_view::npos)
+    require(hls_requested_msn(r.target.substr(q + 1)) >= -2);
+  const HlsPlaylistState state = hls_playlist_state(text);
+  require(state.next_msn >= 0 && state.target_duration >= 0);
   return look == http1::FirstLook::Media && !r.has_body ? 1 : 0;
 }
 

@@ -581,3 +581,170 @@ TEST(MediaLimits, WithoutMediaThreadsLibsoupServesMedia)
   EXPECT_EQ(r.header("cache-control"), "public, max-age=31536000, immutable");
   EXPECT_EQ(http_request("GET", d.url("/hls/s/360p/../../../secret.json")).status, 404);
 }
+
+/* Blocking playlist reload (RFC 8216bis 6.2.5.2), as hls.js asks for it in
+ * low-latency mode: "index.m3u8?_HLS_msn=N" is held until segment N is
+ * listed, so that a player learns of each segment the moment it exists
+ * instead of polling. */
+namespace {
+
+std::string live_playlist(int first, int count, bool ended = false)
+{
+  std::string text = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:" +
+                     std::to_string(first) + "\n";
+  if (!ended)
+    text += "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES\n";
+  for (int i = first; i < first + count; ++i)
+    text += "#EXTINF:1.00000,\nseg" + std::to_string(i) + ".ts\n";
+  if (ended)
+    text += "#EXT-X-ENDLIST\n";
+  return text;
+}
+
+/* As hlsabrsink writes it: in full beside it, then renamed into place. */
+void replace_file(const std::string &path, const std::string &content)
+{
+  write_file(path + ".tmp", content);
+  fs::rename(path + ".tmp", path);
+}
+
+/* sugarcast_hls_held_requests in the daemon's /metrics; -1 when absent. */
+double held_requests(const SugarcastdProcess &d)
+{
+  const std::string text = http_request("GET", d.url("/metrics")).body;
+  const std::string name = "\nsugarcast_hls_held_requests ";
+  const size_t at = text.find(name);
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size()));
+}
+
+} // namespace
+
+TEST_F(Media, BlockingReloadHoldsARequestUntilItsSegmentIsListed)
+{
+  const std::string file = hls + "/block/360p.m3u8";
+  write_file(file, live_playlist(5, 2)); /* segments 5 and 6 */
+  ASSERT_TRUE(wait_until_cacheable(file));
+  Raw c(port());
+  /* Listed already: answered at once. */
+  ASSERT_TRUE(c.send(get("/hls/block/360p.m3u8?session=v1&_HLS_msn=6")));
+  Response r = c.read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, live_playlist(5, 2));
+  /* The next one: held (the daemon says so) until the playlist lists it. */
+  ASSERT_TRUE(c.send(get("/hls/block/360p.m3u8?session=v1&_HLS_msn=7")));
+  ASSERT_TRUE(eventually([&] { return held_requests(*d) == 1; })) << held_requests(*d);
+  replace_file(file, live_playlist(5, 3));
+  r = c.read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, live_playlist(5, 3));
+  EXPECT_EQ(held_requests(*d), 0);
+  /* A rewrite that does not list it yet leaves it held: the 8th segment,
+   * asked for before the 7th is... */
+  ASSERT_TRUE(c.send(get("/hls/block/360p.m3u8?_HLS_msn=9")));
+  ASSERT_TRUE(eventually([&] { return held_requests(*d) == 1; }));
+  replace_file(file, live_playlist(6, 3)); /* 6..8 */
+  ASSERT_TRUE(wait_until_cacheable(file));
+  EXPECT_EQ(held_requests(*d), 1);
+  replace_file(file, live_playlist(6, 4)); /* 6..9 */
+  r = c.read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, live_playlist(6, 4));
+  /* ... and the connection goes on serving. */
+  ASSERT_TRUE(c.send(get("/hls/block/360p.m3u8")));
+  EXPECT_EQ(c.read().body, live_playlist(6, 4));
+}
+
+TEST_F(Media, BlockingReloadRefusesWhatItCannotHold)
+{
+  const std::string file = hls + "/far/360p.m3u8";
+  write_file(file, live_playlist(5, 2)); /* the last is 6: 8 may be asked for, 9 not */
+  Raw c(port());
+  ASSERT_TRUE(c.send(get("/hls/far/360p.m3u8?_HLS_msn=9")));
+  Response r = c.read();
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("_HLS_msn=9 is more than two segments past the last one listed (6)"),
+            std::string::npos)
+      << r.body;
+  ASSERT_TRUE(c.send(get("/hls/far/360p.m3u8?_HLS_msn=seven")));
+  EXPECT_EQ(c.read().status, 400);
+  /* A playlist that has ended, or that does not say it can block, is
+   * served at once whatever is asked. */
+  replace_file(file, live_playlist(5, 2, true));
+  ASSERT_TRUE(c.send(get("/hls/far/360p.m3u8?_HLS_msn=7")));
+  EXPECT_EQ(c.read().body, live_playlist(5, 2, true));
+  write_file(hls + "/far/plain.m3u8", "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:5\n");
+  ASSERT_TRUE(c.send(get("/hls/far/plain.m3u8?_HLS_msn=7")));
+  EXPECT_EQ(c.read().status, 200);
+  /* Nothing is held for a playlist that does not exist. */
+  ASSERT_TRUE(c.send(get("/hls/far/none.m3u8?_HLS_msn=7")));
+  EXPECT_EQ(c.read().status, 404);
+}
+
+TEST_F(Media, BlockingReloadGivesUpAfterThreeTargetDurations)
+{
+  const std::string file = hls + "/stalled/360p.m3u8";
+  write_file(file, live_playlist(5, 2)); /* EXT-X-TARGETDURATION:1 */
+  Raw c(port());
+  ASSERT_TRUE(c.send(get("/hls/stalled/360p.m3u8?_HLS_msn=7")));
+  ASSERT_TRUE(eventually([&] { return held_requests(*d) == 1; })) << held_requests(*d);
+  Response r = c.read();
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(held_requests(*d), 0);
+  EXPECT_NE(r.body.find("_HLS_msn=7"), std::string::npos) << r.body;
+  /* The connection is still the client's. */
+  ASSERT_TRUE(c.send(get("/hls/stalled/360p.m3u8")));
+  EXPECT_EQ(c.read().status, 200);
+}
+
+TEST_F(Media, HeldRequestsOfClientsThatLeaveAreForgotten)
+{
+  const std::string file = hls + "/leave/360p.m3u8";
+  write_file(file, live_playlist(0, 1));
+  {
+    Raw a(port()), b(port());
+    ASSERT_TRUE(a.send(get("/hls/leave/360p.m3u8?_HLS_msn=1")));
+    ASSERT_TRUE(b.send(get("/hls/leave/360p.m3u8?_HLS_msn=2")));
+    ASSERT_TRUE(eventually([&] { return held_requests(*d) == 2; })) << held_requests(*d);
+  }
+  EXPECT_TRUE(eventually([&] { return held_requests(*d) == 0; })) << held_requests(*d);
+  /* Listing the segments later finds no one to answer, and nothing breaks. */
+  replace_file(file, live_playlist(0, 3));
+  Raw c(port());
+  ASSERT_TRUE(c.send(get("/hls/leave/360p.m3u8?_HLS_msn=2")));
+  EXPECT_EQ(c.read().body, live_playlist(0, 3));
+}
+
+TEST_F(Media, BlockingReloadOnAConnectionTheApiServerHas)
+{
+  /* A browser reuses a connection that began with an API request for its
+   * playlists: libsoup serves those, and holds them the same way. */
+  const std::string file = hls + "/soup/360p.m3u8";
+  write_file(file, live_playlist(3, 2)); /* 3 and 4 */
+  Raw c(port());
+  ASSERT_TRUE(c.send(get("/metrics")));
+  EXPECT_EQ(c.read().status, 200);
+  ASSERT_TRUE(c.send(get("/hls/soup/360p.m3u8?_HLS_msn=8")));
+  EXPECT_EQ(c.read().status, 400);
+  ASSERT_TRUE(c.send(get("/hls/soup/360p.m3u8?_HLS_msn=5&session=v2")));
+  ASSERT_TRUE(eventually([&] { return held_requests(*d) == 1; })) << held_requests(*d);
+  replace_file(file, live_playlist(3, 3));
+  Response r = c.read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, live_playlist(3, 3));
+  EXPECT_EQ(held_requests(*d), 0);
+  /* Given up after three target durations. */
+  ASSERT_TRUE(c.send(get("/hls/soup/360p.m3u8?_HLS_msn=6")));
+  ASSERT_TRUE(eventually([&] { return held_requests(*d) == 1; })) << held_requests(*d);
+  r = c.read();
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("_HLS_msn=6"), std::string::npos) << r.body;
+  /* A client that leaves is forgotten. */
+  {
+    Raw gone(port());
+    ASSERT_TRUE(gone.send(get("/metrics")));
+    EXPECT_EQ(gone.read().status, 200);
+    ASSERT_TRUE(gone.send(get("/hls/soup/360p.m3u8?_HLS_msn=6")));
+    ASSERT_TRUE(eventually([&] { return held_requests(*d) == 1; }));
+  }
+  EXPECT_TRUE(eventually([&] { return held_requests(*d) == 0; })) << held_requests(*d);
+}
