@@ -20,8 +20,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,70 +32,8 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import GLib, Gst  # noqa: E402
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-NGINX_CONF = """
-daemon off;
-master_process on;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-events {{ worker_connections 64; }}
-rtmp {{
-  server {{
-    listen 127.0.0.1:{port};
-    chunk_size 4096;
-    application live {{
-      live on;
-      record off;
-      wait_key on;
-      wait_video on;
-      hls on;
-      hls_path {hls};
-      hls_fragment 1s;
-      hls_playlist_length 20s;
-    }}
-  }}
-}}
-"""
-
-
-def start_nginx(tmp, port):
-    hls = os.path.join(tmp, "nginx-hls")
-    os.makedirs(hls)
-    # The worker runs as nobody; hls_cleanup empties this folder, which is ours alone.
-    os.chmod(tmp, 0o755)
-    os.chmod(hls, 0o777)
-    conf = os.path.join(tmp, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(tmp=tmp, port=port, hls=hls))
-    proc = subprocess.Popen(["nginx", "-p", tmp, "-c", conf, "-e", os.path.join(tmp, "error.log")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, hls
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    sys.exit("nginx did not start; see " + os.path.join(tmp, "error.log"))
-
-
-def stop_nginx(proc):
-    """Stops what start_nginx started: gracefully, then for good."""
-    proc.send_signal(signal.SIGQUIT)
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import nginx_rtmp  # noqa: E402  (bench/nginx_rtmp.py)
 
 
 class PlaylistPoller(threading.Thread):
@@ -178,8 +114,11 @@ def main():
 
     Gst.init(None)
     tmp = tempfile.mkdtemp(prefix="abr-latency-")
-    port = free_port()
-    nginx, nginx_hls = start_nginx(tmp, port)
+    # The worker runs as nobody; hls_cleanup empties this folder, which is ours alone.
+    nginx_hls = nginx_rtmp.writable_folder(tmp, "nginx-hls")
+    nginx, port = nginx_rtmp.start(
+        tmp, f"record off; wait_key on; wait_video on; hls on; hls_path {nginx_hls}; "
+        "hls_fragment 1s; hls_playlist_length 20s;")
     ours_hls = os.path.join(tmp, "ours")
     url = f"rtmp://127.0.0.1:{port}/live/bench"
     try:
@@ -268,7 +207,7 @@ def main():
                 json.dump({"nginx": nginx_latency, "ours": ours_latency, "ours_top": ours_top,
                            "ours_from_entry": ours_from_entry}, f)
     finally:
-        stop_nginx(nginx)
+        nginx_rtmp.stop(nginx)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

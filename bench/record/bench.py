@@ -23,11 +23,14 @@
    said so, when nginx or its RTMP module is not installed (bench/record/run
    installs them).
 """
-import json, os, resource, shutil, socket, subprocess, sys, tempfile, time
+import json, os, resource, shutil, subprocess, sys, tempfile, time
 
 import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import Gst, GLib
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import nginx_rtmp  # noqa: E402  (bench/nginx_rtmp.py)
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
 RUNS = int(os.environ.get("RUNS", "3"))
@@ -147,27 +150,6 @@ print("repair of a 2-hour recording (1801 segments, the last torn), whole proces
       ", ".join(f"{t:.1f}" for t in times) + " ms")
 
 # The peer: nginx-rtmp, record off and record all, on the same stream.
-NGINX_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
-NGINX_CONF = """
-daemon off;
-master_process off;
-pid {tmp}/nginx.pid;
-load_module {module};
-error_log {tmp}/error.log warn;
-events {{ worker_connections 64; }}
-rtmp {{
-  server {{
-    listen 127.0.0.1:{port};
-    chunk_size 4096;
-    application live {{
-      live on;
-      {record}
-    }}
-  }}
-}}
-"""
-
-
 def proc_cpu(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -176,29 +158,8 @@ def proc_cpu(pid):
 
 def nginx_run(record):
     tmp = tempfile.mkdtemp(prefix="nginx-", dir=work)
-    rec = os.path.join(tmp, "rec")
-    os.makedirs(rec)
-    os.chmod(tmp, 0o755)
-    os.chmod(rec, 0o777)  # Debian's nginx writes as nobody
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    directive = f"record all; record_path {rec};" if record else "record off;"
-    conf = os.path.join(tmp, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(tmp=tmp, port=port, module=NGINX_MODULE, record=directive))
-    nginx = subprocess.Popen(["nginx", "-p", tmp, "-c", conf, "-e", os.path.join(tmp, "error.log")],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if time.time() > deadline:
-                nginx.kill()
-                sys.exit("nginx did not start; see " + os.path.join(tmp, "error.log"))
-            time.sleep(0.05)
+    rec = nginx_rtmp.writable_folder(tmp, "rec")
+    nginx, port = nginx_rtmp.start(tmp, f"record all; record_path {rec};" if record else "record off;")
     t0 = proc_cpu(nginx.pid)
     subprocess.run(["ffmpeg", "-v", "error", "-re", "-i", flv, "-c", "copy", "-f", "flv",
                     f"rtmp://127.0.0.1:{port}/live/bench"], check=True)
@@ -216,12 +177,11 @@ def nginx_run(record):
                 break
             time.sleep(0.002)
     used = proc_cpu(nginx.pid) - t0
-    nginx.terminate()
-    nginx.wait(timeout=10)
+    nginx_rtmp.stop(nginx)
     return used, closed_ms
 
 
-if shutil.which("nginx") and os.path.exists(NGINX_MODULE):
+if nginx_rtmp.available():
     flv = os.path.join(work, "source.flv")
     subprocess.run(["ffmpeg", "-v", "error", "-i", source, "-c", "copy", flv], check=True)
     off, on, closes = [], [], []
@@ -241,6 +201,6 @@ if shutil.which("nginx") and os.path.exists(NGINX_MODULE):
     print("nginx-rtmp publisher gone -> FLV complete (size settled; no index, no playlist): " +
           ", ".join(f"{c:.1f}" for c in closes) + " ms (polled every 2 ms, 0.5 s to settle)")
 else:
-    print("nginx-rtmp not measured: nginx or " + NGINX_MODULE + " is not installed "
+    print("nginx-rtmp not measured: nginx or " + nginx_rtmp.MODULE + " is not installed "
           "(bench/record/run installs them)")
 shutil.rmtree(work)
