@@ -72,6 +72,9 @@ struct Daemon::Impl
       if (!live)
         recordings.show_ended(id);
     };
+    streams.on_reconnecting = [this](const std::string &id, bool reconnecting) {
+      chat.set_stream_reconnecting(id, reconnecting);
+    };
     streams.record_by_default = [this](const std::string &id) {
       return recordings.record_by_default(id);
     };

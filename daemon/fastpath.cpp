@@ -247,6 +247,7 @@ private:
   char scratch_[kMaxHeadBytes];
   std::unordered_map<std::string, CachedFile> cache_;
   std::unordered_map<std::string, Parking> parked_; /* by cache key */
+  int64_t next_parked_check_ = 0;
   size_t cache_bytes_ = 0;
   time_t date_second_ = -1;
   std::string date_;
@@ -873,11 +874,13 @@ MediaFastPath::Worker::Hold MediaFastPath::Worker::hold(Connection &c, const Req
   auto [it, fresh] = parked_.try_emplace(std::move(key));
   Parking &p = it->second;
   if (fresh) {
+    /* An existing entry keeps what its last check saw: a change since then
+     * must still wake the requests held before this one. */
     p.mount = mount;
     p.relative = relative;
+    p.seen = st;
+    p.state = state;
   }
-  p.seen = st;
-  p.state = state;
   c.parking = &p;
   c.parked_msn = msn;
   c.park_deadline = monotonic_ms() + hls_hold_ms(state, shared_.options.idle_timeout_ms / 2);
@@ -902,9 +905,10 @@ void MediaFastPath::Worker::unpark(Connection &c)
 
 void MediaFastPath::Worker::check_parked()
 {
-  if (parked_.empty())
-    return;
   const int64_t now = monotonic_ms();
+  if (parked_.empty() || now < next_parked_check_)
+    return;
+  next_parked_check_ = now + kParkedCheckMs;
   std::vector<Connection *> due;
   for (auto &[key, p] : parked_) {
     struct stat st;

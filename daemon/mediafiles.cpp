@@ -5,6 +5,7 @@
 
 #include "httpparse.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -72,17 +73,16 @@ MediaFiles::~MediaFiles()
   if (tick_)
     g_source_remove(tick_);
   while (!held_.empty())
-    release(held_.begin());
+    g_object_unref(forget(held_.begin()));
 }
 
-void MediaFiles::release(std::list<Held>::iterator it)
+SoupServerMessage *MediaFiles::forget(std::list<Held>::iterator it)
 {
   SoupServerMessage *msg = it->msg;
   g_signal_handler_disconnect(msg, it->disconnected);
   held_.erase(it);
   http_.held_requests().fetch_sub(1, std::memory_order_relaxed);
-  soup_server_message_unpause(msg);
-  g_object_unref(msg);
+  return msg;
 }
 
 bool MediaFiles::playlist_state(const std::string &relative, HlsPlaylistState &state) const
@@ -130,18 +130,32 @@ bool MediaFiles::hold(SoupServerMessage *msg, const char *path, const std::strin
 
 void MediaFiles::on_disconnected(SoupServerMessage *msg, gpointer self)
 {
+  /* libsoup has let go of the connection: nothing to unpause or answer. */
   auto *files = static_cast<MediaFiles *>(self);
   for (auto it = files->held_.begin(); it != files->held_.end(); ++it)
     if (it->msg == msg) {
-      files->release(it);
+      g_object_unref(files->forget(it));
       return;
     }
+}
+
+bool MediaFiles::client_left(SoupServerMessage *msg)
+{
+  GSocket *socket = message_socket(msg); /* also for connections the fast path handed over */
+  if (!socket)
+    return false; /* cannot tell: the hold's deadline ends it */
+  char byte;
+  const ssize_t n = recv(g_socket_get_fd(socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 gboolean MediaFiles::on_tick(gpointer self)
 {
   auto *files = static_cast<MediaFiles *>(self);
   const gint64 now = g_get_monotonic_time();
+  /* libsoup does not read a paused connection, so a client that left is
+   * found by looking, every 50th tick (0.5 s): one recv(MSG_PEEK) each. */
+  const bool look = ++files->ticks_ % 50 == 0;
   std::string refusal;
   /* Each playlist read once a tick, however many wait for it. */
   std::map<std::string, std::optional<HlsPlaylistState>> states;
@@ -153,13 +167,21 @@ gboolean MediaFiles::on_tick(gpointer self)
       if (files->playlist_state(it->relative, state))
         at->second = state;
     }
+    /* Forgotten before it is answered: answering may end the connection
+     * and emit "disconnected" there and then. */
     if (!at->second || hls_hold(it->msn, *at->second, refusal) != HlsHold::Wait) {
-      files->serve(it->msg, it->path.c_str(), false);
-      files->release(it);
-    } else if (it->deadline_us <= now) {
-      respond_error(it->msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "segment_not_ready",
-                    hls_hold_expired(it->msn));
-      files->release(it);
+      const std::string path = it->path;
+      SoupServerMessage *msg = files->forget(it);
+      files->serve(msg, path.c_str(), false);
+      soup_server_message_unpause(msg);
+      g_object_unref(msg);
+    } else if (it->deadline_us <= now || (look && client_left(it->msg))) {
+      const int64_t msn = it->msn;
+      SoupServerMessage *msg = files->forget(it);
+      respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "segment_not_ready",
+                    hls_hold_expired(msn));
+      soup_server_message_unpause(msg);
+      g_object_unref(msg);
     }
     it = next;
   }
@@ -182,7 +204,8 @@ void MediaFiles::serve(SoupServerMessage *msg, const char *path, bool may_hold)
     http_.respond_preflight(msg, "GET, HEAD, OPTIONS");
     return;
   }
-  http_.add_cors_headers(msg);
+  if (may_hold) /* a held request has them already */
+    http_.add_cors_headers(msg);
   if (method != "GET" && method != "HEAD") {
     soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow",
                                  "GET, HEAD, OPTIONS");

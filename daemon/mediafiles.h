@@ -42,6 +42,8 @@ private:
   bool playlist_state(const std::string &relative, HlsPlaylistState &state) const;
   static gboolean on_tick(gpointer self);
   static void on_disconnected(SoupServerMessage *msg, gpointer self);
+  /* Whether a held request's client closed its connection. */
+  static bool client_left(SoupServerMessage *msg);
 
   struct Held
   {
@@ -52,14 +54,15 @@ private:
     gint64 deadline_us;
     gulong disconnected;
   };
-  /* Forgets `it` and unpauses its message (answered by then, or not). */
-  void release(std::list<Held>::iterator it);
+  /* Forgets `it`; returns its message, still paused and referenced. */
+  SoupServerMessage *forget(std::list<Held>::iterator it);
 
   HttpServer &http_;
   std::string prefix_;
   std::shared_ptr<MediaRoot> root_;
   std::list<Held> held_;
   guint tick_ = 0;
+  unsigned ticks_ = 0;
 };
 
 } // namespace sugarcast

@@ -495,7 +495,6 @@ const std::map<std::string, std::string> &pipeline_parameters(const std::string 
       {"hls.segment_duration", "2"},
       {"hls.playlist_length", "6"},
       {"hls.ladder", "1080p:5000,720p:2800,480p:1400,360p:800"},
-      {"hls.blocking_reload", "true"},
       {"recordings_dir", "/var/lib/sugarcast/recordings/k3x9q2mfa7"},
       {"recordings.enabled", "true"},
       {"recordings.segment_duration_ns", "4000000000"},

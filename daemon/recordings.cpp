@@ -13,6 +13,8 @@
 
 #include <glib/gstdio.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cinttypes>
 #include <cmath>
@@ -82,6 +84,17 @@ struct RecordingService::Impl
   ClipService &clips;
   MediaFiles media;
   std::map<std::string, bool> switched; /* stream → recording on/off for its next shows */
+  /* Manifests as last read, by path, with the file they were read from: a
+   * listing parses only what changed since (a 2-hour recording's manifest
+   * lists 1,800 segments). recordsink replaces a manifest by renaming a new
+   * file over it, so a changed one never shows the same inode and times. */
+  struct KnownManifest
+  {
+    struct stat st;
+    record::Manifest manifest;
+  };
+  mutable std::map<std::string, KnownManifest> manifests;
+  static constexpr size_t kMaxKnownManifests = 4096;
   int cuts = 0;
   bool shutting_down = false;
   std::function<void()> shutdown_done;
@@ -107,12 +120,39 @@ struct RecordingService::Impl
     r.folder_name = folder_name;
     r.id = stream + "-" + folder_name;
     r.folder = stream_dir(stream) + "/" + folder_name;
+    const std::string path = r.folder + "/" + record::kManifestName;
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) {
+      manifests.erase(path);
+      return std::nullopt;
+    }
+    auto known = manifests.find(path);
+    if (known != manifests.end() && same_file(known->second.st, st)) {
+      r.manifest = known->second.manifest;
+      return r;
+    }
     std::string error;
-    auto m = record::read_manifest(r.folder + "/" + record::kManifestName, error);
+    auto m = record::read_manifest(path, error);
     if (!m)
       return std::nullopt;
+    if (manifests.size() >= kMaxKnownManifests)
+      manifests.clear();
+    /* Not one written in the last 50 ms: file times move in ticks of a few
+     * milliseconds, so a rewrite that soon could look unchanged. */
+    const int64_t written_us = int64_t{st.st_mtim.tv_sec} * 1000000 + st.st_mtim.tv_nsec / 1000;
+    if (g_get_real_time() - written_us > 50000)
+      manifests[path] = {st, *m};
+    else
+      manifests.erase(path);
     r.manifest = std::move(*m);
     return r;
+  }
+
+  static bool same_file(const struct stat &a, const struct stat &b)
+  {
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino && a.st_size == b.st_size &&
+           a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
+           a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec;
   }
 
   /* "k3x9q2mfa7-20261202T140908Z": stream ids have no '-'. */

@@ -189,9 +189,6 @@ struct StreamManager::Impl
         {"hls.segment_duration", std::to_string(config.hls.segment_duration)},
         {"hls.playlist_length", std::to_string(config.hls.playlist_length)},
         {"hls.ladder", config.hls.ladder},
-        /* Held playlist requests are the media fast path's (fastpath.h);
-         * libsoup alone (http.media_threads 0) answers at once. */
-        {"hls.blocking_reload", config.http.media_threads > 0 ? "true" : "false"},
         {"recordings_dir", config.recordings.dir + "/" + record.id},
         {"recordings.enabled",
          owner->record_by_default && owner->record_by_default(record.id) ? "true" : "false"},
@@ -292,6 +289,8 @@ struct StreamManager::Impl
     g_log(LOG_DOMAIN, G_LOG_LEVEL_INFO, "stream %s: encoder reconnected from %s (reconnect %d)",
           s.info.id.c_str(), s.info.client_address.c_str(), s.info.reconnects);
     announce(s, "live", "reconnected");
+    if (owner->on_reconnecting)
+      owner->on_reconnecting(s.info.id, false);
   }
 
   Stream *find_by_session(SugarcastRtmpSession *session)
@@ -317,6 +316,8 @@ struct StreamManager::Impl
           "stream %s: encoder gone (%s); waiting %d ms for it to reconnect", s->info.id.c_str(),
           reason.c_str(), config.streams.grace_period_ms);
     announce(*s, "reconnecting", reason);
+    if (owner->on_reconnecting)
+      owner->on_reconnecting(s->info.id, true);
     struct Ctx
     {
       Impl *self;

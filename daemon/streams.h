@@ -65,6 +65,9 @@ public:
   /* Called with (stream id, true) when a stream goes live and (id, false)
    * when it has ended; the chat module announces it to the room. */
   std::function<void(const std::string &, bool)> on_live_changed;
+  /* A live stream's encoder went (true: waiting streams.grace_period_ms for
+   * it) or came back (false); the end comes through on_live_changed. */
+  std::function<void(const std::string &, bool)> on_reconnecting;
   /* Called with (stream id, its pipeline) once the pipeline is built, before
    * it starts: statistics add their pad probes (stats.h). The pipeline lives
    * until the stream has ended. */

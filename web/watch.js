@@ -28,10 +28,12 @@ function notice(text) {
 let live = false;
 let schedule = null; /* {title, starts_at} of the next show, from /api/channels */
 let liveSince = null;
+/* The chat says the encoder is gone for now (the daemon's grace period). */
+let encoderGone = false;
 
 function showState() {
   let state = live ? 'live' : 'offline';
-  if (live && reconnecting)
+  if (live && (reconnecting || encoderGone))
     state = 'reconnecting';
   else if (!live && schedule && schedule.starts_at > Date.now() - 15 * 60 * 1000)
     state = 'starting soon';
@@ -45,6 +47,8 @@ function showState() {
     notice(`${schedule.title ? `${schedule.title}: ` : ''}starts at ${SC.when(schedule.starts_at)}`);
   else if (state === 'offline')
     notice('The stream is offline. This page plays it as soon as it goes live.');
+  else if (state === 'reconnecting' && encoderGone)
+    notice('The streamer’s connection dropped; waiting for them to reconnect…');
   else if (state === 'reconnecting')
     notice('Lost the stream; reconnecting…');
   else
@@ -85,11 +89,14 @@ function play(url) {
     /* Low latency with plain HLS and the shipped 1 s segments: ask for the
      * next segment's playlist at once and let the server hold the request
      * until it is listed (lowLatencyMode with CAN-BLOCK-RELOAD: no polling
-     * delay), start one segment from the live edge (the explicit count
-     * overrides the playlist's hold-back), catch up by playing 10% faster
-     * when behind, jump when more than 3 segments behind
-     * (docs/benchmarks.md, latency). */
-    hls = new Hls({ lowLatencyMode: true, liveSyncDurationCount: 1, liveMaxLatencyDurationCount: 3,
+     * delay), aim 1.75 s behind the live edge (one segment exactly stalled 5
+     * times in 10 minutes on this machine, 1.25 s twice; the explicit value
+     * overrides the playlist's hold-back of three segments), 0.25 s further
+     * after each stall hls.js detects, catch up
+     * by playing 10% faster when behind, jump when more than 3 s
+     * behind (docs/benchmarks.md, latency). */
+    hls = new Hls({ lowLatencyMode: true, liveSyncDuration: 1.75, liveSyncOnStallIncrease: 0.25,
+                    liveMaxLatencyDuration: 3,
                     maxLiveSyncPlaybackRate: 1.1, backBufferLength: 10 });
     /* Set apart from the tuning above: hls.js reads it per request. */
     hls.config.xhrSetup = (xhr, u) => xhr.open('GET', withSession(u), true);
@@ -201,6 +208,7 @@ function onChat(m) {
     if (m.live !== undefined && !recordingId) {
       const was = live;
       live = m.live;
+      encoderGone = live && m.reconnecting === true;
       showState();
       if (live && !was && playUrl)
         play(playUrl);
@@ -241,12 +249,16 @@ function onChat(m) {
     if (recordingId)
       break;
     const was = live;
-    live = m.state === 'live';
-    if (live) {
-      liveSince = Date.now();
-      if (!was)
+    live = m.state === 'live' || m.state === 'reconnecting';
+    /* The encoder dropped: the daemon waits for it to come back, and the
+     * player waits on the same playlists. */
+    encoderGone = m.state === 'reconnecting';
+    if (live && !encoderGone) {
+      if (!was) {
+        liveSince = Date.now();
         play(playUrl); /* a new show: start at its live edge */
-    } else {
+      }
+    } else if (!live) {
       reconnecting = false;
       liveSince = null;
       refreshSchedule();

@@ -15,8 +15,10 @@
 // nginx-rtmp's HLS (hls_fragment 1s). On every frame presented
 // (requestVideoFrameCallback) the page reads the blocks off the frame and
 // latency = the frame's expected display time - its capture time.
-// Reported: glass-to-glass p50/p95 over SECONDS, stalls (`waiting` events),
-// requests and bytes per viewer, then page load to first frame over 5 loads.
+// Reported: glass-to-glass p50/p95 over SECONDS, stalls (`waiting` events)
+// with how long each lasted, seeks, playlist and segment requests and bytes
+// per viewer with the playlists' statuses, then page load to first frame
+// over 5 loads. BENCH_TRACE=1 prints every playlist request as it is answered.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -182,11 +184,25 @@ const browser = await chromium.launch({
 
 // In the page: read the clock off every frame presented.
 const probe = `(() => {
-  window.__lat = { samples: [], firstFrame: null, waiting: 0, bad: 0 };
+  window.__lat = { samples: [], firstFrame: null, waiting: 0, bad: 0, stallMs: [], stalledAt: null, seeks: 0 };
   const start = () => {
     const v = document.querySelector('video');
     if (!v) return setTimeout(start, 5);
-    v.addEventListener('waiting', () => { if (window.__lat.firstFrame !== null) window.__lat.waiting++; });
+    v.addEventListener('waiting', () => {
+      if (window.__lat.firstFrame === null) return;
+      window.__lat.waiting++;
+      window.__lat.stalledAt = performance.now();
+    });
+    /* How long each stall lasted: until a frame is shown again (a seek by
+     * the player's catch-up also waits, and is counted apart). */
+    v.addEventListener('seeking', () => { if (window.__lat.firstFrame !== null) window.__lat.seeks++; });
+    const resumed = () => {
+      if (window.__lat.stalledAt === null) return;
+      window.__lat.stallMs.push(Math.round(performance.now() - window.__lat.stalledAt));
+      window.__lat.stalledAt = null;
+    };
+    v.addEventListener('playing', resumed);
+    v.addEventListener('timeupdate', resumed);
     const c = document.createElement('canvas');
     c.width = ${BLOCKS * 4}; c.height = 4;
     const g = c.getContext('2d', { willReadFrequently: true });
@@ -252,7 +268,7 @@ await new Promise((r) => setTimeout(r, 3000));
 const from = Date.now();
 for (const v of Object.values(viewers)) {
   v.traffic.counting = true;
-  await v.p.evaluate(() => { window.__lat.waiting = 0; });
+  await v.p.evaluate(() => { window.__lat.waiting = 0; window.__lat.stallMs = []; window.__lat.seeks = 0; });
 }
 await new Promise((r) => setTimeout(r, seconds * 1000));
 const results = {};
@@ -262,7 +278,7 @@ for (const [name, v] of Object.entries(viewers)) {
   const xs = lat.samples.filter(([t]) => t >= from).map(([, l]) => l);
   results[name] = {
     samples: xs.length, p50: pct(xs, 0.5), p95: pct(xs, 0.95), max: Math.max(...xs), stalls: lat.waiting,
-    unreadable: lat.bad,
+    stall_ms: lat.stallMs, seeks: lat.seeks, unreadable: lat.bad,
     playlists_per_min: (v.traffic.playlists * 60) / seconds, playlist_status: v.traffic.playlistStatus, segments_per_min: (v.traffic.segments * 60) / seconds,
     playlist_kB_per_min: (v.traffic.playlistBytes * 60) / seconds / 1000,
     segment_kB_per_min: (v.traffic.segmentBytes * 60) / seconds / 1000,

@@ -176,6 +176,7 @@ struct ChatService::Impl
   std::unordered_map<ConnId, Session> sessions;
   std::unordered_map<std::string, std::unique_ptr<Room>> rooms;
   std::set<std::string> live_streams;
+  std::set<std::string> reconnecting_streams;                /* live, their encoder gone for now */
   std::unordered_map<std::string, TokenBucket> buckets;      /* user id -> chat bucket */
   std::unordered_map<std::string, TokenBucket> gift_buckets; /* user id -> gift bucket */
   std::map<std::string, PendingGift> gifts_in_flight;        /* idempotency key -> waiters */

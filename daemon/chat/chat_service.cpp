@@ -412,6 +412,7 @@ void ChatService::Impl::steal_and_join(SoupServerMessage *msg, const std::string
   w.can_chat = user.role != Role::Anonymous;
   w.viewers = viewers(rm) + 1;
   w.live = live_streams.count(stream) > 0;
+  w.reconnecting = reconnecting_streams.count(stream) > 0;
   w.slow = rm.slow_seconds;
   for (const auto &h : rm.history)
     w.history.push_back(h.json);
@@ -1018,16 +1019,30 @@ bool ChatService::start(std::string &error)
   return impl_->start(error);
 }
 
+namespace {
+
+/* Puts ID into SET or takes it out; whether that changed anything. */
+bool set_membership(std::set<std::string> &set, const std::string &id, bool in)
+{
+  return in ? set.insert(id).second : set.erase(id) > 0;
+}
+
+} // namespace
+
 void ChatService::set_stream_live(const std::string &stream_id, bool live)
 {
   Impl &d = *impl_;
-  const bool was = d.live_streams.count(stream_id) > 0;
-  if (live)
-    d.live_streams.insert(stream_id);
-  else
-    d.live_streams.erase(stream_id);
-  if (was != live)
-    d.broadcast(stream_id, encode_stream_state(live));
+  d.reconnecting_streams.erase(stream_id);
+  if (set_membership(d.live_streams, stream_id, live))
+    d.broadcast(stream_id, encode_stream_state(live ? "live" : "offline"));
+}
+
+void ChatService::set_stream_reconnecting(const std::string &stream_id, bool reconnecting)
+{
+  Impl &d = *impl_;
+  if (d.live_streams.count(stream_id) &&
+      set_membership(d.reconnecting_streams, stream_id, reconnecting))
+    d.broadcast(stream_id, encode_stream_state(reconnecting ? "reconnecting" : "live"));
 }
 
 void ChatService::shutdown(std::function<void()> done)

@@ -66,6 +66,9 @@ public:
 
   /* Tells the room (`stream` message) and remembers it for joiners. */
   void set_stream_live(const std::string &stream_id, bool live);
+  /* A live stream whose encoder went and may come back (streams.grace_period_ms):
+   * the room is told `reconnecting`, then `live` again or `offline`. */
+  void set_stream_reconnecting(const std::string &stream_id, bool reconnecting);
 
   /* Refuses new connections, closes every socket with 1001 Going Away,
    * writes the history still waiting to the store, then calls `done`. */

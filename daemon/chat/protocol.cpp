@@ -230,9 +230,9 @@ std::string encode_viewers(int64_t count)
   return start("viewers").integer("count", count).end_object().take();
 }
 
-std::string encode_stream_state(bool live)
+std::string encode_stream_state(const char *state)
 {
-  return start("stream").string("state", live ? "live" : "offline").end_object().take();
+  return start("stream").string("state", state).end_object().take();
 }
 
 std::string encode_moderation(const ModerationEvent &e)
@@ -307,7 +307,10 @@ std::string encode_welcome(const WelcomeInfo &info)
   w.string("role", role_name(info.you.role));
   w.boolean("anonymous", info.you.role == Role::Anonymous);
   w.boolean("moderator", info.moderator).boolean("can_chat", info.can_chat).end_object();
-  w.integer("viewers", info.viewers).boolean("live", info.live).integer("slow", info.slow);
+  w.integer("viewers", info.viewers).boolean("live", info.live);
+  if (info.reconnecting)
+    w.boolean("reconnecting", true);
+  w.integer("slow", info.slow);
   w.begin_array("history");
   for (const auto &h : info.history)
     w.raw(nullptr, h);

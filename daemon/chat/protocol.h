@@ -112,7 +112,8 @@ std::string encode_error(const char *code, const std::string &message, const std
 std::string encode_pong(const std::string &ref, int64_t now);
 std::string encode_deleted(const std::string &id, const std::string &by);
 std::string encode_viewers(int64_t count);
-std::string encode_stream_state(bool live);
+/* STATE: "live", "reconnecting" or "offline". */
+std::string encode_stream_state(const char *state);
 struct ModerationEvent
 {
   std::string action; /* mute, ban, unban, slow */
@@ -141,6 +142,7 @@ struct WelcomeInfo
   bool can_chat = false;
   int64_t viewers = 0;
   bool live = false;
+  bool reconnecting = false; /* live, its encoder gone for now: said only when true */
   int64_t slow = 0;
   std::vector<std::string> history; /* encoded chat messages, oldest first */
   std::string leaderboard_entries;  /* encoded array, "" when none */

@@ -394,7 +394,8 @@ TEST_F(Protocol, EveryServerMessageMatchesTheSchema)
   expect_server_valid(encode_pong("", 5));
   expect_server_valid(encode_deleted("abc", "mod"));
   expect_server_valid(encode_viewers(12));
-  expect_server_valid(encode_stream_state(true));
+  expect_server_valid(encode_stream_state("live"));
+  expect_server_valid(encode_stream_state("reconnecting"));
   expect_server_valid(encode_moderation({"mute", "u2", "mod", 60, 1700000060000, "spam"}));
   expect_server_valid(encode_moderation({"slow", "", "mod", 0}));
   std::vector<LeaderLine> board{{"u1", "Ann", 500, 5}, {"u2", "Bob", 10, 1}};

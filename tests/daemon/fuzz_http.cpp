@@ -73,11 +73,14 @@ int run_http(const uint8_t *data, size_t size)
     require(parts >= 2 && parts <= 4);
   }
 
-  /* Blocking reload: the sequence number a query asks for, and the state of
-   * a playlist made of the input, are plain non-negative numbers. */
+  /* Blocking reload: the sequence number a query asks for has at most 15
+   * digits (-1 none, -2 malformed), and the state of a playlist made of the
+   * input holds plain non-negative numbers. */
   const size_t q = r.target.find('?');
-  if (q != std::string_view::npos)
-    require(hls_requested_msn(r.target.substr(q + 1)) >= -2);
+  if (q != std::string_view::npos) {
+    const int64_t msn = hls_requested_msn(r.target.substr(q + 1));
+    require(msn >= -2 && msn < 1'000'000'000'000'000);
+  }
   const HlsPlaylistState state = hls_playlist_state(text);
   require(state.next_msn >= 0 && state.target_duration >= 0);
   return look == http1::FirstLook::Media && !r.has_body ? 1 : 0;

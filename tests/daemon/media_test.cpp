@@ -633,6 +633,7 @@ TEST_F(Media, BlockingReloadHoldsARequestUntilItsSegmentIsListed)
   /* The next one: held (the daemon says so) until the playlist lists it. */
   ASSERT_TRUE(c.send(get("/hls/block/360p.m3u8?session=v1&_HLS_msn=7")));
   ASSERT_TRUE(eventually([&] { return held_requests(*d) == 1; })) << held_requests(*d);
+  EXPECT_FALSE(eventually([&] { return held_requests(*d) != 1; }, 1000ms)) << held_requests(*d);
   replace_file(file, live_playlist(5, 3));
   r = c.read();
   EXPECT_EQ(r.status, 200);
@@ -652,6 +653,24 @@ TEST_F(Media, BlockingReloadHoldsARequestUntilItsSegmentIsListed)
   /* ... and the connection goes on serving. */
   ASSERT_TRUE(c.send(get("/hls/block/360p.m3u8")));
   EXPECT_EQ(c.read().body, live_playlist(6, 4));
+  /* Two past the last (9): held too. A request pipelined behind a held one
+   * waits its turn; both are answered in order once the playlist lists 11. */
+  ASSERT_TRUE(c.send(get("/hls/block/360p.m3u8?_HLS_msn=11") + get("/hls/s1/360p/seg1.ts")));
+  ASSERT_TRUE(eventually([&] { return held_requests(*d) == 1; }));
+  replace_file(file, live_playlist(6, 5)); /* 6..10: not yet */
+  replace_file(file, live_playlist(6, 6)); /* 6..11 */
+  r = c.read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, live_playlist(6, 6));
+  r = c.read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, pattern(1000));
+  /* A playlist deleted while a request waits for it: answered 404 at once. */
+  ASSERT_TRUE(c.send(get("/hls/block/360p.m3u8?_HLS_msn=12")));
+  ASSERT_TRUE(eventually([&] { return held_requests(*d) == 1; }));
+  fs::remove(file);
+  EXPECT_EQ(c.read().status, 404);
+  EXPECT_EQ(held_requests(*d), 0);
 }
 
 TEST_F(Media, BlockingReloadRefusesWhatItCannotHold)
@@ -706,7 +725,8 @@ TEST_F(Media, HeldRequestsOfClientsThatLeaveAreForgotten)
     ASSERT_TRUE(b.send(get("/hls/leave/360p.m3u8?_HLS_msn=2")));
     ASSERT_TRUE(eventually([&] { return held_requests(*d) == 2; })) << held_requests(*d);
   }
-  EXPECT_TRUE(eventually([&] { return held_requests(*d) == 0; })) << held_requests(*d);
+  /* Well before the three target durations (3 s) that would end them anyway. */
+  EXPECT_TRUE(eventually([&] { return held_requests(*d) == 0; }, 1500ms)) << held_requests(*d);
   /* Listing the segments later finds no one to answer, and nothing breaks. */
   replace_file(file, live_playlist(0, 3));
   Raw c(port());
@@ -727,6 +747,9 @@ TEST_F(Media, BlockingReloadOnAConnectionTheApiServerHas)
   EXPECT_EQ(c.read().status, 400);
   ASSERT_TRUE(c.send(get("/hls/soup/360p.m3u8?_HLS_msn=5&session=v2")));
   ASSERT_TRUE(eventually([&] { return held_requests(*d) == 1; })) << held_requests(*d);
+  /* Still held a second later: past the looks for clients that left (every
+   * 0.5 s), which must not take this one for gone. */
+  EXPECT_FALSE(eventually([&] { return held_requests(*d) != 1; }, 1000ms)) << held_requests(*d);
   replace_file(file, live_playlist(3, 3));
   Response r = c.read();
   EXPECT_EQ(r.status, 200);
@@ -746,5 +769,6 @@ TEST_F(Media, BlockingReloadOnAConnectionTheApiServerHas)
     ASSERT_TRUE(gone.send(get("/hls/soup/360p.m3u8?_HLS_msn=6")));
     ASSERT_TRUE(eventually([&] { return held_requests(*d) == 1; }));
   }
-  EXPECT_TRUE(eventually([&] { return held_requests(*d) == 0; })) << held_requests(*d);
+  /* Looked for every 0.5 s: well before the 3 s that would end it anyway. */
+  EXPECT_TRUE(eventually([&] { return held_requests(*d) == 0; }, 2000ms)) << held_requests(*d);
 }

@@ -246,6 +246,19 @@ async function mainScenario() {
   await attempt('offline_without_reload', async () => {
     await alice.screenshot({ path: `${cfg.out}/watch-live-desktop.png` });
     await alice.evaluate(() => { window.sugarcast.loadedOnce = true; });
+    /* The encoder drops: the daemon waits streams.grace_period_ms (10 s) for
+     * it, and the page says so; it comes back and the same page plays on. */
+    encoder.kill('SIGKILL');
+    await until(alice, () => document.getElementById('state').textContent === 'reconnecting', null, 20000);
+    const notice = await alice.textContent('#notice');
+    check('reconnecting_without_reload', /waiting for them to reconnect/.test(notice), `notice: ${notice}`);
+    await alice.screenshot({ path: `${cfg.out}/watch-reconnecting-desktop.png` });
+    push();
+    await until(alice, () => document.getElementById('state').textContent === 'live', null, 20000);
+    const before = await alice.evaluate(() => document.querySelector('video').currentTime);
+    await until(alice, (t) => document.querySelector('video').currentTime > t + 2, before, 30000);
+    check('reconnected_plays_on', await alice.evaluate(() => window.sugarcast.loadedOnce === true),
+          'the same page plays the stream again');
     encoder.kill('SIGKILL');
     await until(alice, () => document.getElementById('state').textContent === 'offline', null, 40000);
     const same = await alice.evaluate(() => window.sugarcast.loadedOnce === true);

@@ -137,11 +137,11 @@ TEST(Pages, WhatMainServes)
 {
   Browser b;
   ASSERT_NO_FATAL_FAILURE(run("main", b));
-  expect_checks(b,
-                {"watch_plays", "watch_state_live", "watch_session_param", "watch_quality",
-                 "chat_between_contexts", "anonymous_read_only", "chat_escaped",
-                 "gift_animation_leaderboard", "gift_hideable", "moderator_deletes", "admin_bans",
-                 "offline_without_reload", "token_leaves_url", "studio_key", "survey"});
+  expect_checks(b, {"watch_plays", "watch_state_live", "watch_session_param", "watch_quality",
+                    "chat_between_contexts", "anonymous_read_only", "chat_escaped",
+                    "gift_animation_leaderboard", "gift_hideable", "moderator_deletes",
+                    "admin_bans", "reconnecting_without_reload", "reconnected_plays_on",
+                    "offline_without_reload", "token_leaves_url", "studio_key", "survey"});
   for (const char *page : {"home", "watch", "studio", "admin"})
     for (const char *width : {"phone", "desktop"})
       for (const char *what : {"fits", "keyboard", "axe"})
