@@ -49,10 +49,6 @@ namespace {
 
 using namespace http1;
 
-/* Files changed this recently are not kept in memory: a change made after
- * they were read could otherwise carry the same timestamps (file times come
- * from a clock that moves in ticks of a few milliseconds). */
-constexpr int64_t kRacyNanoseconds = 50'000'000;
 constexpr size_t kCacheEntries = 1024;
 constexpr size_t kCacheBytes = 8u << 20;
 /* Enough to tell "OPTIONS /clips/" from anything else after a few blank lines. */
@@ -177,13 +173,14 @@ private:
   enum class Hold { Serve, Answered, Parked };
   struct CachedFile
   {
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    timespec mtime;
-    timespec ctime;
+    struct stat st; /* of the file the bytes were read from */
     std::shared_ptr<const std::string> bytes;
   };
+  /* cache_ and parked_ are keyed by the mount's index and the path in it. */
+  static std::string cache_key(size_t mount, const std::string &relative)
+  {
+    return static_cast<char>('0' + mount) + relative;
+  }
   enum class Flush { Done, Again, Failed };
 
   void run();
@@ -761,18 +758,14 @@ MediaFastPath::Worker::cached(size_t mount, const std::string &relative, struct 
 {
   if (cache_.empty())
     return nullptr;
-  std::string key(1, static_cast<char>('0' + mount));
-  key += relative;
-  auto it = cache_.find(key);
+  auto it = cache_.find(cache_key(mount, relative));
   if (it == cache_.end())
     return nullptr;
   const CachedFile &f = it->second;
   /* The kept bytes were read from a file opened inside the folder; a path
    * that now shows that same unchanged file can only lead to it. */
   if (fstatat(shared_.mounts[mount].root->fd(), relative.c_str(), &st, 0) == 0 &&
-      st.st_dev == f.dev && st.st_ino == f.ino && st.st_size == f.size &&
-      st.st_mtim.tv_sec == f.mtime.tv_sec && st.st_mtim.tv_nsec == f.mtime.tv_nsec &&
-      st.st_ctim.tv_sec == f.ctime.tv_sec && st.st_ctim.tv_nsec == f.ctime.tv_nsec)
+      same_file_version(st, f.st))
     return f.bytes;
   cache_bytes_ -= f.bytes->size();
   cache_.erase(it);
@@ -783,15 +776,9 @@ std::shared_ptr<const std::string> MediaFastPath::Worker::keep(size_t mount,
                                                                const std::string &relative, int fd,
                                                                const struct stat &st)
 {
-  if (st.st_size > static_cast<off_t>(kMaxCachedFileBytes))
-    return nullptr;
-  timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  const auto ns = [](const timespec &t) {
-    return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
-  };
-  const int64_t settled = ns(now) - kRacyNanoseconds;
-  if (ns(st.st_mtim) > settled || ns(st.st_ctim) > settled)
+  /* Not one changed this recently (file_settled): a rewrite made after it
+   * was read could otherwise carry the same timestamps. */
+  if (st.st_size > static_cast<off_t>(kMaxCachedFileBytes) || !file_settled(st))
     return nullptr;
   auto shared = read_small(fd, st);
   if (!shared)
@@ -800,10 +787,8 @@ std::shared_ptr<const std::string> MediaFastPath::Worker::keep(size_t mount,
     cache_.clear();
     cache_bytes_ = 0;
   }
-  std::string key(1, static_cast<char>('0' + mount));
-  key += relative;
   cache_bytes_ += shared->size();
-  cache_[key] = {st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim, shared};
+  cache_[cache_key(mount, relative)] = {st, shared};
   return shared;
 }
 
@@ -869,9 +854,7 @@ MediaFastPath::Worker::Hold MediaFastPath::Worker::hold(Connection &c, const Req
   case HlsHold::Wait:
     break;
   }
-  std::string key(1, static_cast<char>('0' + mount));
-  key += relative;
-  auto [it, fresh] = parked_.try_emplace(std::move(key));
+  auto [it, fresh] = parked_.try_emplace(cache_key(mount, relative));
   Parking &p = it->second;
   if (fresh) {
     /* An existing entry keeps what its last check saw: a change since then
@@ -896,11 +879,8 @@ void MediaFastPath::Worker::unpark(Connection &c)
   c.parking = nullptr;
   shared_.options.held->fetch_sub(1, std::memory_order_relaxed);
   p->waiting.erase(c.parked_at);
-  if (p->waiting.empty()) {
-    std::string key(1, static_cast<char>('0' + p->mount));
-    key += p->relative;
-    parked_.erase(key);
-  }
+  if (p->waiting.empty())
+    parked_.erase(cache_key(p->mount, p->relative));
 }
 
 void MediaFastPath::Worker::check_parked()
@@ -914,11 +894,7 @@ void MediaFastPath::Worker::check_parked()
     struct stat st;
     const bool exists =
         fstatat(shared_.mounts[p.mount].root->fd(), p.relative.c_str(), &st, 0) == 0;
-    const bool changed =
-        !exists || st.st_ino != p.seen.st_ino || st.st_dev != p.seen.st_dev ||
-        st.st_size != p.seen.st_size || st.st_mtim.tv_sec != p.seen.st_mtim.tv_sec ||
-        st.st_mtim.tv_nsec != p.seen.st_mtim.tv_nsec ||
-        st.st_ctim.tv_sec != p.seen.st_ctim.tv_sec || st.st_ctim.tv_nsec != p.seen.st_ctim.tv_nsec;
+    const bool changed = !exists || !same_file_version(st, p.seen);
     bool release_all = false;
     if (changed) {
       HlsPlaylistState state;

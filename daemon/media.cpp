@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -83,6 +84,24 @@ int MediaRoot::open(const std::string &relative, struct stat &st) const
     return -1;
   }
   return fd;
+}
+
+bool same_file_version(const struct stat &a, const struct stat &b)
+{
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino && a.st_size == b.st_size &&
+         a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
+         a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec;
+}
+
+bool file_settled(const struct stat &st)
+{
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  const auto ns = [](const timespec &t) {
+    return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+  };
+  const int64_t settled = ns(now) - 50'000'000;
+  return ns(st.st_mtim) <= settled && ns(st.st_ctim) <= settled;
 }
 
 bool MediaRoot::read_all(int fd, const struct stat &st, size_t max_bytes, std::string &out)

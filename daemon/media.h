@@ -46,6 +46,18 @@ const char *media_content_type(const std::string &file_name);
  * when the path is refused. */
 std::string media_relative_path(std::string_view path, const MediaKind **kind);
 
+/* Whether A and B (from stat) show the very same unchanged file: device,
+ * inode, size, modification and change times. */
+bool same_file_version(const struct stat &a, const struct stat &b);
+/* Whether ST's file was last changed over 50 ms ago: file times move in
+ * ticks of a few milliseconds, so only then can a later rewrite never look
+ * unchanged to same_file_version(). */
+bool file_settled(const struct stat &st);
+
+/* Playlists are read whole to decide blocking reload; larger ones are
+ * served without it. */
+constexpr size_t kMaxPlaylistBytes = 65536;
+
 /* What a media playlist's text says about blocking reload (RFC 8216bis
  * 6.2.5.2): whether it can block (EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES),
  * has ended (EXT-X-ENDLIST), the sequence number its next segment will

@@ -92,7 +92,7 @@ bool MediaFiles::playlist_state(const std::string &relative, HlsPlaylistState &s
   if (fd < 0)
     return false;
   std::string text;
-  const bool read = MediaRoot::read_all(fd, st, 65536, text);
+  const bool read = MediaRoot::read_all(fd, st, kMaxPlaylistBytes, text);
   close(fd);
   if (read)
     state = hls_playlist_state(text);

@@ -6,6 +6,7 @@
 #include "api.h"
 #include "authz.h"
 #include "manifest.h"
+#include "media.h"
 #include "mediafiles.h"
 #include "repair.h"
 #include "retention.h"
@@ -127,7 +128,7 @@ struct RecordingService::Impl
       return std::nullopt;
     }
     auto known = manifests.find(path);
-    if (known != manifests.end() && same_file(known->second.st, st)) {
+    if (known != manifests.end() && same_file_version(known->second.st, st)) {
       r.manifest = known->second.manifest;
       return r;
     }
@@ -137,22 +138,12 @@ struct RecordingService::Impl
       return std::nullopt;
     if (manifests.size() >= kMaxKnownManifests)
       manifests.clear();
-    /* Not one written in the last 50 ms: file times move in ticks of a few
-     * milliseconds, so a rewrite that soon could look unchanged. */
-    const int64_t written_us = int64_t{st.st_mtim.tv_sec} * 1000000 + st.st_mtim.tv_nsec / 1000;
-    if (g_get_real_time() - written_us > 50000)
+    if (file_settled(st))
       manifests[path] = {st, *m};
     else
       manifests.erase(path);
     r.manifest = std::move(*m);
     return r;
-  }
-
-  static bool same_file(const struct stat &a, const struct stat &b)
-  {
-    return a.st_dev == b.st_dev && a.st_ino == b.st_ino && a.st_size == b.st_size &&
-           a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
-           a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec;
   }
 
   /* "k3x9q2mfa7-20261202T140908Z": stream ids have no '-'. */
