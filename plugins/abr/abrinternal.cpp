@@ -6,6 +6,7 @@
 
 #include "abrinternal.h"
 
+#include "capsquery.h"
 #include "downscale.h"
 #include "gopend.h"
 #include "streamrestart.h"
@@ -473,35 +474,13 @@ void sugarcast::abr::decimate_configure(SugarcastAbrDecimate *decimate, int fact
   decimate->priv->max_fps = max_fps;
 }
 
-static GstCaps *without_framerate(GstCaps *caps)
-{
-  GstCaps *out = gst_caps_copy(caps);
-  for (guint i = 0; i < gst_caps_get_size(out); ++i)
-    gst_structure_remove_field(gst_caps_get_structure(out, i), "framerate");
-  return out;
-}
-
 static gboolean decimate_query(GstPad *pad, GstObject *parent, GstQuery *query)
 {
   auto *self = SUGARCAST_ABR_DECIMATE(parent);
   if (GST_QUERY_TYPE(query) != GST_QUERY_CAPS)
     return gst_pad_query_default(pad, parent, query);
   GstPad *other = pad == self->sinkpad ? self->srcpad : self->sinkpad;
-  GstCaps *filter = nullptr;
-  gst_query_parse_caps(query, &filter);
-  GstCaps *open_filter = filter ? without_framerate(filter) : nullptr;
-  GstCaps *peer = gst_pad_peer_query_caps(other, open_filter);
-  GstCaps *result = without_framerate(peer);
-  gst_caps_unref(peer);
-  if (open_filter)
-    gst_caps_unref(open_filter);
-  if (filter) {
-    GstCaps *both = gst_caps_intersect_full(filter, result, GST_CAPS_INTERSECT_FIRST);
-    gst_caps_unref(result);
-    result = both;
-  }
-  gst_query_set_caps_result(query, result);
-  gst_caps_unref(result);
+  sugarcast::answer_caps_query_open(query, other, {"framerate"});
   return TRUE;
 }
 

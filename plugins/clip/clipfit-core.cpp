@@ -51,4 +51,12 @@ VideoShape fit(const VideoShape &in, const FitLimits &limits)
   return out;
 }
 
+bool unchanged(const VideoShape &in, const VideoShape &out)
+{
+  const bool square = in.par_n <= 0 || in.par_d <= 0 || in.par_n == in.par_d;
+  return square && in.width == out.width && in.height == out.height && in.fps_n > 0 &&
+         static_cast<long long>(in.fps_n) * out.fps_d ==
+             static_cast<long long>(out.fps_n) * in.fps_d;
+}
+
 } // namespace sugarcast::clip

@@ -33,4 +33,9 @@ struct FitLimits
  *   variable-rate MOV reads as e.g. 1799/60). */
 VideoShape fit(const VideoShape &in, const FitLimits &limits);
 
+/* Whether OUT (fit's answer for IN) is IN itself: same size, square pixels,
+ * the same declared constant rate. Such input needs neither scaling nor
+ * frame-rate conversion. */
+bool unchanged(const VideoShape &in, const VideoShape &out);
+
 } // namespace sugarcast::clip

@@ -13,6 +13,16 @@
  * input (declared as 0/1, or as an average whose denominator is neither 1
  * nor 1001).
  *
+ * Input that already fits (its size and square pixels kept, a declared
+ * constant rate kept) bypasses `videorate` and `videoscale`: the sink pad
+ * then leads straight to the capsfilter. Not only to save their work:
+ * `videorate` shares each frame's memory between the buffer it keeps and
+ * the one it pushes, so the decoder's buffer pool discards every frame it
+ * gets back ("memory not writable" under GST_PERFORMANCE) and allocates a
+ * new 3.1 MB one per 1080p frame; bench/clip/elements measured the
+ * difference (docs/benchmarks.md). The route is chosen again at every caps
+ * event, so a clip that changes size mid-stream is scaled from there on.
+ *
  * Why not caps on a plain `videoscale`: a caps filter cannot say "the
  * shorter side at most 1080" for both orientations, nor "this rate or its
  * half"; the size depends on the input, so the caps are set when the input
@@ -31,10 +41,12 @@
 
 #include "gstclipfit.h"
 
+#include "capsquery.h"
 #include "clipfit-core.h"
 
 #include <gst/video/video.h>
 
+#include <atomic>
 #include <mutex>
 
 using namespace sugarcast::clip;
@@ -53,6 +65,9 @@ struct GstClipFitPrivate
 {
   std::mutex lock;
   FitLimits limits;
+  /* The sink pad leads straight to the capsfilter. Changed in the streaming
+   * thread on caps, read by queries from any thread. */
+  std::atomic<bool> direct{false};
 };
 
 struct _GstClipFit
@@ -61,6 +76,7 @@ struct _GstClipFit
   GstElement *rate = nullptr;
   GstElement *scale = nullptr;
   GstElement *filter = nullptr;
+  GstPad *sinkpad = nullptr; /* the ghost pad */
   GstClipFitPrivate *priv = nullptr;
 };
 
@@ -72,7 +88,58 @@ static GstStaticPadTemplate sink_template =
 static GstStaticPadTemplate src_template =
     GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS("video/x-raw"));
 
-/* On the input caps, in the streaming thread, before they reach videorate. */
+/* Points the sink pad at the capsfilter (DIRECT) or at videorate, which
+ * leads through videoscale to it. Called on a caps event in the streaming
+ * thread, before the event goes on: the pads it relinks carry no data then,
+ * and the sticky events (stream-start, segment) follow the new link. */
+static void gst_clip_fit_route(GstClipFit *self, bool direct)
+{
+  if (self->priv->direct == direct)
+    return;
+  g_autoptr(GstPad) rate_sink = gst_element_get_static_pad(self->rate, "sink");
+  g_autoptr(GstPad) scale_src = gst_element_get_static_pad(self->scale, "src");
+  g_autoptr(GstPad) filter_sink = gst_element_get_static_pad(self->filter, "sink");
+  bool ok;
+  if (direct) {
+    gst_pad_unlink(scale_src, filter_sink);
+    ok = gst_ghost_pad_set_target(GST_GHOST_PAD(self->sinkpad), filter_sink);
+  } else {
+    ok = gst_ghost_pad_set_target(GST_GHOST_PAD(self->sinkpad), rate_sink) &&
+         GST_PAD_LINK_SUCCESSFUL(gst_pad_link(scale_src, filter_sink));
+  }
+  if (!ok)
+    GST_ERROR_OBJECT(self, "could not lead the sink pad %s",
+                     direct ? "to the capsfilter" : "through videorate and videoscale");
+  self->priv->direct = direct;
+}
+
+/* Caps queries on the sink pad while it leads to the capsfilter: answered
+ * as videorate and videoscale would answer them (any size, pixel aspect
+ * ratio and rate of what downstream takes), or the capsfilter, set for the
+ * current input, would refuse a decoder's new size before clipfit sees the
+ * caps event that routes it through the scaler again. */
+static GstPadProbeReturn gst_clip_fit_on_query(GstPad *, GstPadProbeInfo *info, gpointer data)
+{
+  auto *self = GST_CLIP_FIT(data);
+  GstQuery *query = GST_PAD_PROBE_INFO_QUERY(info);
+  if (!self->priv->direct)
+    return GST_PAD_PROBE_OK;
+  if (GST_QUERY_TYPE(query) == GST_QUERY_ACCEPT_CAPS) {
+    GstCaps *caps = nullptr;
+    gst_query_parse_accept_caps(query, &caps);
+    GstVideoInfo vinfo;
+    gst_query_set_accept_caps_result(query, gst_video_info_from_caps(&vinfo, caps));
+    return GST_PAD_PROBE_HANDLED;
+  }
+  if (GST_QUERY_TYPE(query) != GST_QUERY_CAPS)
+    return GST_PAD_PROBE_OK;
+  g_autoptr(GstPad) src = gst_element_get_static_pad(self->filter, "src");
+  sugarcast::answer_caps_query_open(query, src,
+                                    {"width", "height", "pixel-aspect-ratio", "framerate"});
+  return GST_PAD_PROBE_HANDLED;
+}
+
+/* On the input caps, in the streaming thread, before they go on. */
 static GstPadProbeReturn gst_clip_fit_on_caps(GstPad *, GstPadProbeInfo *info, gpointer data)
 {
   auto *self = GST_CLIP_FIT(data);
@@ -105,6 +172,10 @@ static GstPadProbeReturn gst_clip_fit_on_caps(GstPad *, GstPadProbeInfo *info, g
                           out.height, "pixel-aspect-ratio", GST_TYPE_FRACTION, 1, 1, "framerate",
                           GST_TYPE_FRACTION, out.fps_n, out.fps_d, nullptr);
   g_object_set(self->filter, "caps", filter, nullptr);
+  const bool direct = unchanged(in, out);
+  if (direct)
+    GST_INFO_OBJECT(self, "the input fits: videorate and videoscale are bypassed");
+  gst_clip_fit_route(self, direct);
   return GST_PAD_PROBE_OK;
 }
 
@@ -224,6 +295,9 @@ static void gst_clip_fit_init(GstClipFit *self)
   GstPad *src = gst_ghost_pad_new_from_template("src", filter_src, src_tmpl);
   gst_element_add_pad(GST_ELEMENT(self), sink);
   gst_element_add_pad(GST_ELEMENT(self), src);
-  gst_pad_add_probe(rate_sink, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+  self->sinkpad = sink;
+  gst_pad_add_probe(sink, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
                     SUGARCAST_GUARD(gst_clip_fit_on_caps), self, nullptr);
+  gst_pad_add_probe(sink, GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM,
+                    SUGARCAST_GUARD(gst_clip_fit_on_query), self, nullptr);
 }

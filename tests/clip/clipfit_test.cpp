@@ -77,6 +77,18 @@ TEST(ClipFitRule, ConstantRateAtMostTheLimit)
 
 namespace {
 
+/* The caps clipfit gives its output, as "WxH@N/D FORMAT" ("" before any). */
+std::string output_caps(GstHarness *h)
+{
+  g_autoptr(GstCaps) sink_caps = gst_pad_get_current_caps(h->sinkpad);
+  GstVideoInfo o;
+  if (!sink_caps || !gst_video_info_from_caps(&o, sink_caps))
+    return "";
+  return std::to_string(o.width) + "x" + std::to_string(o.height) + "@" + std::to_string(o.fps_n) +
+         "/" + std::to_string(o.fps_d) + " " +
+         gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(&o));
+}
+
 /* Pushes `frames` raw frames of `caps` spaced by `spacing` through clipfit;
  * the output caps and the number of frames that came out. */
 std::pair<std::string, int> run(const std::string &caps, int frames, GstClockTime spacing,
@@ -100,15 +112,7 @@ std::pair<std::string, int> run(const std::string &caps, int frames, GstClockTim
     ++out;
     gst_buffer_unref(b);
   }
-  g_autoptr(GstCaps) sink_caps = gst_pad_get_current_caps(h->sinkpad);
-  std::string result;
-  if (sink_caps) {
-    GstVideoInfo o;
-    gst_video_info_from_caps(&o, sink_caps);
-    result = std::to_string(o.width) + "x" + std::to_string(o.height) + "@" +
-             std::to_string(o.fps_n) + "/" + std::to_string(o.fps_d) + " " +
-             gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(&o));
-  }
+  std::string result = output_caps(h);
   gst_harness_teardown(h);
   return {result, out};
 }
@@ -151,4 +155,91 @@ TEST(ClipFit, PropertiesSetTheLimits)
                             GST_SECOND / 60, "clipfit max-short-side=720 max-framerate=60");
   EXPECT_EQ(caps, "1280x720@60/1 I420");
   EXPECT_EQ(frames, 6);
+}
+
+TEST(ClipFitRule, UnchangedOnlyWhenSizePixelsAndRateStay)
+{
+  const FitLimits limits;
+  auto same = [&](const VideoShape &in) { return unchanged(in, fit(in, limits)); };
+  EXPECT_TRUE(same(shape(1920, 1080, 30)));
+  EXPECT_TRUE(same(shape(1080, 1920, 30000, 1001)));
+  EXPECT_TRUE(same(shape(640, 360, 25)));
+  EXPECT_FALSE(same(shape(3840, 2160, 30))); /* scaled */
+  EXPECT_FALSE(same(shape(1920, 1080, 60))); /* halved */
+  EXPECT_FALSE(same(shape(1920, 1080, 0)));  /* variable: made constant */
+  EXPECT_FALSE(same(shape(1920, 1080, 1799, 60)));
+  EXPECT_FALSE(same(shape(720, 576, 25, 1, 16, 15))); /* pixels made square */
+  EXPECT_FALSE(same(shape(641, 360, 30)));            /* made even */
+}
+
+namespace {
+
+GstBuffer *frame(const GstVideoInfo &info, int i, GstClockTime spacing)
+{
+  GstBuffer *buf = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&info), nullptr);
+  gst_buffer_memset(buf, 0, 0x80, GST_VIDEO_INFO_SIZE(&info));
+  GST_BUFFER_PTS(buf) = i * spacing;
+  GST_BUFFER_DURATION(buf) = spacing;
+  return buf;
+}
+
+GstVideoInfo info_of(const char *caps)
+{
+  GstVideoInfo info;
+  g_autoptr(GstCaps) c = gst_caps_from_string(caps);
+  gst_video_info_from_caps(&info, c);
+  return info;
+}
+
+} // namespace
+
+/* A 1080p30 phone clip needs no conversion: its frames must come out as the
+ * very buffers that went in (through videorate each would be a new buffer
+ * sharing the frame's memory, which makes the decoder's pool throw the frame
+ * away and allocate another 3 MB). */
+TEST(ClipFit, InputThatFitsPassesUntouched)
+{
+  const char *caps = "video/x-raw,format=I420,width=1920,height=1080,framerate=30/1";
+  GstHarness *h = gst_harness_new_parse("clipfit");
+  gst_harness_set_src_caps_str(h, caps);
+  const GstVideoInfo info = info_of(caps);
+  for (int i = 0; i < 5; ++i) {
+    GstBuffer *in = frame(info, i, GST_SECOND / 30);
+    ASSERT_EQ(gst_harness_push(h, in), GST_FLOW_OK);
+    GstBuffer *out = gst_harness_pull(h);
+    ASSERT_NE(out, nullptr);
+    EXPECT_EQ(out, in) << "frame " << i << " was copied";
+    EXPECT_EQ(GST_BUFFER_PTS(out), i * (GST_SECOND / 30));
+    gst_buffer_unref(out);
+  }
+  EXPECT_EQ(output_caps(h), "1920x1080@30/1 I420");
+  gst_harness_teardown(h);
+}
+
+/* A clip that starts fitting and grows mid-stream is scaled from then on. */
+TEST(ClipFit, SizeChangeMidStreamIsScaled)
+{
+  GstHarness *h = gst_harness_new_parse("clipfit");
+  const char *small = "video/x-raw,format=I420,width=1280,height=720,framerate=30/1";
+  const char *big = "video/x-raw,format=I420,width=3840,height=2160,framerate=30/1";
+  gst_harness_set_src_caps_str(h, small);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(gst_harness_push(h, frame(info_of(small), i, GST_SECOND / 30)), GST_FLOW_OK);
+  gst_harness_set_src_caps_str(h, big);
+  for (int i = 3; i < 9; ++i)
+    ASSERT_EQ(gst_harness_push(h, frame(info_of(big), i, GST_SECOND / 30)), GST_FLOW_OK);
+  gst_harness_push_event(h, gst_event_new_eos());
+  const GstVideoInfo small_info = info_of(small);
+  const gsize small_size = GST_VIDEO_INFO_SIZE(&small_info);
+  int small_frames = 0, scaled_frames = 0;
+  while (GstBuffer *b = gst_harness_try_pull(h)) {
+    const gsize size = gst_buffer_get_size(b);
+    small_frames += size == small_size ? 1 : 0;
+    scaled_frames += size == 1920 * 1080 * 3 / 2 ? 1 : 0;
+    gst_buffer_unref(b);
+  }
+  EXPECT_EQ(small_frames, 3);
+  EXPECT_GE(scaled_frames, 5); /* videorate may hold back the last one */
+  EXPECT_EQ(output_caps(h), "1920x1080@30/1 I420");
+  gst_harness_teardown(h);
 }
