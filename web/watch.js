@@ -5,7 +5,7 @@
  * leaderboard over the chat WebSocket (docs/protocol.md). A signed-in
  * viewer opens /watch/STREAM_ID#token=JWT; without a token the chat is
  * read-only. /watch/STREAM_ID?recording=ID replays a recording with its
- * chat. See docs/pages.md. */
+ * chat, drawing each gift as the replay reaches it. See docs/pages.md. */
 'use strict';
 
 const streamId = decodeURIComponent(location.pathname.split('/').filter(Boolean).pop());
@@ -178,7 +178,9 @@ function isSourceRung(level) {
 function giftsInVideo() {
   const level = hls && hls.levels && hls.levels[hls.currentLevel >= 0 ? hls.currentLevel : hls.loadLevel];
   const source = level ? isSourceRung(level) : sourceRung;
-  giftLayer.active = !overlayInVideo || source;
+  /* A recording is the publisher's own stream (docs/recordings.md): the
+   * page draws its gifts whatever the live renditions did. */
+  giftLayer.active = Boolean(recordingId) || !overlayInVideo || source;
 }
 window.sugarcast.giftsDrawnByPage = () => giftLayer.active;
 
@@ -317,9 +319,17 @@ function replayChat(t) {
   }
   while (replayShown < replayMessages.length && replayMessages[replayShown].offset <= t) {
     const m = replayMessages[replayShown++];
-    if (m.kind === 'gift')
-      chatList.gift(Object.assign({ user: { name: m.name || m.user } }, m));
-    else
+    if (m.kind === 'gift') {
+      /* The list's `name` is the sender's; the gift's own comes from the catalogue. */
+      const item = catalogue.find((c) => c.id === m.gift) || {};
+      const g = { user: { id: m.user, name: m.name || m.user }, gift: m.gift, count: m.count,
+                  coins: m.coins, name: item.name || m.gift, animation: item.animation };
+      chatList.gift(g);
+      window.sugarcast.giftsReceived++;
+      /* Drawn as the replay reaches it, not when a seek jumps past it. */
+      if (t - m.offset < 2 && giftLayer.show(g))
+        window.sugarcast.gifts++;
+    } else
       showChat({ id: m.id, user: { id: m.user, name: m.name || m.user }, text: m.text });
   }
 }

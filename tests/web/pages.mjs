@@ -344,6 +344,12 @@ async function contractScenario() {
     const bitrate = await studio.textContent('#h-bitrate');
     const res = await studio.textContent('#h-resolution');
     check('studio_ingest_and_viewers', /kb\/s/.test(bitrate) && res === '1280×720', `bitrate ${bitrate}, resolution ${res}`);
+    /* A gift during the show, for the replay to draw (replay_draws_gifts). */
+    const alice = await open(watchPath(cfg.tokens.alice));
+    await until(alice, () => document.querySelectorAll('#gifts button').length > 0 && !document.getElementById('gifts').hidden, null, 30000);
+    await alice.click('#gifts button');
+    await until(alice, () => window.sugarcast.giftsReceived > 0, null, 20000);
+    await alice.context().close();
     await studio.screenshot({ path: `${cfg.out}/studio-live-desktop.png`, fullPage: true });
     await studio.context().close();
     await viewer.context().close();
@@ -368,6 +374,12 @@ async function contractScenario() {
     await until(replay, () => window.sugarcast.playing, null, 30000);
     const title = await replay.textContent('#title');
     check('recording_replays', /\(recording\)/.test(title), title);
+    /* The gift sent during the show is drawn over the replay when the video
+     * reaches it (the recording's pixels never carry it). */
+    await until(replay, () => window.sugarcast.gifts > 0 && document.querySelector('#gift-layer .gift-anim'), null, 60000);
+    const drawn = await replay.evaluate(() => ({ at: document.getElementById('video').currentTime,
+                                                 text: document.querySelector('#gift-layer .gift-anim').textContent }));
+    check('replay_draws_gifts', /alice sent 1 ×/.test(drawn.text), `"${drawn.text}" at ${drawn.at.toFixed(1)} s`);
     await replay.context().close();
 
     const studio = await open(`/studio#token=${cfg.tokens.streamer}`);

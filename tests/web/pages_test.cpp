@@ -165,5 +165,5 @@ TEST(PagesStats, ContractRoutes)
   }
   expect_checks(b, {"home_lists_live_with_thumbnail", "studio_ingest_and_viewers",
                     "recordings_listed", "scheduled_starting_soon", "studio_records",
-                    "recording_replays", "studio_cuts_highlight"});
+                    "recording_replays", "replay_draws_gifts", "studio_cuts_highlight"});
 }
