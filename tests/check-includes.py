@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Fails when a daemon file includes one of a higher layer, when modules
-include each other in a circle, or when a file belongs to no module.
+include each other in a circle, when a file belongs to no module, or when a
+plugin's plain C++ core (plugins/NAME/core/) includes the elements above it.
 
 The layers, what each may include, and which module (and so which layer)
 each file belongs to are read from the tables between "<!-- layers" and
@@ -11,6 +12,13 @@ compiler resolves it: beside the including file first, then in the
 daemon's include folders (daemon/, daemon/store/). An include that is found
 in none of them (a plugin library's header, a generated file) is outside the
 daemon and not checked here.
+
+A plugin's core/ is the library its elements stand on (as gst-plugins-bad's
+rtmp2/rtmp/ is): no file in it includes a file from the top of a plugin
+folder (an element, its private children, the plugin file). An include is
+resolved beside the including file first, then in every plugin's core/ (the
+core libraries' include folders); a name found only at the top of a plugin
+folder is refused.
 
     check-includes.py SOURCE_ROOT
 """
@@ -61,6 +69,51 @@ def module_of(rel, modules):
                 if score > best_score:
                     best, best_score = (name, layer), score
     return best
+
+
+def check_plugin_cores(root):
+    """Problems in plugins/*/core/ (an include of an element file), and the
+    number of files read."""
+    plugins = os.path.join(root, "plugins")
+    if not os.path.isdir(plugins):
+        return [], 0
+    cores, tops = [], {}
+    for name in sorted(os.listdir(plugins)):
+        folder = os.path.join(plugins, name)
+        if not os.path.isdir(folder) or name == "common":
+            continue
+        for n in sorted(os.listdir(folder)):
+            if os.path.isfile(os.path.join(folder, n)) and n.endswith((".cpp", ".h")):
+                tops.setdefault(n, f"plugins/{name}/{n}")
+        if os.path.isdir(os.path.join(folder, "core")):
+            cores.append(os.path.normpath(os.path.join(folder, "core")))
+
+    include_re = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
+    problems, count = [], 0
+    for core in cores:
+        for n in sorted(os.listdir(core)):
+            if not n.endswith((".cpp", ".h")):
+                continue
+            count += 1
+            rel = os.path.relpath(os.path.join(core, n), root)
+            with open(os.path.join(core, n), encoding="utf-8") as f:
+                for lineno, line in enumerate(f, 1):
+                    m = include_re.match(line)
+                    if not m:
+                        continue
+                    beside = os.path.normpath(os.path.join(core, m.group(1)))
+                    if os.path.isfile(beside):
+                        if os.path.dirname(beside) not in cores:
+                            problems.append(f"{rel}:{lineno} includes "
+                                            f"{os.path.relpath(beside, root)}: "
+                                            "a core does not include the elements above it")
+                        continue
+                    if any(os.path.isfile(os.path.join(c, m.group(1))) for c in cores):
+                        continue
+                    if m.group(1) in tops:
+                        problems.append(f"{rel}:{lineno} includes {tops[m.group(1)]}: "
+                                        "a core does not include the elements above it")
+    return problems, count
 
 
 def main():
@@ -136,13 +189,20 @@ def main():
         if node not in state:
             visit(node, [])
 
-    if problems:
-        print("daemon includes against the layers of docs/daemon.md:")
-        for p in problems:
-            print("  " + p)
-        print(f"{len(problems)} problem(s) in {len(files)} files")
+    core_problems, core_files = check_plugin_cores(root)
+    if problems or core_problems:
+        if problems:
+            print("daemon includes against the layers of docs/daemon.md:")
+            for p in problems:
+                print("  " + p)
+        if core_problems:
+            print("plugin cores including the elements above them:")
+            for p in core_problems:
+                print("  " + p)
+        print(f"{len(problems) + len(core_problems)} problem(s) in {len(files) + core_files} files")
         return 1
-    print(f"{len(files)} files in {len({m for m in owner.values()})} modules: every include goes one way")
+    print(f"{len(files)} files in {len({m for m in owner.values()})} modules: every include goes one way; "
+          f"{core_files} files in plugin cores: none includes an element")
     return 0
 
 

@@ -1,4 +1,4 @@
-/* bench/abr/tsmux: our MPEG-TS writer (plugins/abr/mpegts.h) against
+/* bench/abr/tsmux: our MPEG-TS writer (plugins/abr/core/mpegts.h) against
  * GStreamer's mpegtsmux, on the same encoded stream, in one run.
  *
  *   abr-bench-tsmux [SECONDS=10] [ROUNDS=5]

@@ -7,7 +7,7 @@
 #include "abrinternal.h"
 
 #include "capsquery.h"
-#include "downscale.h"
+#include "core/downscale.h"
 #include "gopend.h"
 #include "streamrestart.h"
 

@@ -17,7 +17,7 @@
  */
 #pragma once
 
-#include "keygrid.h"
+#include "core/keygrid.h"
 
 #include <gst/gst.h>
 #include <gst/video/gstvideofilter.h>

@@ -46,9 +46,9 @@
 #include "gstabrladder.h"
 
 #include "abrinternal.h"
-#include "downscale.h"
-#include "keygrid.h"
-#include "ladder.h"
+#include "core/downscale.h"
+#include "core/keygrid.h"
+#include "core/ladder.h"
 
 #include <gst/video/video.h>
 

@@ -46,10 +46,10 @@
 #include "gsthlsabrsink.h"
 
 #include "abrinternal.h"
+#include "core/hlswriter.h"
+#include "core/timedmeta.h"
 #include "daterange.h"
-#include "hlswriter.h"
 #include "streamrestart.h"
-#include "timedmeta.h"
 
 #include <gst/pbutils/codec-utils.h>
 #include <gst/tag/tag.h>

@@ -18,7 +18,7 @@
  * - `index.m3u8`: an HLS playlist of the segments (EVENT while recording,
  *   VOD once finalised).
  *
- * Muxer: the MPEG-TS writer hlsabrsink already uses (plugins/abr/mpegts.h)
+ * Muxer: the MPEG-TS writer hlsabrsink already uses (plugins/abr/core/mpegts.h)
  * rather than splitmuxsink + mpegtsmux or mp4mux. MPEG-TS needs no index
  * written at the end, so a segment cut short by a crash is still readable up
  * to its last whole packet; muxing here (not in an aggregator) lets the

@@ -49,9 +49,9 @@
 
 #include "gstrtmpserversrc.h"
 
-#include "auth.h"
-#include "flv.h"
-#include "rtmpserver.h"
+#include "core/auth.h"
+#include "core/flv.h"
+#include "core/rtmpserver.h"
 #include "streamrestart.h"
 
 #include <condition_variable>

@@ -9,7 +9,7 @@
  * (SECRET STREAM [SECONDS], whose tokens were not bound to the application)
  * fails with the usage instead of signing the wrong string.
  */
-#include "auth.h"
+#include "core/auth.h"
 
 #include <glib.h>
 

@@ -1,6 +1,6 @@
 /* The server handshake, checked the way clients check it. The digest
  * arithmetic here is written from the description of the Flash Player 9
- * handshake, independently of plugins/rtmp/handshake.cpp. */
+ * handshake, independently of plugins/rtmp/core/handshake.cpp. */
 #include "handshake.h"
 
 #include <glib.h>

@@ -18,7 +18,7 @@ namespace sugarcast::record {
 namespace {
 
 constexpr size_t kPacket = 188;
-constexpr uint16_t kVideoPid = 0x100; /* plugins/abr/mpegts.h */
+constexpr uint16_t kVideoPid = 0x100; /* plugins/abr/core/mpegts.h */
 constexpr uint16_t kAudioPid = 0x101;
 constexpr int64_t kTsOffset = 90000; /* writer.cpp: TS time of the recording's start */
 

@@ -3,7 +3,7 @@
  *
  * Samples arrive already encoded (H.264 access units in Annex B, AAC frames
  * with ADTS headers, times in nanoseconds on any common clock) and are muxed
- * with the MPEG-TS writer hlsabrsink uses (plugins/abr/mpegts.h): every
+ * with the MPEG-TS writer hlsabrsink uses (plugins/abr/core/mpegts.h): every
  * segment starts at a keyframe with PAT and PMT, so each file plays on its
  * own. Muxed bytes are handed to the kernel in pieces of at most
  * `piece` of media (write(2) at whole-frame boundaries), so a killed process
