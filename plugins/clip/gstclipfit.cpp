@@ -5,11 +5,11 @@
  *
  * A bin for a clip's decoded video, `videorate ! videoscale ! capsfilter`,
  * whose output caps it chooses from each input caps: square pixels, the
- * shorter side at most #GstClipFit:max-short-side with the aspect ratio kept
+ * shorter side at most #SugarcastClipFit:max-short-side with the aspect ratio kept
  * (portrait stays portrait, nothing is enlarged, both sides even), and a
- * constant frame rate: the input's when at most #GstClipFit:max-framerate,
+ * constant frame rate: the input's when at most #SugarcastClipFit:max-framerate,
  * above it the input's divided by the smallest whole number that brings it
- * under (60 → 30, 50 → 25), and #GstClipFit:max-framerate for variable-rate
+ * under (60 → 30, 50 → 25), and #SugarcastClipFit:max-framerate for variable-rate
  * input (declared as 0/1, or as an average whose denominator is neither 1
  * nor 1001).
  *
@@ -51,8 +51,8 @@
 
 using namespace sugarcast::clip;
 
-GST_DEBUG_CATEGORY_STATIC(gst_clip_fit_debug);
-#define GST_CAT_DEFAULT gst_clip_fit_debug
+GST_DEBUG_CATEGORY_STATIC(sugarcast_clip_fit_debug);
+#define GST_CAT_DEFAULT sugarcast_clip_fit_debug
 
 enum {
   PROP_0,
@@ -61,7 +61,7 @@ enum {
   PROP_SCALE_THREADS,
 };
 
-struct GstClipFitPrivate
+struct SugarcastClipFitPrivate
 {
   std::mutex lock;
   FitLimits limits;
@@ -70,18 +70,18 @@ struct GstClipFitPrivate
   std::atomic<bool> direct{false};
 };
 
-struct _GstClipFit
+struct _SugarcastClipFit
 {
   GstBin parent;
   GstElement *rate = nullptr;
   GstElement *scale = nullptr;
   GstElement *filter = nullptr;
   GstPad *sinkpad = nullptr; /* the ghost pad */
-  GstClipFitPrivate *priv = nullptr;
+  SugarcastClipFitPrivate *priv = nullptr;
 };
 
-G_DEFINE_TYPE(GstClipFit, gst_clip_fit, GST_TYPE_BIN);
-GST_ELEMENT_REGISTER_DEFINE(clipfit, "clipfit", GST_RANK_NONE, GST_TYPE_CLIP_FIT);
+G_DEFINE_TYPE(SugarcastClipFit, sugarcast_clip_fit, GST_TYPE_BIN);
+GST_ELEMENT_REGISTER_DEFINE(clipfit, "clipfit", GST_RANK_NONE, SUGARCAST_TYPE_CLIP_FIT);
 
 static GstStaticPadTemplate sink_template =
     GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS("video/x-raw"));
@@ -92,7 +92,7 @@ static GstStaticPadTemplate src_template =
  * leads through videoscale to it. Called on a caps event in the streaming
  * thread, before the event goes on: the pads it relinks carry no data then,
  * and the sticky events (stream-start, segment) follow the new link. */
-static void gst_clip_fit_route(GstClipFit *self, bool direct)
+static void sugarcast_clip_fit_route(SugarcastClipFit *self, bool direct)
 {
   if (self->priv->direct == direct)
     return;
@@ -118,9 +118,9 @@ static void gst_clip_fit_route(GstClipFit *self, bool direct)
  * ratio and rate of what downstream takes), or the capsfilter, set for the
  * current input, would refuse a decoder's new size before clipfit sees the
  * caps event that routes it through the scaler again. */
-static GstPadProbeReturn gst_clip_fit_on_query(GstPad *, GstPadProbeInfo *info, gpointer data)
+static GstPadProbeReturn sugarcast_clip_fit_on_query(GstPad *, GstPadProbeInfo *info, gpointer data)
 {
-  auto *self = GST_CLIP_FIT(data);
+  auto *self = SUGARCAST_CLIP_FIT(data);
   GstQuery *query = GST_PAD_PROBE_INFO_QUERY(info);
   if (!self->priv->direct)
     return GST_PAD_PROBE_OK;
@@ -140,9 +140,9 @@ static GstPadProbeReturn gst_clip_fit_on_query(GstPad *, GstPadProbeInfo *info, 
 }
 
 /* On the input caps, in the streaming thread, before they go on. */
-static GstPadProbeReturn gst_clip_fit_on_caps(GstPad *, GstPadProbeInfo *info, gpointer data)
+static GstPadProbeReturn sugarcast_clip_fit_on_caps(GstPad *, GstPadProbeInfo *info, gpointer data)
 {
-  auto *self = GST_CLIP_FIT(data);
+  auto *self = SUGARCAST_CLIP_FIT(data);
   GstEvent *event = GST_PAD_PROBE_INFO_EVENT(info);
   if (GST_EVENT_TYPE(event) != GST_EVENT_CAPS)
     return GST_PAD_PROBE_OK;
@@ -175,14 +175,14 @@ static GstPadProbeReturn gst_clip_fit_on_caps(GstPad *, GstPadProbeInfo *info, g
   const bool direct = unchanged(in, out);
   if (direct)
     GST_INFO_OBJECT(self, "the input fits: videorate and videoscale are bypassed");
-  gst_clip_fit_route(self, direct);
+  sugarcast_clip_fit_route(self, direct);
   return GST_PAD_PROBE_OK;
 }
 
-static void gst_clip_fit_set_property(GObject *object, guint prop_id, const GValue *value,
-                                      GParamSpec *pspec)
+static void sugarcast_clip_fit_set_property(GObject *object, guint prop_id, const GValue *value,
+                                            GParamSpec *pspec)
 {
-  auto *self = GST_CLIP_FIT(object);
+  auto *self = SUGARCAST_CLIP_FIT(object);
   std::lock_guard<std::mutex> guard(self->priv->lock);
   switch (prop_id) {
   case PROP_MAX_SHORT_SIDE:
@@ -200,10 +200,10 @@ static void gst_clip_fit_set_property(GObject *object, guint prop_id, const GVal
   }
 }
 
-static void gst_clip_fit_get_property(GObject *object, guint prop_id, GValue *value,
-                                      GParamSpec *pspec)
+static void sugarcast_clip_fit_get_property(GObject *object, guint prop_id, GValue *value,
+                                            GParamSpec *pspec)
 {
-  auto *self = GST_CLIP_FIT(object);
+  auto *self = SUGARCAST_CLIP_FIT(object);
   std::lock_guard<std::mutex> guard(self->priv->lock);
   switch (prop_id) {
   case PROP_MAX_SHORT_SIDE:
@@ -221,15 +221,15 @@ static void gst_clip_fit_get_property(GObject *object, guint prop_id, GValue *va
   }
 }
 
-static void gst_clip_fit_finalize(GObject *object)
+static void sugarcast_clip_fit_finalize(GObject *object)
 {
-  auto *self = GST_CLIP_FIT(object);
+  auto *self = SUGARCAST_CLIP_FIT(object);
   delete self->priv;
   self->priv = nullptr;
-  G_OBJECT_CLASS(gst_clip_fit_parent_class)->finalize(object);
+  G_OBJECT_CLASS(sugarcast_clip_fit_parent_class)->finalize(object);
 }
 
-static void gst_clip_fit_class_init(GstClipFitClass *klass)
+static void sugarcast_clip_fit_class_init(SugarcastClipFitClass *klass)
 {
   auto *gobject_class = G_OBJECT_CLASS(klass);
   auto *element_class = GST_ELEMENT_CLASS(klass);
@@ -237,9 +237,9 @@ static void gst_clip_fit_class_init(GstClipFitClass *klass)
                                               GST_PARAM_MUTABLE_READY);
   const FitLimits defaults;
 
-  gobject_class->set_property = SUGARCAST_GUARD(gst_clip_fit_set_property);
-  gobject_class->get_property = SUGARCAST_GUARD(gst_clip_fit_get_property);
-  gobject_class->finalize = SUGARCAST_GUARD(gst_clip_fit_finalize);
+  gobject_class->set_property = SUGARCAST_GUARD(sugarcast_clip_fit_set_property);
+  gobject_class->get_property = SUGARCAST_GUARD(sugarcast_clip_fit_get_property);
+  gobject_class->finalize = SUGARCAST_GUARD(sugarcast_clip_fit_finalize);
 
   g_object_class_install_property(
       gobject_class, PROP_MAX_SHORT_SIDE,
@@ -266,12 +266,12 @@ static void gst_clip_fit_class_init(GstClipFitClass *klass)
       "Scales a clip's video so its shorter side is at most a limit (never enlarging) and "
       "gives it a constant frame rate at most a limit",
       "Sugarcast developers");
-  GST_DEBUG_CATEGORY_INIT(gst_clip_fit_debug, "clipfit", 0, "Sugarcast clip fitter");
+  GST_DEBUG_CATEGORY_INIT(sugarcast_clip_fit_debug, "clipfit", 0, "Sugarcast clip fitter");
 }
 
-static void gst_clip_fit_init(GstClipFit *self)
+static void sugarcast_clip_fit_init(SugarcastClipFit *self)
 {
-  self->priv = new GstClipFitPrivate();
+  self->priv = new SugarcastClipFitPrivate();
   self->rate = gst_element_factory_make("videorate", "rate");
   self->scale = gst_element_factory_make("videoscale", "scale");
   self->filter = gst_element_factory_make("capsfilter", "filter");
@@ -297,7 +297,7 @@ static void gst_clip_fit_init(GstClipFit *self)
   gst_element_add_pad(GST_ELEMENT(self), src);
   self->sinkpad = sink;
   gst_pad_add_probe(sink, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
-                    SUGARCAST_GUARD(gst_clip_fit_on_caps), self, nullptr);
+                    SUGARCAST_GUARD(sugarcast_clip_fit_on_caps), self, nullptr);
   gst_pad_add_probe(sink, GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM,
-                    SUGARCAST_GUARD(gst_clip_fit_on_query), self, nullptr);
+                    SUGARCAST_GUARD(sugarcast_clip_fit_on_query), self, nullptr);
 }

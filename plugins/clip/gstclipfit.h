@@ -5,8 +5,8 @@
 
 G_BEGIN_DECLS
 
-#define GST_TYPE_CLIP_FIT (gst_clip_fit_get_type())
-G_DECLARE_FINAL_TYPE(GstClipFit, gst_clip_fit, GST, CLIP_FIT, GstBin)
+#define SUGARCAST_TYPE_CLIP_FIT (sugarcast_clip_fit_get_type())
+G_DECLARE_FINAL_TYPE(SugarcastClipFit, sugarcast_clip_fit, SUGARCAST, CLIP_FIT, GstBin)
 
 GST_ELEMENT_REGISTER_DECLARE(clipfit);
 

@@ -6,8 +6,8 @@
  * A passthrough element for the video stream of an uploaded clip, placed after
  * a demuxer or parser: it needs no decoder. It measures the clip's real length
  * from buffer timestamps (first PTS to last PTS + duration, in running time),
- * checks it against #GstClipValidate:min-duration and
- * #GstClipValidate:max-duration, and checks codec, size and frame rate.
+ * checks it against #SugarcastClipValidate:min-duration and
+ * #SugarcastClipValidate:max-duration, and checks codec, size and frame rate.
  *
  * The verdict is posted as a `clip-validation` element message with the
  * fields `valid` (boolean), `reason` (string, only when rejected: too-short,
@@ -19,8 +19,8 @@
  *
  * It rejects as soon as a rejection is certain: at caps for codec, size and
  * frame rate; when the upstream duration query says the clip is more than
- * twice #GstClipValidate:max-duration; the moment the measured length passes
- * #GstClipValidate:max-duration. It then stops the stream: with
+ * twice #SugarcastClipValidate:max-duration; the moment the measured length passes
+ * #SugarcastClipValidate:max-duration. It then stops the stream: with
  * `action=error` by posting an error, with `action=report` by sending EOS
  * downstream and returning EOS upstream. A header never makes a clip
  * acceptable: acceptance is decided at EOS from measured timestamps.
@@ -45,8 +45,8 @@
 
 using namespace sugarcast::clip;
 
-GST_DEBUG_CATEGORY_STATIC(gst_clip_validate_debug);
-#define GST_CAT_DEFAULT gst_clip_validate_debug
+GST_DEBUG_CATEGORY_STATIC(sugarcast_clip_validate_debug);
+#define GST_CAT_DEFAULT sugarcast_clip_validate_debug
 
 enum {
   PROP_0,
@@ -72,7 +72,7 @@ struct Settings
 {
   Limits limits;
   std::string codecs = DEFAULT_CODECS;
-  GstClipValidateAction action = GST_CLIP_VALIDATE_ACTION_ERROR;
+  SugarcastClipValidateAction action = SUGARCAST_CLIP_VALIDATE_ACTION_ERROR;
 };
 
 /* Streaming state, touched only from the streaming thread (and state changes,
@@ -80,7 +80,7 @@ struct Settings
 struct Stream
 {
   ClipMeter meter;
-  GstClipValidateAction action;
+  SugarcastClipValidateAction action;
   GstSegment segment;
   bool queried_duration = false;
   bool eos_sent = false;
@@ -93,45 +93,47 @@ struct Stream
 
 } // namespace
 
-struct GstClipValidatePrivate
+struct SugarcastClipValidatePrivate
 {
   std::mutex lock; /* protects settings */
   Settings settings;
   std::optional<Stream> stream;
 };
 
-struct _GstClipValidate
+struct _SugarcastClipValidate
 {
   GstElement parent;
   GstPad *sinkpad;
   GstPad *srcpad;
-  GstClipValidatePrivate *priv;
+  SugarcastClipValidatePrivate *priv;
 };
 
-G_DEFINE_TYPE(GstClipValidate, gst_clip_validate, GST_TYPE_ELEMENT);
-GST_ELEMENT_REGISTER_DEFINE(clipvalidate, "clipvalidate", GST_RANK_NONE, GST_TYPE_CLIP_VALIDATE);
+G_DEFINE_TYPE(SugarcastClipValidate, sugarcast_clip_validate, GST_TYPE_ELEMENT);
+GST_ELEMENT_REGISTER_DEFINE(clipvalidate, "clipvalidate", GST_RANK_NONE,
+                            SUGARCAST_TYPE_CLIP_VALIDATE);
 
-GType gst_clip_validate_action_get_type(void)
+GType sugarcast_clip_validate_action_get_type(void)
 {
   static GType type = 0;
   static const GEnumValue values[] = {
-      {GST_CLIP_VALIDATE_ACTION_ERROR, "Post an error and stop the pipeline on rejection", "error"},
-      {GST_CLIP_VALIDATE_ACTION_REPORT, "Only post the verdict; end the stream on rejection",
+      {SUGARCAST_CLIP_VALIDATE_ACTION_ERROR, "Post an error and stop the pipeline on rejection",
+       "error"},
+      {SUGARCAST_CLIP_VALIDATE_ACTION_REPORT, "Only post the verdict; end the stream on rejection",
        "report"},
       {0, nullptr, nullptr},
   };
   if (g_once_init_enter(&type))
-    g_once_init_leave(&type, g_enum_register_static("GstClipValidateAction", values));
+    g_once_init_leave(&type, g_enum_register_static("SugarcastClipValidateAction", values));
   return type;
 }
 
-static void reset_stream(GstClipValidate *self)
+static void reset_stream(SugarcastClipValidate *self)
 {
   std::lock_guard<std::mutex> guard(self->priv->lock);
   self->priv->stream.emplace(self->priv->settings);
 }
 
-static Stream &current_stream(GstClipValidate *self)
+static Stream &current_stream(SugarcastClipValidate *self)
 {
   if (!self->priv->stream)
     reset_stream(self);
@@ -157,7 +159,7 @@ static GstStructure *verdict_structure(const Verdict &v)
 
 /* Posts the verdict; on a rejection also stops the stream the way `action`
  * says. Returns the flow a rejected stream answers upstream with. */
-static GstFlowReturn conclude(GstClipValidate *self, Stream &stream, const Verdict &v)
+static GstFlowReturn conclude(SugarcastClipValidate *self, Stream &stream, const Verdict &v)
 {
   if (v.valid)
     GST_INFO_OBJECT(self, "accepted: %s", v.message.c_str());
@@ -169,7 +171,7 @@ static GstFlowReturn conclude(GstClipValidate *self, Stream &stream, const Verdi
   if (v.valid)
     return GST_FLOW_OK;
 
-  if (stream.action == GST_CLIP_VALIDATE_ACTION_ERROR) {
+  if (stream.action == SUGARCAST_CLIP_VALIDATE_ACTION_ERROR) {
     /* The macro form takes the code as a token; this one takes a value. */
     gst_element_message_full_with_details(
         GST_ELEMENT(self), GST_MESSAGE_ERROR, GST_STREAM_ERROR,
@@ -188,7 +190,7 @@ static GstFlowReturn conclude(GstClipValidate *self, Stream &stream, const Verdi
 
 static GstFlowReturn rejected_flow(const Stream &stream)
 {
-  return stream.action == GST_CLIP_VALIDATE_ACTION_ERROR ? GST_FLOW_ERROR : GST_FLOW_EOS;
+  return stream.action == SUGARCAST_CLIP_VALIDATE_ACTION_ERROR ? GST_FLOW_ERROR : GST_FLOW_EOS;
 }
 
 static StreamInfo stream_info_from_caps(GstCaps *caps)
@@ -232,9 +234,9 @@ static int64_t running_time(const GstSegment &segment, GstClockTime t)
   return sign > 0 ? static_cast<int64_t>(rt) : -static_cast<int64_t>(rt);
 }
 
-static GstFlowReturn gst_clip_validate_chain(GstPad *, GstObject *parent, GstBuffer *buf)
+static GstFlowReturn sugarcast_clip_validate_chain(GstPad *, GstObject *parent, GstBuffer *buf)
 {
-  auto *self = GST_CLIP_VALIDATE(parent);
+  auto *self = SUGARCAST_CLIP_VALIDATE(parent);
   Stream &stream = current_stream(self);
 
   if (stream.meter.decided()) {
@@ -265,9 +267,9 @@ static GstFlowReturn gst_clip_validate_chain(GstPad *, GstObject *parent, GstBuf
   return gst_pad_push(self->srcpad, buf);
 }
 
-static gboolean gst_clip_validate_sink_event(GstPad *pad, GstObject *parent, GstEvent *event)
+static gboolean sugarcast_clip_validate_sink_event(GstPad *pad, GstObject *parent, GstEvent *event)
 {
-  auto *self = GST_CLIP_VALIDATE(parent);
+  auto *self = SUGARCAST_CLIP_VALIDATE(parent);
 
   /* After a rejection in report mode the source pad is at EOS: until a new
    * stream starts, serialized events have nowhere to go. */
@@ -308,23 +310,23 @@ static gboolean gst_clip_validate_sink_event(GstPad *pad, GstObject *parent, Gst
   return gst_pad_event_default(pad, parent, event);
 }
 
-static GstStateChangeReturn gst_clip_validate_change_state(GstElement *element,
-                                                           GstStateChange transition)
+static GstStateChangeReturn sugarcast_clip_validate_change_state(GstElement *element,
+                                                                 GstStateChange transition)
 {
-  auto *self = GST_CLIP_VALIDATE(element);
+  auto *self = SUGARCAST_CLIP_VALIDATE(element);
   if (transition == GST_STATE_CHANGE_READY_TO_PAUSED)
     reset_stream(self);
   GstStateChangeReturn ret =
-      GST_ELEMENT_CLASS(gst_clip_validate_parent_class)->change_state(element, transition);
+      GST_ELEMENT_CLASS(sugarcast_clip_validate_parent_class)->change_state(element, transition);
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
     self->priv->stream.reset();
   return ret;
 }
 
-static void gst_clip_validate_set_property(GObject *object, guint prop_id, const GValue *value,
-                                           GParamSpec *pspec)
+static void sugarcast_clip_validate_set_property(GObject *object, guint prop_id,
+                                                 const GValue *value, GParamSpec *pspec)
 {
-  auto *self = GST_CLIP_VALIDATE(object);
+  auto *self = SUGARCAST_CLIP_VALIDATE(object);
   std::lock_guard<std::mutex> guard(self->priv->lock);
   Settings &s = self->priv->settings;
 
@@ -351,7 +353,7 @@ static void gst_clip_validate_set_property(GObject *object, guint prop_id, const
     break;
   }
   case PROP_ACTION:
-    s.action = static_cast<GstClipValidateAction>(g_value_get_enum(value));
+    s.action = static_cast<SugarcastClipValidateAction>(g_value_get_enum(value));
     break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -359,10 +361,10 @@ static void gst_clip_validate_set_property(GObject *object, guint prop_id, const
   }
 }
 
-static void gst_clip_validate_get_property(GObject *object, guint prop_id, GValue *value,
-                                           GParamSpec *pspec)
+static void sugarcast_clip_validate_get_property(GObject *object, guint prop_id, GValue *value,
+                                                 GParamSpec *pspec)
 {
-  auto *self = GST_CLIP_VALIDATE(object);
+  auto *self = SUGARCAST_CLIP_VALIDATE(object);
   std::lock_guard<std::mutex> guard(self->priv->lock);
   const Settings &s = self->priv->settings;
 
@@ -394,13 +396,13 @@ static void gst_clip_validate_get_property(GObject *object, guint prop_id, GValu
   }
 }
 
-static void gst_clip_validate_finalize(GObject *object)
+static void sugarcast_clip_validate_finalize(GObject *object)
 {
-  delete GST_CLIP_VALIDATE(object)->priv;
-  G_OBJECT_CLASS(gst_clip_validate_parent_class)->finalize(object);
+  delete SUGARCAST_CLIP_VALIDATE(object)->priv;
+  G_OBJECT_CLASS(sugarcast_clip_validate_parent_class)->finalize(object);
 }
 
-static void gst_clip_validate_class_init(GstClipValidateClass *klass)
+static void sugarcast_clip_validate_class_init(SugarcastClipValidateClass *klass)
 {
   auto *gobject_class = G_OBJECT_CLASS(klass);
   auto *element_class = GST_ELEMENT_CLASS(klass);
@@ -408,9 +410,9 @@ static void gst_clip_validate_class_init(GstClipValidateClass *klass)
                                               GST_PARAM_MUTABLE_READY);
   const Limits defaults;
 
-  gobject_class->set_property = SUGARCAST_GUARD(gst_clip_validate_set_property);
-  gobject_class->get_property = SUGARCAST_GUARD(gst_clip_validate_get_property);
-  gobject_class->finalize = SUGARCAST_GUARD(gst_clip_validate_finalize);
+  gobject_class->set_property = SUGARCAST_GUARD(sugarcast_clip_validate_set_property);
+  gobject_class->get_property = SUGARCAST_GUARD(sugarcast_clip_validate_get_property);
+  gobject_class->finalize = SUGARCAST_GUARD(sugarcast_clip_validate_finalize);
 
   g_object_class_install_property(
       gobject_class, PROP_MIN_DURATION,
@@ -443,12 +445,13 @@ static void gst_clip_validate_class_init(GstClipValidateClass *klass)
           "codecs", "Accepted codecs",
           "Comma-separated accepted video codecs (h264, h265, vp8, vp9, av1, mpeg4, ...)",
           DEFAULT_CODECS, flags));
-  g_object_class_install_property(
-      gobject_class, PROP_ACTION,
-      g_param_spec_enum("action", "Action", "What a rejection does to the pipeline",
-                        GST_TYPE_CLIP_VALIDATE_ACTION, GST_CLIP_VALIDATE_ACTION_ERROR, flags));
+  g_object_class_install_property(gobject_class, PROP_ACTION,
+                                  g_param_spec_enum("action", "Action",
+                                                    "What a rejection does to the pipeline",
+                                                    SUGARCAST_TYPE_CLIP_VALIDATE_ACTION,
+                                                    SUGARCAST_CLIP_VALIDATE_ACTION_ERROR, flags));
 
-  element_class->change_state = SUGARCAST_GUARD(gst_clip_validate_change_state);
+  element_class->change_state = SUGARCAST_GUARD(sugarcast_clip_validate_change_state);
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
@@ -458,17 +461,19 @@ static void gst_clip_validate_class_init(GstClipValidateClass *klass)
       "duration, codec, size and frame rate",
       "Sugarcast developers");
 
-  gst_type_mark_as_plugin_api(GST_TYPE_CLIP_VALIDATE_ACTION, static_cast<GstPluginAPIFlags>(0));
-  GST_DEBUG_CATEGORY_INIT(gst_clip_validate_debug, "clipvalidate", 0, "Sugarcast clip validator");
+  gst_type_mark_as_plugin_api(SUGARCAST_TYPE_CLIP_VALIDATE_ACTION,
+                              static_cast<GstPluginAPIFlags>(0));
+  GST_DEBUG_CATEGORY_INIT(sugarcast_clip_validate_debug, "clipvalidate", 0,
+                          "Sugarcast clip validator");
 }
 
-static void gst_clip_validate_init(GstClipValidate *self)
+static void sugarcast_clip_validate_init(SugarcastClipValidate *self)
 {
-  self->priv = new GstClipValidatePrivate();
+  self->priv = new SugarcastClipValidatePrivate();
 
   self->sinkpad = gst_pad_new_from_static_template(&sink_template, "sink");
-  gst_pad_set_chain_function(self->sinkpad, SUGARCAST_GUARD(gst_clip_validate_chain));
-  gst_pad_set_event_function(self->sinkpad, SUGARCAST_GUARD(gst_clip_validate_sink_event));
+  gst_pad_set_chain_function(self->sinkpad, SUGARCAST_GUARD(sugarcast_clip_validate_chain));
+  gst_pad_set_event_function(self->sinkpad, SUGARCAST_GUARD(sugarcast_clip_validate_sink_event));
   GST_PAD_SET_PROXY_CAPS(self->sinkpad);
   GST_PAD_SET_PROXY_ALLOCATION(self->sinkpad);
   gst_element_add_pad(GST_ELEMENT(self), self->sinkpad);

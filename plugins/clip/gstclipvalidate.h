@@ -6,15 +6,16 @@
 G_BEGIN_DECLS
 
 typedef enum {
-  GST_CLIP_VALIDATE_ACTION_ERROR,
-  GST_CLIP_VALIDATE_ACTION_REPORT,
-} GstClipValidateAction;
+  SUGARCAST_CLIP_VALIDATE_ACTION_ERROR,
+  SUGARCAST_CLIP_VALIDATE_ACTION_REPORT,
+} SugarcastClipValidateAction;
 
-#define GST_TYPE_CLIP_VALIDATE_ACTION (gst_clip_validate_action_get_type())
-GType gst_clip_validate_action_get_type(void);
+#define SUGARCAST_TYPE_CLIP_VALIDATE_ACTION (sugarcast_clip_validate_action_get_type())
+GType sugarcast_clip_validate_action_get_type(void);
 
-#define GST_TYPE_CLIP_VALIDATE (gst_clip_validate_get_type())
-G_DECLARE_FINAL_TYPE(GstClipValidate, gst_clip_validate, GST, CLIP_VALIDATE, GstElement)
+#define SUGARCAST_TYPE_CLIP_VALIDATE (sugarcast_clip_validate_get_type())
+G_DECLARE_FINAL_TYPE(SugarcastClipValidate, sugarcast_clip_validate, SUGARCAST, CLIP_VALIDATE,
+                     GstElement)
 
 GST_ELEMENT_REGISTER_DECLARE(clipvalidate);
 

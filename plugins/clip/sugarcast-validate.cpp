@@ -195,7 +195,7 @@ Outcome validate_file(const char *file, const Options &opt, std::string &line)
     return OUTCOME_UNREADABLE;
   }
   g_object_set(src, "location", file, nullptr);
-  g_object_set(run.validator, "action", GST_CLIP_VALIDATE_ACTION_REPORT, "min-duration",
+  g_object_set(run.validator, "action", SUGARCAST_CLIP_VALIDATE_ACTION_REPORT, "min-duration",
                static_cast<guint64>(opt.min_duration * GST_SECOND), "max-duration",
                static_cast<guint64>(opt.max_duration * GST_SECOND), "max-width", opt.max_width,
                "max-height", opt.max_height, "max-framerate", opt.max_framerate, nullptr);

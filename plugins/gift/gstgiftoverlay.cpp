@@ -6,13 +6,13 @@
  * sprite (animated when its PNG is a strip of frames), the sender's and the
  * gift's names drawn with Pango (any script the installed fonts cover, CJK
  * included), and "×N" when the same user repeats the gift within
- * #GstGiftOverlay:combo-window. At most #GstGiftOverlay:max-concurrent banners
+ * #SugarcastGiftOverlay:combo-window. At most #SugarcastGiftOverlay:max-concurrent banners
  * are on screen; later gifts wait in a bounded queue where repeats merge.
  *
  * Gifts arrive as JSON (see core/giftevent.h and docs/elements/giftoverlay.md)
- * through the #GstGiftOverlay::push-gift action signal, the `gift_sink`
+ * through the #SugarcastGiftOverlay::push-gift action signal, the `gift_sink`
  * request pad (application/x-sugarcast-gift buffers, due at their PTS) or the
- * #GstGiftOverlay:events-file property (JSON lines with an `at` offset).
+ * #SugarcastGiftOverlay:events-file property (JSON lines with an `at` offset).
  *
  * Like upstream's textoverlay, a banner is rasterised once per change; the
  * images are converted once to the frame's planes and each frame only
@@ -59,8 +59,8 @@
 #include <string>
 #include <vector>
 
-GST_DEBUG_CATEGORY_STATIC(gst_gift_overlay_debug);
-#define GST_CAT_DEFAULT gst_gift_overlay_debug
+GST_DEBUG_CATEGORY_STATIC(sugarcast_gift_overlay_debug);
+#define GST_CAT_DEFAULT sugarcast_gift_overlay_debug
 
 using namespace sugarcast::gift;
 
@@ -161,7 +161,7 @@ struct Layout
 
 } // namespace
 
-struct GstGiftOverlayPrivate
+struct SugarcastGiftOverlayPrivate
 {
   /* Guards the settings and the timeline: push-gift and the gift pad come
    * from other threads than the video. */
@@ -187,19 +187,19 @@ struct GstGiftOverlayPrivate
   GstPad *gift_pad = nullptr;
 };
 
-struct _GstGiftOverlay
+struct _SugarcastGiftOverlay
 {
   GstVideoFilter parent;
-  GstGiftOverlayPrivate *priv;
+  SugarcastGiftOverlayPrivate *priv;
 };
 
-G_DEFINE_TYPE(GstGiftOverlay, gst_gift_overlay, GST_TYPE_VIDEO_FILTER);
-GST_ELEMENT_REGISTER_DEFINE(giftoverlay, "giftoverlay", GST_RANK_NONE, GST_TYPE_GIFT_OVERLAY);
+G_DEFINE_TYPE(SugarcastGiftOverlay, sugarcast_gift_overlay, GST_TYPE_VIDEO_FILTER);
+GST_ELEMENT_REGISTER_DEFINE(giftoverlay, "giftoverlay", GST_RANK_NONE, SUGARCAST_TYPE_GIFT_OVERLAY);
 
 /* ---- gifts in ------------------------------------------------------------ */
 
-static gboolean accept_gift(GstGiftOverlay *self, const char *json, gsize length, gint64 at_ns,
-                            const char *origin)
+static gboolean accept_gift(SugarcastGiftOverlay *self, const char *json, gsize length,
+                            gint64 at_ns, const char *origin)
 {
   GiftEvent event;
   std::string error;
@@ -218,14 +218,15 @@ static gboolean accept_gift(GstGiftOverlay *self, const char *json, gsize length
   return TRUE;
 }
 
-static gboolean gst_gift_overlay_push_gift(GstGiftOverlay *self, const gchar *json)
+static gboolean sugarcast_gift_overlay_push_gift(SugarcastGiftOverlay *self, const gchar *json)
 {
   return accept_gift(self, json, json ? strlen(json) : 0, -1, "push-gift");
 }
 
-static GstFlowReturn gst_gift_overlay_gift_chain(GstPad *pad, GstObject *parent, GstBuffer *buffer)
+static GstFlowReturn sugarcast_gift_overlay_gift_chain(GstPad *pad, GstObject *parent,
+                                                       GstBuffer *buffer)
 {
-  auto *self = GST_GIFT_OVERLAY(parent);
+  auto *self = SUGARCAST_GIFT_OVERLAY(parent);
   gint64 at = -1;
   if (GST_BUFFER_PTS_IS_VALID(buffer)) {
     if (GstEvent *event = gst_pad_get_sticky_event(pad, GST_EVENT_SEGMENT, 0)) {
@@ -247,17 +248,17 @@ static GstFlowReturn gst_gift_overlay_gift_chain(GstPad *pad, GstObject *parent,
   return GST_FLOW_OK;
 }
 
-static gboolean gst_gift_overlay_gift_event(GstPad *, GstObject *, GstEvent *event)
+static gboolean sugarcast_gift_overlay_gift_event(GstPad *, GstObject *, GstEvent *event)
 {
   /* The gift stream ends or flushes on its own; the video decides. */
   gst_event_unref(event);
   return TRUE;
 }
 
-static GstPad *gst_gift_overlay_request_new_pad(GstElement *element, GstPadTemplate *templ,
-                                                const gchar *, const GstCaps *)
+static GstPad *sugarcast_gift_overlay_request_new_pad(GstElement *element, GstPadTemplate *templ,
+                                                      const gchar *, const GstCaps *)
 {
-  auto *self = GST_GIFT_OVERLAY(element);
+  auto *self = SUGARCAST_GIFT_OVERLAY(element);
   GST_OBJECT_LOCK(self);
   if (self->priv->gift_pad) {
     GST_OBJECT_UNLOCK(self);
@@ -267,15 +268,15 @@ static GstPad *gst_gift_overlay_request_new_pad(GstElement *element, GstPadTempl
   GstPad *pad = gst_pad_new_from_template(templ, "gift_sink");
   self->priv->gift_pad = pad;
   GST_OBJECT_UNLOCK(self);
-  gst_pad_set_chain_function(pad, SUGARCAST_GUARD(gst_gift_overlay_gift_chain));
-  gst_pad_set_event_function(pad, SUGARCAST_GUARD(gst_gift_overlay_gift_event));
+  gst_pad_set_chain_function(pad, SUGARCAST_GUARD(sugarcast_gift_overlay_gift_chain));
+  gst_pad_set_event_function(pad, SUGARCAST_GUARD(sugarcast_gift_overlay_gift_event));
   gst_element_add_pad(element, pad);
   return pad;
 }
 
-static void gst_gift_overlay_release_pad(GstElement *element, GstPad *pad)
+static void sugarcast_gift_overlay_release_pad(GstElement *element, GstPad *pad)
 {
-  auto *self = GST_GIFT_OVERLAY(element);
+  auto *self = SUGARCAST_GIFT_OVERLAY(element);
   GST_OBJECT_LOCK(self);
   if (self->priv->gift_pad == pad)
     self->priv->gift_pad = nullptr;
@@ -285,7 +286,7 @@ static void gst_gift_overlay_release_pad(GstElement *element, GstPad *pad)
 
 /* Reads the events file: JSON lines, each a gift with its `at` offset. A bad
  * line is skipped with a warning naming it; an unreadable file is an error. */
-static gboolean load_events_file(GstGiftOverlay *self, const std::string &path)
+static gboolean load_events_file(SugarcastGiftOverlay *self, const std::string &path)
 {
   g_autofree gchar *contents = nullptr;
   gsize length = 0;
@@ -339,7 +340,7 @@ static gboolean load_events_file(GstGiftOverlay *self, const std::string &path)
 
 /* ---- drawing -------------------------------------------------------------- */
 
-static const Sprite *sprite_for(GstGiftOverlay *self, const std::string &name,
+static const Sprite *sprite_for(SugarcastGiftOverlay *self, const std::string &name,
                                 const std::string &assets_dir)
 {
   auto *priv = self->priv;
@@ -386,9 +387,9 @@ struct BannerSnapshot
 
 /* Places the banners on this frame; rasterises only banners that are new or
  * whose count changed. */
-static void update_placements(GstGiftOverlay *self, const std::vector<BannerSnapshot> &banners,
-                              std::uint64_t now, const std::string &assets_dir,
-                              const std::string &font)
+static void update_placements(SugarcastGiftOverlay *self,
+                              const std::vector<BannerSnapshot> &banners, std::uint64_t now,
+                              const std::string &assets_dir, const std::string &font)
 {
   auto *priv = self->priv;
   const Layout &layout = priv->layout;
@@ -444,7 +445,7 @@ static void update_placements(GstGiftOverlay *self, const std::vector<BannerSnap
   std::erase_if(priv->banners, [&](const auto &item) { return !live.count(item.first); });
 }
 
-static void announce(GstGiftOverlay *self, const Shown &shown, std::uint64_t duration)
+static void announce(SugarcastGiftOverlay *self, const Shown &shown, std::uint64_t duration)
 {
   int x = 0, y = 0, width = 0, height = 0;
   if (auto found = self->priv->banners.find(shown.serial); found != self->priv->banners.end()) {
@@ -487,9 +488,9 @@ static void announce(GstGiftOverlay *self, const Shown &shown, std::uint64_t dur
 
 /* ---- GstBaseTransform / GstVideoFilter ----------------------------------- */
 
-static void gst_gift_overlay_before_transform(GstBaseTransform *trans, GstBuffer *buffer)
+static void sugarcast_gift_overlay_before_transform(GstBaseTransform *trans, GstBuffer *buffer)
 {
-  auto *self = GST_GIFT_OVERLAY(trans);
+  auto *self = SUGARCAST_GIFT_OVERLAY(trans);
   auto *priv = self->priv;
   if (!priv->have_info)
     return;
@@ -522,10 +523,10 @@ static void gst_gift_overlay_before_transform(GstBaseTransform *trans, GstBuffer
   gst_base_transform_set_passthrough(trans, priv->placements.empty());
 }
 
-static GstFlowReturn gst_gift_overlay_transform_frame_ip(GstVideoFilter *filter,
-                                                         GstVideoFrame *frame)
+static GstFlowReturn sugarcast_gift_overlay_transform_frame_ip(GstVideoFilter *filter,
+                                                               GstVideoFrame *frame)
 {
-  auto *priv = GST_GIFT_OVERLAY(filter)->priv;
+  auto *priv = SUGARCAST_GIFT_OVERLAY(filter)->priv;
   FrameView view{priv->format, GST_VIDEO_FRAME_WIDTH(frame), GST_VIDEO_FRAME_HEIGHT(frame)};
   for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES(frame) && p < 3; ++p) {
     view.data[p] = static_cast<std::uint8_t *>(GST_VIDEO_FRAME_PLANE_DATA(frame, p));
@@ -537,17 +538,17 @@ static GstFlowReturn gst_gift_overlay_transform_frame_ip(GstVideoFilter *filter,
 }
 
 /* Sprites and banners are sized for the caps: drop them with the caps. */
-static void forget_drawings(GstGiftOverlayPrivate *priv)
+static void forget_drawings(SugarcastGiftOverlayPrivate *priv)
 {
   priv->sprites.clear();
   priv->banners.clear();
   priv->placements.clear();
 }
 
-static gboolean gst_gift_overlay_set_info(GstVideoFilter *filter, GstCaps *, GstVideoInfo *in_info,
-                                          GstCaps *, GstVideoInfo *)
+static gboolean sugarcast_gift_overlay_set_info(GstVideoFilter *filter, GstCaps *,
+                                                GstVideoInfo *in_info, GstCaps *, GstVideoInfo *)
 {
-  auto *priv = GST_GIFT_OVERLAY(filter)->priv;
+  auto *priv = SUGARCAST_GIFT_OVERLAY(filter)->priv;
   priv->info = *in_info;
   priv->have_info = true;
   priv->layout = Layout(in_info);
@@ -580,9 +581,9 @@ static gboolean gst_gift_overlay_set_info(GstVideoFilter *filter, GstCaps *, Gst
   return TRUE;
 }
 
-static gboolean gst_gift_overlay_start(GstBaseTransform *trans)
+static gboolean sugarcast_gift_overlay_start(GstBaseTransform *trans)
 {
-  auto *self = GST_GIFT_OVERLAY(trans);
+  auto *self = SUGARCAST_GIFT_OVERLAY(trans);
   std::string path;
   {
     /* Gifts pushed before the start stay: stop() clears the timeline. */
@@ -592,9 +593,9 @@ static gboolean gst_gift_overlay_start(GstBaseTransform *trans)
   return path.empty() || load_events_file(self, path);
 }
 
-static gboolean gst_gift_overlay_stop(GstBaseTransform *trans)
+static gboolean sugarcast_gift_overlay_stop(GstBaseTransform *trans)
 {
-  auto *priv = GST_GIFT_OVERLAY(trans)->priv;
+  auto *priv = SUGARCAST_GIFT_OVERLAY(trans)->priv;
   {
     std::lock_guard guard(priv->lock);
     priv->timeline.clear();
@@ -606,10 +607,10 @@ static gboolean gst_gift_overlay_stop(GstBaseTransform *trans)
 
 /* ---- GObject -------------------------------------------------------------- */
 
-static void gst_gift_overlay_set_property(GObject *object, guint prop_id, const GValue *value,
-                                          GParamSpec *pspec)
+static void sugarcast_gift_overlay_set_property(GObject *object, guint prop_id, const GValue *value,
+                                                GParamSpec *pspec)
 {
-  auto *priv = GST_GIFT_OVERLAY(object)->priv;
+  auto *priv = SUGARCAST_GIFT_OVERLAY(object)->priv;
   std::lock_guard guard(priv->lock);
   switch (prop_id) {
   case PROP_MAX_CONCURRENT:
@@ -643,10 +644,10 @@ static void gst_gift_overlay_set_property(GObject *object, guint prop_id, const 
   priv->timeline.set_config(priv->config);
 }
 
-static void gst_gift_overlay_get_property(GObject *object, guint prop_id, GValue *value,
-                                          GParamSpec *pspec)
+static void sugarcast_gift_overlay_get_property(GObject *object, guint prop_id, GValue *value,
+                                                GParamSpec *pspec)
 {
-  auto *priv = GST_GIFT_OVERLAY(object)->priv;
+  auto *priv = SUGARCAST_GIFT_OVERLAY(object)->priv;
   std::lock_guard guard(priv->lock);
   switch (prop_id) {
   case PROP_MAX_CONCURRENT:
@@ -685,13 +686,13 @@ static void gst_gift_overlay_get_property(GObject *object, guint prop_id, GValue
   }
 }
 
-static void gst_gift_overlay_finalize(GObject *object)
+static void sugarcast_gift_overlay_finalize(GObject *object)
 {
-  delete GST_GIFT_OVERLAY(object)->priv;
-  G_OBJECT_CLASS(gst_gift_overlay_parent_class)->finalize(object);
+  delete SUGARCAST_GIFT_OVERLAY(object)->priv;
+  G_OBJECT_CLASS(sugarcast_gift_overlay_parent_class)->finalize(object);
 }
 
-static void gst_gift_overlay_class_init(GstGiftOverlayClass *klass)
+static void sugarcast_gift_overlay_class_init(SugarcastGiftOverlayClass *klass)
 {
   auto *gobject_class = G_OBJECT_CLASS(klass);
   auto *element_class = GST_ELEMENT_CLASS(klass);
@@ -704,9 +705,9 @@ static void gst_gift_overlay_class_init(GstGiftOverlayClass *klass)
   const auto read_only = static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   const TimelineConfig defaults;
 
-  gobject_class->set_property = SUGARCAST_GUARD(gst_gift_overlay_set_property);
-  gobject_class->get_property = SUGARCAST_GUARD(gst_gift_overlay_get_property);
-  gobject_class->finalize = SUGARCAST_GUARD(gst_gift_overlay_finalize);
+  gobject_class->set_property = SUGARCAST_GUARD(sugarcast_gift_overlay_set_property);
+  gobject_class->get_property = SUGARCAST_GUARD(sugarcast_gift_overlay_get_property);
+  gobject_class->finalize = SUGARCAST_GUARD(sugarcast_gift_overlay_finalize);
 
   g_object_class_install_property(
       gobject_class, PROP_MAX_CONCURRENT,
@@ -762,7 +763,7 @@ static void gst_gift_overlay_class_init(GstGiftOverlayClass *klass)
                           G_MAXUINT64, 0, read_only));
 
   /**
-   * GstGiftOverlay::push-gift:
+   * SugarcastGiftOverlay::push-gift:
    * @giftoverlay: the element
    * @json: one gift event as JSON
    *
@@ -773,18 +774,18 @@ static void gst_gift_overlay_class_init(GstGiftOverlayClass *klass)
   signals[SIGNAL_PUSH_GIFT] =
       g_signal_new_class_handler("push-gift", G_TYPE_FROM_CLASS(klass),
                                  static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
-                                 G_CALLBACK(SUGARCAST_GUARD(gst_gift_overlay_push_gift)), nullptr,
-                                 nullptr, nullptr, G_TYPE_BOOLEAN, 1, G_TYPE_STRING);
+                                 G_CALLBACK(SUGARCAST_GUARD(sugarcast_gift_overlay_push_gift)),
+                                 nullptr, nullptr, nullptr, G_TYPE_BOOLEAN, 1, G_TYPE_STRING);
 
-  element_class->request_new_pad = SUGARCAST_GUARD(gst_gift_overlay_request_new_pad);
-  element_class->release_pad = SUGARCAST_GUARD(gst_gift_overlay_release_pad);
-  trans_class->before_transform = SUGARCAST_GUARD(gst_gift_overlay_before_transform);
+  element_class->request_new_pad = SUGARCAST_GUARD(sugarcast_gift_overlay_request_new_pad);
+  element_class->release_pad = SUGARCAST_GUARD(sugarcast_gift_overlay_release_pad);
+  trans_class->before_transform = SUGARCAST_GUARD(sugarcast_gift_overlay_before_transform);
   /* No gift on a frame: the same buffer goes out, not even mapped. */
   trans_class->transform_ip_on_passthrough = FALSE;
-  trans_class->start = SUGARCAST_GUARD(gst_gift_overlay_start);
-  trans_class->stop = SUGARCAST_GUARD(gst_gift_overlay_stop);
-  filter_class->set_info = SUGARCAST_GUARD(gst_gift_overlay_set_info);
-  filter_class->transform_frame_ip = SUGARCAST_GUARD(gst_gift_overlay_transform_frame_ip);
+  trans_class->start = SUGARCAST_GUARD(sugarcast_gift_overlay_start);
+  trans_class->stop = SUGARCAST_GUARD(sugarcast_gift_overlay_stop);
+  filter_class->set_info = SUGARCAST_GUARD(sugarcast_gift_overlay_set_info);
+  filter_class->transform_frame_ip = SUGARCAST_GUARD(sugarcast_gift_overlay_transform_frame_ip);
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
@@ -794,12 +795,12 @@ static void gst_gift_overlay_class_init(GstGiftOverlayClass *klass)
       "Animates viewers' gifts onto raw video: sprites, sender and gift names, combos",
       "Sugarcast developers");
 
-  GST_DEBUG_CATEGORY_INIT(gst_gift_overlay_debug, "giftoverlay", 0, "Sugarcast gift overlay");
+  GST_DEBUG_CATEGORY_INIT(sugarcast_gift_overlay_debug, "giftoverlay", 0, "Sugarcast gift overlay");
 }
 
-static void gst_gift_overlay_init(GstGiftOverlay *self)
+static void sugarcast_gift_overlay_init(SugarcastGiftOverlay *self)
 {
-  self->priv = new GstGiftOverlayPrivate();
+  self->priv = new SugarcastGiftOverlayPrivate();
   self->priv->timeline.set_config(self->priv->config);
   gst_base_transform_set_in_place(GST_BASE_TRANSFORM(self), TRUE);
   gst_base_transform_set_passthrough(GST_BASE_TRANSFORM(self), TRUE);

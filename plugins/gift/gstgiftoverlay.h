@@ -5,8 +5,9 @@
 
 G_BEGIN_DECLS
 
-#define GST_TYPE_GIFT_OVERLAY (gst_gift_overlay_get_type())
-G_DECLARE_FINAL_TYPE(GstGiftOverlay, gst_gift_overlay, GST, GIFT_OVERLAY, GstVideoFilter)
+#define SUGARCAST_TYPE_GIFT_OVERLAY (sugarcast_gift_overlay_get_type())
+G_DECLARE_FINAL_TYPE(SugarcastGiftOverlay, sugarcast_gift_overlay, SUGARCAST, GIFT_OVERLAY,
+                     GstVideoFilter)
 
 GST_ELEMENT_REGISTER_DECLARE(giftoverlay);
 
