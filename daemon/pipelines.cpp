@@ -302,6 +302,10 @@ bool link_pad(GstElement *pipeline, GstPad *src, GstElement *target, const Pipel
   g_autoptr(GstPad) filter_src = nullptr;
   if (!link.caps.empty()) {
     GstElement *filter = gst_element_factory_make("capsfilter", nullptr);
+    if (!filter) {
+      error = "the capsfilter element is missing (GStreamer's core elements are not installed)";
+      return false;
+    }
     g_autoptr(GstCaps) caps = gst_caps_from_string(link.caps.c_str());
     g_object_set(filter, "caps", caps, nullptr);
     gst_bin_add(GST_BIN(pipeline), filter);
