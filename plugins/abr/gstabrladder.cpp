@@ -368,7 +368,9 @@ static bool build_rungs(SugarcastAbrLadder *self, GstCaps *caps)
   if (pic.width <= 0 || pic.height <= 0) {
     guard.unlock();
     GST_ELEMENT_ERROR(self, STREAM, FORMAT,
-                      ("abrladder got video without a size: %" GST_PTR_FORMAT, caps), (nullptr));
+                      ("abrladder got video without a width and height; the stream before it "
+                       "must be decoded raw video"),
+                      ("caps %" GST_PTR_FORMAT, caps));
     return false;
   }
   p->source = pic;
