@@ -437,7 +437,9 @@ struct RecordingService::Impl
     }
     /* On the clips folder's file system: the clip path moves it, never copies. */
     const std::string file = config.clips.dir + "/.cut-" + random_id() + ".mp4";
-    std::string desc = "replaysrc name=r mp4mux name=m ! filesink name=f";
+    /* frame-exact: the highlight starts at the creator's in point (only the
+     * GOP it falls in is re-encoded), not at the keyframe before it. */
+    std::string desc = "replaysrc name=r frame-exact=true mp4mux name=m ! filesink name=f";
     if (rec->manifest.video)
       desc += " r.video ! queue ! h264parse ! m.";
     if (rec->manifest.audio)

@@ -1,5 +1,6 @@
 /* Sugarcast — replaysrc: plays a recording made by recordsink, whole or a
- * keyframe-aligned range, without re-encoding. */
+ * range, keyframe-aligned without re-encoding or frame-exact (re-encoding
+ * only the first GOP). */
 #pragma once
 
 #include <gst/gst.h>

@@ -272,6 +272,19 @@ TEST(Bitstream, SpsGivesTheCodecStringAndTheSize)
   ASSERT_TRUE(info);
   EXPECT_EQ(info->width, 1280);
   EXPECT_EQ(info->height, 720);
+  EXPECT_EQ(info->id, 0);
+}
+
+TEST(Bitstream, PpsGivesItsId)
+{
+  EXPECT_EQ(pps_id(kPps), 0);
+  /* ue(v) 010 = 1, 00110 = 5, 0001001 = 8 */
+  EXPECT_EQ(pps_id(Bytes{0x68, 0x4f, 0xbc}), 1);
+  EXPECT_EQ(pps_id(Bytes{0x68, 0x37, 0xbc}), 5);
+  EXPECT_EQ(pps_id(Bytes{0x68, 0x13, 0xbc}), 8);
+  EXPECT_FALSE(pps_id(kSps));
+  EXPECT_FALSE(pps_id(Bytes{0x68}));
+  EXPECT_FALSE(pps_id(Bytes{0x68, 0x00}));
 }
 
 TEST(Bitstream, AvccRoundTripsAndAnMp4SampleLosesItsParameterSets)

@@ -231,12 +231,13 @@ TEST_F(Recordings, AShowIsRecordedReplayedAsVodAndCutIntoAHighlight)
   EXPECT_GE(json_object_get_double_member(m, "offset"), 0.0);
   EXPECT_LE(json_object_get_double_member(m, "offset"), listed);
 
-  /* A highlight, 2 s to 8 s: cut without re-encoding, then the clip path. */
+  /* A highlight, 2.5 s to 8.5 s: cut frame-exact (the in point is not a
+   * keyframe), then the clip path. */
   HttpResponse refused = http_request("POST", d->url("/api/recordings/" + id + "/clips"),
                                       R"({"in": 2, "out": 99})", {{"Authorization", admin_auth()}});
   EXPECT_EQ(refused.status, 400) << refused.body;
   HttpResponse cut = http_request("POST", d->url("/api/recordings/" + id + "/clips"),
-                                  R"({"in": 2, "out": 8})", {{"Authorization", admin_auth()}});
+                                  R"({"in": 2.5, "out": 8.5})", {{"Authorization", admin_auth()}});
   ASSERT_EQ(cut.status, 202) << cut.body << d->log();
   const std::string clip = Json(cut.body).str("id");
   ASSERT_FALSE(clip.empty()) << cut.body;
@@ -252,7 +253,9 @@ TEST_F(Recordings, AShowIsRecordedReplayedAsVodAndCutIntoAHighlight)
   const std::string base = d->data_dir() + "/clips/" + clip + "/";
   MediaProbe mp4 = probe_media(base + "clip.mp4");
   ASSERT_TRUE(mp4.ok) << mp4.error;
-  EXPECT_NEAR(mp4.duration, 6.0, kGop + 0.2) << "in 2 s, out 8 s; the start is keyframe-aligned";
+  /* Exact to a video frame (1/30 s) plus the AAC frame (21.3 ms) the last
+   * audio can run past the last video frame. */
+  EXPECT_NEAR(mp4.duration, 6.0, 1.0 / 30 + 1024.0 / 48000) << "in 2.5 s, out 8.5 s, frame-exact";
   EXPECT_EQ(mp4.height, 720);
   MediaProbe webm = probe_media(base + "clip.webm");
   ASSERT_TRUE(webm.ok) << webm.error;

@@ -58,4 +58,9 @@ TEST(RecordDocs, ReplaysrcExamplesRun)
                         "csv=p=0", "/tmp/cut.ts"});
   ASSERT_TRUE(r.ok()) << r.err;
   EXPECT_NEAR(g_ascii_strtod(r.out.c_str(), nullptr), 4.0, 0.5);
+  /* The frame-exact cut: 4 s to the frame (plus at most the last AAC frame). */
+  r = run_process({"ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+                   "/tmp/cut-exact.mp4"});
+  ASSERT_TRUE(r.ok()) << r.err;
+  EXPECT_NEAR(g_ascii_strtod(r.out.c_str(), nullptr), 4.0, 1.0 / 30 + 1024.0 / 48000);
 }

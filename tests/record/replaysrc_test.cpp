@@ -1,6 +1,7 @@
 /* Sugarcast — replaysrc on a recording recordsink made from real encoders:
- * whole, keyframe-aligned ranges (read back with ffprobe), seeking, live
- * pacing, a bad location. */
+ * whole, keyframe-aligned ranges (read back with ffprobe), frame-exact
+ * ranges (each frame's number, stamped into the picture before encoding,
+ * read back from the decoded output), seeking, live pacing, a bad location. */
 #include "manifest.h"
 #include "retention.h"
 
@@ -9,8 +10,12 @@
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <cmath>
+#include <cstring>
+#include <functional>
 
 using namespace sugarcast::record;
 using namespace sugarcast::test;
@@ -33,7 +38,10 @@ std::string run_to_end(GstElement *pipeline)
   return error;
 }
 
-std::string launch(const std::string &desc)
+/* Runs DESC to its end (SETUP, if given, sees the pipeline first); returns
+ * the error text ("" on EOS). */
+std::string launch(const std::string &desc,
+                   const std::function<void(GstElement *)> &setup = nullptr)
 {
   g_autoptr(GError) err = nullptr;
   GstElement *pipeline = gst_parse_launch(desc.c_str(), &err);
@@ -42,6 +50,8 @@ std::string launch(const std::string &desc)
       gst_object_unref(pipeline);
     return err ? err->message : "no pipeline";
   }
+  if (setup)
+    setup(pipeline);
   std::string error;
   if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     error = "could not start";
@@ -58,25 +68,99 @@ double duration_of(const std::string &path)
   return r.ok() ? g_ascii_strtod(r.out.c_str(), nullptr) : -1;
 }
 
-/* One 12 s recording (720p30, a keyframe every second, AAC), made once. */
-const std::string &recording()
+constexpr int kFps = 30;
+constexpr int kCodeBits = 12;  /* frame numbers up to 4095 */
+constexpr int kCodeBlock = 64; /* pixels a side of one bit's square */
+
+/* Stamps the frame number (from the PTS) into the top rows of an I420
+ * 1280x720 frame: one white or black square per bit, which survive two
+ * encodings. */
+GstPadProbeReturn stamp_frame_number(GstPad *, GstPadProbeInfo *info, gpointer)
 {
-  static std::string folder;
-  if (!folder.empty())
-    return folder;
-  const std::string location = scratch_dir() + "/recordings";
-  const std::string error =
-      launch("videotestsrc num-buffers=360 ! video/x-raw,width=1280,height=720,framerate=30/1 ! "
-             "x264enc speed-preset=ultrafast key-int-max=30 threads=2 ! r.video "
-             "audiotestsrc num-buffers=360 samplesperbuffer=1600 ! audio/x-raw,rate=48000 ! "
-             "avenc_aac ! r.audio recordsink name=r location=" +
-             location);
-  EXPECT_EQ(error, "");
+  GstBuffer *buf = gst_buffer_make_writable(GST_PAD_PROBE_INFO_BUFFER(info));
+  GST_PAD_PROBE_INFO_DATA(info) = buf;
+  const long n = std::lround(static_cast<double>(GST_BUFFER_PTS(buf)) * kFps / GST_SECOND);
+  GstMapInfo map;
+  if (!gst_buffer_map(buf, &map, GST_MAP_WRITE))
+    return GST_PAD_PROBE_OK;
+  for (int y = 0; y < kCodeBlock; ++y)
+    for (int bit = 0; bit < kCodeBits; ++bit)
+      memset(map.data + y * 1280 + bit * kCodeBlock, (n >> bit) & 1 ? 235 : 16, kCodeBlock);
+  gst_buffer_unmap(buf, &map);
+  return GST_PAD_PROBE_OK;
+}
+
+/* A recording of FRAMES frames (720p30, a keyframe every KEY_INT frames,
+ * AAC, segments of 4 s) in scratch folder NAME; every frame carries its
+ * number. */
+std::string make_recording(const std::string &name, int frames, int key_int)
+{
+  const std::string location = scratch_dir() + "/" + name;
+  const std::string n = std::to_string(frames);
+  g_autoptr(GError) err = nullptr;
+  GstElement *pipeline =
+      gst_parse_launch(("videotestsrc name=v num-buffers=" + n +
+                        " ! video/x-raw,format=I420,width=1280,height=720,framerate=30/1 ! "
+                        "x264enc speed-preset=ultrafast key-int-max=" +
+                        std::to_string(key_int) +
+                        " threads=2 ! r.video "
+                        "audiotestsrc num-buffers=" +
+                        n +
+                        " samplesperbuffer=1600 ! audio/x-raw,rate=48000 ! "
+                        "avenc_aac ! r.audio recordsink name=r location=" +
+                        location)
+                           .c_str(),
+                       &err);
+  EXPECT_TRUE(pipeline && !err);
+  if (!pipeline)
+    return "";
+  {
+    g_autoptr(GstElement) src = gst_bin_get_by_name(GST_BIN(pipeline), "v");
+    g_autoptr(GstPad) pad = gst_element_get_static_pad(src, "src");
+    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, stamp_frame_number, nullptr, nullptr);
+  }
+  EXPECT_NE(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  EXPECT_EQ(run_to_end(pipeline), "");
+  gst_object_unref(pipeline);
   auto recs = list_recordings(location);
   EXPECT_EQ(recs.size(), 1u);
-  if (recs.size() == 1)
-    folder = recs[0].folder;
+  return recs.size() == 1 ? recs[0].folder : "";
+}
+
+/* The 12 s recording most tests use: a keyframe every second. */
+const std::string &recording()
+{
+  static const std::string folder = make_recording("recordings", 360, 30);
   return folder;
+}
+
+/* The number stamped into each decoded video frame of PATH, in order. */
+std::vector<long> frame_numbers(const std::string &path)
+{
+  const std::string filter = "crop=" + std::to_string(kCodeBits * kCodeBlock) + ":" +
+                             std::to_string(kCodeBlock) +
+                             ":0:0,scale=" + std::to_string(kCodeBits) + ":1:flags=area";
+  auto r = run_process({"ffmpeg", "-v", "error", "-i", path, "-map", "0:v", "-vf", filter,
+                        "-pix_fmt", "gray", "-f", "rawvideo", "-"});
+  EXPECT_TRUE(r.ok()) << r.err;
+  std::vector<long> out;
+  for (size_t at = 0; at + kCodeBits <= r.out.size(); at += kCodeBits) {
+    long n = 0;
+    for (int bit = 0; bit < kCodeBits; ++bit)
+      if (static_cast<unsigned char>(r.out[at + bit]) > 128)
+        n |= 1L << bit;
+    out.push_back(n);
+  }
+  return out;
+}
+
+/* A stream's start_time (s) in PATH; KIND is "v" or "a". */
+double start_time_of(const std::string &path, const char *kind)
+{
+  auto r = run_process({"ffprobe", "-v", "error", "-select_streams", kind, "-show_entries",
+                        "stream=start_time", "-of", "csv=p=0", path});
+  EXPECT_TRUE(r.ok()) << r.err;
+  return r.ok() ? g_ascii_strtod(r.out.c_str(), nullptr) : -1;
 }
 
 std::string replay_to_file(const std::string &props, const std::string &out)
@@ -212,4 +296,190 @@ TEST(ReplaySrc, RefusesWhatItCannotPlay)
   error =
       launch("replaysrc location=" + recording() + " start=5000000000 stop=4000000000 ! fakesink");
   EXPECT_NE(error.find("must be after start"), std::string::npos) << error;
+}
+
+namespace {
+
+/* Frames the x264enc inside replaysrc put out (none when it made none). */
+struct Reencoded
+{
+  std::atomic<int> encoders{0};
+  std::atomic<int> frames{0};
+};
+
+void on_deep_element(GstBin *, GstBin *, GstElement *element, gpointer data)
+{
+  auto *r = static_cast<Reencoded *>(data);
+  GstElementFactory *f = gst_element_get_factory(element);
+  if (!f || g_strcmp0(gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(f)), "x264enc") != 0)
+    return;
+  ++r->encoders;
+  g_autoptr(GstPad) src = gst_element_get_static_pad(element, "src");
+  gst_pad_add_probe(
+      src, GST_PAD_PROBE_TYPE_BUFFER,
+      [](GstPad *, GstPadProbeInfo *, gpointer d) -> GstPadProbeReturn {
+        ++static_cast<Reencoded *>(d)->frames;
+        return GST_PAD_PROBE_OK;
+      },
+      r, nullptr);
+}
+
+/* Cuts [START, STOP) s frame-exact into OUT the way the daemon's highlight
+ * does (h264parse and aacparse into MUXER). */
+std::string cut_exact(double start, double stop, const std::string &out, Reencoded &reencoded,
+                      const std::string &muxer = "mp4mux", const std::string &from = recording())
+{
+  const std::string desc = "replaysrc frame-exact=true location=" + from +
+                           " start=" + std::to_string(std::llround(start * 1e9)) +
+                           " stop=" + std::to_string(std::llround(stop * 1e9)) + " name=r " +
+                           muxer + " name=m ! filesink location=" + out +
+                           " r.video ! queue ! h264parse ! m. r.audio ! queue ! aacparse ! m.";
+  return launch(desc, [&](GstElement *pipeline) {
+    g_signal_connect(pipeline, "deep-element-added", G_CALLBACK(on_deep_element), &reencoded);
+  });
+}
+
+} // namespace
+
+TEST(ReplaySrc, FrameExactRangesBeginAtStart)
+{
+  ASSERT_FALSE(recording().empty());
+  struct Range
+  {
+    double start, stop;
+    double next_keyframe; /* where the untouched frames resume */
+    const char *what;
+  };
+  const Range ranges[] = {
+      {2.5, 3.7, 3.0, "inside a GOP"},
+      {3.4, 6.2, 4.0, "resuming at a segment boundary (4 s)"},
+      {7.9, 9.5, 8.0, "the last frames of a segment's last GOP"},
+      {5.2, 5.6, 6.0, "ending inside the re-encoded GOP"},
+      {2.51, 3.0, 3.0, "between two frames"},
+  };
+  int i = 0;
+  for (const auto &r : ranges) {
+    SCOPED_TRACE(std::string(r.what) + ": " + std::to_string(r.start) + ".." +
+                 std::to_string(r.stop));
+    const std::string out = scratch_dir() + "/exact" + std::to_string(i++) + ".mp4";
+    Reencoded reencoded;
+    ASSERT_EQ(cut_exact(r.start, r.stop, out, reencoded), "");
+    /* The frames are the recording's from the first at or after start to
+     * the last before stop, each once, in order. */
+    const long first = std::lround(std::ceil(r.start * kFps - 1e-6));
+    const long end = std::lround(std::ceil(r.stop * kFps - 1e-6));
+    const auto numbers = frame_numbers(out);
+    ASSERT_EQ(numbers.size(), static_cast<size_t>(end - first));
+    for (size_t n = 0; n < numbers.size(); ++n)
+      ASSERT_EQ(numbers[n], first + static_cast<long>(n)) << "frame " << n;
+    /* Only the GOP start falls in was encoded again. */
+    const long resume = std::lround(r.next_keyframe * kFps);
+    EXPECT_EQ(reencoded.encoders, 1);
+    EXPECT_EQ(reencoded.frames, std::min(resume, end) - first);
+    /* The file's timeline begins at start: the first frame is where it
+     * should be, the duration is the range's, audio begins with video. */
+    const double frame = 1.0 / kFps, aac_frame = 1024.0 / 48000;
+    const double video = start_time_of(out, "v");
+    EXPECT_NEAR(video, static_cast<double>(first) / kFps - r.start, frame / 2);
+    EXPECT_NEAR(duration_of(out), r.stop - r.start, frame);
+    EXPECT_NEAR(start_time_of(out, "a"), video, aac_frame + 0.001);
+    /* It decodes without an error (the untouched frames use the source's
+     * parameter sets, the head its own). */
+    auto decode = run_process({"ffmpeg", "-v", "error", "-i", out, "-f", "null", "-"});
+    EXPECT_TRUE(decode.ok() && decode.err.empty()) << decode.err;
+  }
+}
+
+TEST(ReplaySrc, FrameExactIntoMpegTs)
+{
+  ASSERT_FALSE(recording().empty());
+  const std::string out = scratch_dir() + "/exact.ts";
+  Reencoded reencoded;
+  ASSERT_EQ(cut_exact(4.5, 6.5, out, reencoded, "mpegtsmux"), "");
+  const auto numbers = frame_numbers(out);
+  ASSERT_EQ(numbers.size(), 60u);
+  EXPECT_EQ(numbers.front(), 135);
+  EXPECT_EQ(numbers.back(), 194);
+  EXPECT_EQ(reencoded.frames, 15);
+  EXPECT_NEAR(duration_of(out), 2.0, 1.0 / kFps);
+  EXPECT_NEAR(start_time_of(out, "a"), start_time_of(out, "v"), 1024.0 / 48000 + 0.001);
+}
+
+TEST(ReplaySrc, FrameExactFromAKeyframeEncodesNothing)
+{
+  ASSERT_FALSE(recording().empty());
+  const std::string exact = scratch_dir() + "/exact-key.mp4";
+  Reencoded reencoded;
+  ASSERT_EQ(cut_exact(5.0, 7.0, exact, reencoded), "");
+  EXPECT_EQ(reencoded.encoders, 0);
+  EXPECT_EQ(reencoded.frames, 0);
+  const auto numbers = frame_numbers(exact);
+  ASSERT_EQ(numbers.size(), 60u);
+  EXPECT_EQ(numbers.front(), 150);
+  EXPECT_EQ(numbers.back(), 209);
+  EXPECT_NEAR(duration_of(exact), 2.0, 1.0 / kFps);
+  /* The same frames as the keyframe-aligned cut, bit for bit. */
+  const std::string aligned = scratch_dir() + "/aligned-key.mp4";
+  ASSERT_EQ(launch("replaysrc location=" + recording() +
+                   " start=5000000000 stop=7000000000 name=r mp4mux name=m ! filesink location=" +
+                   aligned + " r.video ! queue ! h264parse ! m. r.audio ! queue ! aacparse ! m."),
+            "");
+  auto md5 = [](const std::string &path) {
+    auto r = run_process(
+        {"ffmpeg", "-v", "error", "-i", path, "-map", "0:v", "-c", "copy", "-f", "framemd5", "-"});
+    EXPECT_TRUE(r.ok()) << r.err;
+    return r.out;
+  };
+  EXPECT_EQ(md5(exact), md5(aligned));
+}
+
+TEST(ReplaySrc, FrameExactIsAProperty)
+{
+  g_autoptr(GstElement) src = gst_element_factory_make("replaysrc", nullptr);
+  ASSERT_TRUE(src);
+  gboolean exact = TRUE;
+  g_object_get(src, "frame-exact", &exact, nullptr);
+  EXPECT_FALSE(exact);
+}
+
+TEST(ReplaySrc, FrameExactNamesAMissingEncoder)
+{
+  ASSERT_FALSE(recording().empty());
+  /* A registry with the plugins a keyframe-aligned replay needs, and
+   * avdec_h264, but no x264enc. */
+  const std::string plugins = scratch_dir() + "/no-x264";
+  g_mkdir_with_parents(plugins.c_str(), 0755);
+  const char *system = g_getenv("GST_PLUGIN_SYSTEM_PATH_1_0");
+  ASSERT_TRUE(system);
+  for (const char *name : {"libgstcoreelements.so", "libgstmpegtsdemux.so",
+                           "libgstvideoparsersbad.so", "libgstaudioparsers.so", "libgstlibav.so"}) {
+    const std::string from = std::string(system) + "/" + name, to = plugins + "/" + name;
+    ASSERT_EQ(symlink(from.c_str(), to.c_str()), 0) << from;
+  }
+  const std::string registry = scratch_dir() + "/no-x264.registry";
+  auto r = run_process({"env", "GST_PLUGIN_SYSTEM_PATH_1_0=" + plugins,
+                        "GST_REGISTRY_1_0=" + registry, "gst-launch-1.0", "replaysrc",
+                        "frame-exact=true", "start=2500000000", "location=" + recording(), "name=r",
+                        "r.video", "!", "fakesink", "r.audio", "!", "fakesink"});
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE((r.out + r.err).find("needs the x264enc element (gstreamer1.0-plugins-ugly)"),
+            std::string::npos)
+      << r.out << r.err;
+}
+
+TEST(ReplaySrc, FrameExactReencodesAGopLongerThanTheQueuesDownstream)
+{
+  /* 3 s GOPs: the head (3.1 s to 6 s) is longer than the 1 s the queue
+   * before the muxer holds, and the muxer takes video only with audio. */
+  const std::string rec = make_recording("recordings-long-gop", 270, 90);
+  ASSERT_FALSE(rec.empty());
+  const std::string out = scratch_dir() + "/exact-long-gop.mp4";
+  Reencoded reencoded;
+  ASSERT_EQ(cut_exact(3.1, 7.0, out, reencoded, "mp4mux", rec), "");
+  EXPECT_EQ(reencoded.frames, 180 - 93);
+  const auto numbers = frame_numbers(out);
+  ASSERT_EQ(numbers.size(), 210u - 93);
+  EXPECT_EQ(numbers.front(), 93);
+  EXPECT_EQ(numbers.back(), 209);
+  EXPECT_NEAR(duration_of(out), 3.9, 1.0 / kFps);
 }

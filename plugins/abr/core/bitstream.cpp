@@ -175,6 +175,27 @@ std::string avc_codec_string(const Bytes &sps)
   return text;
 }
 
+std::optional<int> pps_id(const Bytes &pps_nal)
+{
+  if (pps_nal.size() < 2 || (pps_nal[0] & 0x1f) != kNalPps)
+    return std::nullopt;
+  /* ue(v) first thing after the header: at most 8 leading zeros for the ids
+   * H.264 allows (0-255), too early in the RBSP for an emulation prevention
+   * byte. */
+  GstBitReader r = GST_BIT_READER_INIT(pps_nal.data() + 1, static_cast<guint>(pps_nal.size() - 1));
+  guint zeros = 0;
+  guint8 bit = 0;
+  while (gst_bit_reader_get_bits_uint8(&r, &bit, 1) && bit == 0)
+    if (++zeros > 8)
+      return std::nullopt;
+  if (bit != 1)
+    return std::nullopt;
+  guint32 rest = 0;
+  if (zeros && !gst_bit_reader_get_bits_uint32(&r, &rest, zeros))
+    return std::nullopt;
+  return static_cast<int>((1u << zeros) - 1 + rest);
+}
+
 std::optional<SpsInfo> parse_sps(const Bytes &sps_nal)
 {
   if (sps_nal.size() < 4 || (sps_nal[0] & 0x1f) != kNalSps)
@@ -193,6 +214,7 @@ std::optional<SpsInfo> parse_sps(const Bytes &sps_nal)
   SpsInfo info;
   info.width = sps.frame_cropping_flag ? sps.crop_rect_width : sps.width;
   info.height = sps.frame_cropping_flag ? sps.crop_rect_height : sps.height;
+  info.id = sps.id;
   gst_h264_sps_clear(&sps);
   if (info.width <= 0 || info.height <= 0)
     return std::nullopt;

@@ -68,9 +68,12 @@ struct SpsInfo
 {
   int width = 0;
   int height = 0;
+  int id = 0; /* seq_parameter_set_id */
 };
 /* Picture size from an SPS (after cropping); nullopt if it cannot be read. */
 std::optional<SpsInfo> parse_sps(const Bytes &sps);
+/* A PPS's pic_parameter_set_id; nullopt if it is not a PPS. */
+std::optional<int> pps_id(const Bytes &pps);
 
 /* ---- AAC -------------------------------------------------------------- */
 
