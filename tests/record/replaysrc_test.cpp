@@ -72,9 +72,10 @@ constexpr int kFps = 30;
 constexpr int kCodeBits = 12;  /* frame numbers up to 4095 */
 constexpr int kCodeBlock = 64; /* pixels a side of one bit's square */
 
-/* Stamps the frame number (from the PTS) into the top rows of an I420
- * 1280x720 frame: one white or black square per bit, which survive two
- * encodings. */
+/* Stamps the frame number (from the PTS) into the top rows of a Y444_10LE
+ * 1280x720 frame (what videotestsrc gives x264enc when the format is left
+ * to them, as in the recordings these tests always made): one white or black
+ * square per bit, which survive two encodings. */
 GstPadProbeReturn stamp_frame_number(GstPad *, GstPadProbeInfo *info, gpointer)
 {
   GstBuffer *buf = gst_buffer_make_writable(GST_PAD_PROBE_INFO_BUFFER(info));
@@ -83,9 +84,10 @@ GstPadProbeReturn stamp_frame_number(GstPad *, GstPadProbeInfo *info, gpointer)
   GstMapInfo map;
   if (!gst_buffer_map(buf, &map, GST_MAP_WRITE))
     return GST_PAD_PROBE_OK;
+  auto *luma = reinterpret_cast<uint16_t *>(map.data);
   for (int y = 0; y < kCodeBlock; ++y)
-    for (int bit = 0; bit < kCodeBits; ++bit)
-      memset(map.data + y * 1280 + bit * kCodeBlock, (n >> bit) & 1 ? 235 : 16, kCodeBlock);
+    for (int x = 0; x < kCodeBits * kCodeBlock; ++x)
+      luma[y * 1280 + x] = GUINT16_TO_LE((n >> (x / kCodeBlock)) & 1 ? 940 : 64);
   gst_buffer_unmap(buf, &map);
   return GST_PAD_PROBE_OK;
 }
@@ -100,7 +102,7 @@ std::string make_recording(const std::string &name, int frames, int key_int)
   g_autoptr(GError) err = nullptr;
   GstElement *pipeline =
       gst_parse_launch(("videotestsrc name=v num-buffers=" + n +
-                        " ! video/x-raw,format=I420,width=1280,height=720,framerate=30/1 ! "
+                        " ! video/x-raw,format=Y444_10LE,width=1280,height=720,framerate=30/1 ! "
                         "x264enc speed-preset=ultrafast key-int-max=" +
                         std::to_string(key_int) +
                         " threads=2 ! r.video "
