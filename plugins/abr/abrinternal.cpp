@@ -11,7 +11,6 @@
 #include "gopend.h"
 #include "streamrestart.h"
 
-#include <gst/pbutils/missing-plugins.h>
 #include <gst/video/video.h>
 
 #include <mutex>
@@ -51,25 +50,6 @@ int64_t sugarcast::abr::gop_end_mark(GstBuffer *buf)
 {
   const GstClockTime t = sugarcast_buffer_gop_end(buf);
   return GST_CLOCK_TIME_IS_VALID(t) ? static_cast<int64_t>(t) : kUnknown;
-}
-
-void sugarcast::abr::report_missing(GstElement *parent, const char *factory, const char *why)
-{
-  gst_element_post_message(parent, gst_missing_element_message_new(parent, factory));
-  /* "abrladder needs ...": the parent's element name, not its instance name. */
-  GstElementFactory *own = gst_element_get_factory(parent);
-  const char *who = own ? GST_OBJECT_NAME(own) : GST_ELEMENT_NAME(parent);
-  GST_ELEMENT_ERROR(parent, CORE, MISSING_PLUGIN,
-                    ("%s needs the %s element %s; it is not installed.", who, factory, why),
-                    ("gst_element_factory_make(\"%s\") failed", factory));
-}
-
-GstElement *sugarcast::abr::make_child(GstElement *parent, const char *factory, const char *why)
-{
-  GstElement *e = gst_element_factory_make(factory, nullptr);
-  if (!e)
-    report_missing(parent, factory, why);
-  return e;
 }
 
 int64_t sugarcast::abr::signed_running_time(const GstSegment &segment, GstClockTime t)

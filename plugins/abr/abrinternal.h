@@ -18,6 +18,7 @@
 #pragma once
 
 #include "core/keygrid.h"
+#include "makechild.h"
 
 #include <gst/gst.h>
 #include <gst/video/gstvideofilter.h>
@@ -69,12 +70,9 @@ void mark_gop_end(GstBuffer *buf, int64_t next_keyframe);
 /* The running time of the next keyframe if BUF carries the mark, else kUnknown. */
 int64_t gop_end_mark(GstBuffer *buf);
 
-/* A child element from FACTORY, or nullptr after posting a missing-element
- * message (gst_missing_element_message_new, so an application can offer to
- * install it) and an error naming the element and WHY it is needed. */
-GstElement *make_child(GstElement *parent, const char *factory, const char *why);
-/* Posts both for a FACTORY that could not be made earlier. */
-void report_missing(GstElement *parent, const char *factory, const char *why);
+/* Child elements: plugins/common/makechild.h. */
+using sugarcast::make_child;
+using sugarcast::report_missing;
 
 /* The structure names of the custom events that abrladder and hlsabrsink
  * understand; see daterange.h and streamrestart.h. */

@@ -48,6 +48,7 @@
 
 #include "gstreplaysrc.h"
 
+#include "makechild.h"
 #include "manifest.h"
 
 #include "bitstream.h"
@@ -58,6 +59,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -739,7 +741,10 @@ static void add_retimer(GstPad *pad, SugarcastReplaySrc *self, Part part)
 /* Paces the output of LAST by the clock (live); returns the new last element. */
 static GstElement *add_clocksync(SugarcastReplaySrc *self, GstElement *last)
 {
-  GstElement *sync = gst_element_factory_make("clocksync", nullptr);
+  GstElement *sync =
+      sugarcast::make_child(GST_ELEMENT(self), "clocksync", "(GStreamer core) to pace live=true");
+  if (!sync)
+    return last;
   gst_bin_add(GST_BIN(self), sync);
   gst_element_link(last, sync);
   gst_element_sync_state_with_parent(sync);
@@ -764,15 +769,19 @@ static void link_exact(SugarcastReplaySrc *self, GstPad *pad, bool video, bool l
 {
   ReplayPrivate *p = self->priv;
   std::vector<GstElement *> chain;
+  GstElement *self_element = GST_ELEMENT(self);
   if (!video) {
-    GstElement *queue = gst_element_factory_make("queue", nullptr);
+    GstElement *queue = sugarcast::make_child(self_element, "queue", "(GStreamer core)");
+    if (!queue)
+      return;
     /* Unbounded: it holds only what tsdemux emits before the first video
      * frame is complete. */
     g_object_set(queue, "max-size-buffers", 0u, "max-size-bytes", 0u, "max-size-time",
                  static_cast<guint64>(0), nullptr);
     chain.push_back(queue);
   }
-  GstElement *parse = gst_element_factory_make(video ? "h264parse" : "aacparse", nullptr);
+  GstElement *parse = sugarcast::make_child(self_element, video ? "h264parse" : "aacparse",
+                                            "(gstreamer1.0-plugins-bad / -good)");
   chain.push_back(parse);
   if (video && reencode) {
     /* concat holds this branch (from its stream-start on) until the head is
@@ -780,14 +789,22 @@ static void link_exact(SugarcastReplaySrc *self, GstPad *pad, bool video, bool l
      * audio gate (without audio a muxer takes no more of the head: with a
      * GOP longer than the queue downstream, that would never end), and on
      * to fill it with the frames from k1. */
-    chain.push_back(gst_element_factory_make("queue", nullptr));
+    chain.push_back(sugarcast::make_child(self_element, "queue", "(GStreamer core)"));
   } else {
-    GstElement *filter = gst_element_factory_make("capsfilter", nullptr);
-    g_autoptr(GstCaps) out =
-        gst_caps_from_string(video ? "video/x-h264, stream-format=byte-stream, alignment=au"
-                                   : "audio/mpeg, mpegversion=4, stream-format=adts");
-    g_object_set(filter, "caps", out, nullptr);
+    GstElement *filter = sugarcast::make_child(self_element, "capsfilter", "(GStreamer core)");
+    if (filter) {
+      g_autoptr(GstCaps) out =
+          gst_caps_from_string(video ? "video/x-h264, stream-format=byte-stream, alignment=au"
+                                     : "audio/mpeg, mpegversion=4, stream-format=adts");
+      g_object_set(filter, "caps", out, nullptr);
+    }
     chain.push_back(filter);
+  }
+  if (std::find(chain.begin(), chain.end(), nullptr) != chain.end()) {
+    for (GstElement *e : chain)
+      if (e)
+        gst_object_unref(gst_object_ref_sink(e));
+    return; /* reported; the pad stays unlinked */
   }
   for (GstElement *e : chain)
     gst_bin_add(GST_BIN(self), e);
@@ -847,8 +864,15 @@ static void on_demux_pad(GstElement *, GstPad *pad, gpointer data)
     link_exact(self, pad, video, live, reencode);
     return;
   }
-  GstElement *parse = gst_element_factory_make(video ? "h264parse" : "aacparse", nullptr);
-  GstElement *filter = gst_element_factory_make("capsfilter", nullptr);
+  GstElement *parse = sugarcast::make_child(GST_ELEMENT(self), video ? "h264parse" : "aacparse",
+                                            "(gstreamer1.0-plugins-bad / -good)");
+  GstElement *filter = sugarcast::make_child(GST_ELEMENT(self), "capsfilter", "(GStreamer core)");
+  if (!parse || !filter) {
+    for (GstElement *e : {parse, filter})
+      if (e)
+        gst_object_unref(gst_object_ref_sink(e));
+    return; /* reported; the pad stays unlinked */
+  }
   g_autoptr(GstCaps) out =
       gst_caps_from_string(video ? "video/x-h264, stream-format=byte-stream, alignment=au"
                                  : "audio/mpeg, mpegversion=4, stream-format=adts");
@@ -1099,6 +1123,10 @@ static GstStateChangeReturn sugarcast_replay_src_change_state(GstElement *elemen
                                                               GstStateChange transition)
 {
   auto *self = SUGARCAST_REPLAY_SRC(element);
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY && !self->priv->demux) {
+    sugarcast::report_missing(element, "tsdemux", "(gstreamer1.0-plugins-bad) to read recordings");
+    return GST_STATE_CHANGE_FAILURE;
+  }
   if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
     if (!replay_prepare(self))
       return GST_STATE_CHANGE_FAILURE;
