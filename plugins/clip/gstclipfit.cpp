@@ -103,6 +103,13 @@ static void sugarcast_clip_fit_route(SugarcastClipFit *self, bool direct)
   if (direct) {
     gst_pad_unlink(scale_src, filter_sink);
     ok = gst_ghost_pad_set_target(GST_GHOST_PAD(self->sinkpad), filter_sink);
+    /* Now cut off from both sides: a flush empties videorate, which would
+     * otherwise keep the frame it holds back and its place in time, and
+     * later fill the bypassed stretch with copies of that old frame (its
+     * segment comes back unchanged, so it would not reset itself). The frame
+     * it held is dropped: one frame at a mid-stream size change. */
+    gst_pad_send_event(rate_sink, gst_event_new_flush_start());
+    gst_pad_send_event(rate_sink, gst_event_new_flush_stop(TRUE));
   } else {
     ok = gst_ghost_pad_set_target(GST_GHOST_PAD(self->sinkpad), rate_sink) &&
          GST_PAD_LINK_SUCCESSFUL(gst_pad_link(scale_src, filter_sink));
@@ -284,6 +291,9 @@ static void sugarcast_clip_fit_init(SugarcastClipFit *self)
     self->rate = self->scale = self->filter = nullptr;
     return;
   }
+  /* After a bypass videorate starts afresh (see route()); without this it
+   * would fill the time from the segment's start to its first new frame. */
+  g_object_set(self->rate, "skip-to-first", TRUE, nullptr);
   gst_bin_add_many(GST_BIN(self), self->rate, self->scale, self->filter, nullptr);
   gst_element_link_many(self->rate, self->scale, self->filter, nullptr);
 

@@ -974,14 +974,23 @@ static bool build_head(SugarcastReplaySrc *self, std::vector<Chunk> chunks, gint
     rp->chunks = std::move(chunks);
     rp->size = rp->chunks.empty() ? 0 : rp->chunks.back().at + rp->chunks.back().size;
   }
-  GstElement *demux = gst_element_factory_make("tsdemux", nullptr);
-  GstElement *parse_in = gst_element_factory_make("h264parse", nullptr);
-  GstElement *decoder = gst_element_factory_make("avdec_h264", nullptr);
-  GstElement *encoder = gst_element_factory_make("x264enc", nullptr);
-  GstElement *encoded = gst_element_factory_make("capsfilter", nullptr);
-  GstElement *parse_out = gst_element_factory_make("h264parse", nullptr);
-  GstElement *concat = gst_element_factory_make("concat", nullptr);
-  GstElement *out = gst_element_factory_make("capsfilter", nullptr);
+  const char *why = "(to re-encode a frame-exact range's first GOP)";
+  GstElement *el = GST_ELEMENT(self);
+  GstElement *demux = sugarcast::make_child(el, "tsdemux", why);
+  GstElement *parse_in = sugarcast::make_child(el, "h264parse", why);
+  GstElement *decoder = sugarcast::make_child(el, "avdec_h264", why);
+  GstElement *encoder = sugarcast::make_child(el, "x264enc", why);
+  GstElement *encoded = sugarcast::make_child(el, "capsfilter", why);
+  GstElement *parse_out = sugarcast::make_child(el, "h264parse", why);
+  GstElement *concat = sugarcast::make_child(el, "concat", why);
+  GstElement *out = sugarcast::make_child(el, "capsfilter", why);
+  if (!demux || !parse_in || !decoder || !encoder || !encoded || !parse_out || !concat || !out) {
+    for (GstElement *e :
+         {reader, demux, parse_in, decoder, encoder, encoded, parse_out, concat, out})
+      if (e)
+        gst_object_unref(gst_object_ref_sink(e));
+    return false;
+  }
   gst_bin_add_many(GST_BIN(self), reader, demux, parse_in, decoder, encoder, encoded, parse_out,
                    concat, out, nullptr);
   /* The head is at most a GOP: near-transparent constant quality, in-band

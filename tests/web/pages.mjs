@@ -375,11 +375,27 @@ async function contractScenario() {
     const title = await replay.textContent('#title');
     check('recording_replays', /\(recording\)/.test(title), title);
     /* The gift sent during the show is drawn over the replay when the video
-     * reaches it (the recording's pixels never carry it). */
-    await until(replay, () => window.sugarcast.gifts > 0 && document.querySelector('#gift-layer .gift-anim'), null, 60000);
-    const drawn = await replay.evaluate(() => ({ at: document.getElementById('video').currentTime,
-                                                 text: document.querySelector('#gift-layer .gift-anim').textContent }));
-    check('replay_draws_gifts', /alice sent 1 ×/.test(drawn.text), `"${drawn.text}" at ${drawn.at.toFixed(1)} s`);
+     * reaches it (the recording's pixels never carry it): the replay is
+     * sought to 1.5 s before the gift's offset and must draw it as it
+     * reaches the offset, not at the seek. */
+    const history = await (await get(`/api/recordings/${rec.id}/chat`, cfg.admin)).json();
+    const gift = (history.messages || []).find((m) => m.kind === 'gift');
+    if (!gift)
+      throw new Error(`the recording's chat lists no gift: ${JSON.stringify(history).slice(0, 300)}`);
+    const seekTo = Math.max(0, gift.offset - 1.5);
+    await replay.evaluate((t) => {
+      /* counted from the seek on, whatever the replay drew before it */
+      document.getElementById('video').currentTime = t;
+      window.sugarcast.gifts = 0;
+      document.querySelectorAll('#gift-layer .gift-anim').forEach((a) => a.remove());
+    }, seekTo);
+    const drawn = await (await until(replay, () => {
+      const a = document.querySelector('#gift-layer .gift-anim');
+      return window.sugarcast.gifts > 0 && a && { at: document.getElementById('video').currentTime, text: a.textContent };
+    }, null, 30000)).jsonValue();
+    const inTime = drawn.at >= gift.offset - 0.5 && drawn.at < gift.offset + 2;
+    check('replay_draws_gifts', inTime && /alice sent 1 ×/.test(drawn.text),
+          `"${drawn.text}" at ${drawn.at.toFixed(1)} s, the gift's offset ${gift.offset.toFixed(1)} s (sought to ${seekTo.toFixed(1)} s)`);
     await replay.context().close();
 
     const studio = await open(`/studio#token=${cfg.tokens.streamer}`);
