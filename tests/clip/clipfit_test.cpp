@@ -193,6 +193,16 @@ GstVideoInfo info_of(const char *caps)
 
 } // namespace
 
+/* Sets CAPS on the harness and pushes COUNT frames of them, numbered from
+ * FIRST (so their times follow on from earlier stretches). */
+void push_stretch(GstHarness *h, const char *caps, int first, int count)
+{
+  gst_harness_set_src_caps_str(h, caps);
+  const GstVideoInfo info = info_of(caps);
+  for (int i = first; i < first + count; ++i)
+    ASSERT_EQ(gst_harness_push(h, frame(info, i, GST_SECOND / 30)), GST_FLOW_OK);
+}
+
 /* A 1080p30 phone clip needs no conversion: its frames must come out as the
  * very buffers that went in (through videorate each would be a new buffer
  * sharing the frame's memory, which makes the decoder's pool throw the frame
@@ -222,12 +232,8 @@ TEST(ClipFit, SizeChangeMidStreamIsScaled)
   GstHarness *h = gst_harness_new_parse("clipfit");
   const char *small = "video/x-raw,format=I420,width=1280,height=720,framerate=30/1";
   const char *big = "video/x-raw,format=I420,width=3840,height=2160,framerate=30/1";
-  gst_harness_set_src_caps_str(h, small);
-  for (int i = 0; i < 3; ++i)
-    ASSERT_EQ(gst_harness_push(h, frame(info_of(small), i, GST_SECOND / 30)), GST_FLOW_OK);
-  gst_harness_set_src_caps_str(h, big);
-  for (int i = 3; i < 9; ++i)
-    ASSERT_EQ(gst_harness_push(h, frame(info_of(big), i, GST_SECOND / 30)), GST_FLOW_OK);
+  ASSERT_NO_FATAL_FAILURE(push_stretch(h, small, 0, 3));
+  ASSERT_NO_FATAL_FAILURE(push_stretch(h, big, 3, 6));
   gst_harness_push_event(h, gst_event_new_eos());
   const GstVideoInfo small_info = info_of(small);
   const gsize small_size = GST_VIDEO_INFO_SIZE(&small_info);
@@ -252,13 +258,9 @@ TEST(ClipFit, ScaledFittingScaledKeepsTimeOrder)
   GstHarness *h = gst_harness_new_parse("clipfit");
   const char *big = "video/x-raw,format=I420,width=3840,height=2160,framerate=30/1";
   const char *fits = "video/x-raw,format=I420,width=1920,height=1080,framerate=30/1";
-  int i = 0;
-  for (const char *caps : {big, fits, big}) {
-    gst_harness_set_src_caps_str(h, caps);
-    const GstVideoInfo info = info_of(caps);
-    for (int n = 0; n < 6; ++n, ++i)
-      ASSERT_EQ(gst_harness_push(h, frame(info, i, GST_SECOND / 30)), GST_FLOW_OK);
-  }
+  ASSERT_NO_FATAL_FAILURE(push_stretch(h, big, 0, 6));
+  ASSERT_NO_FATAL_FAILURE(push_stretch(h, fits, 6, 6));
+  ASSERT_NO_FATAL_FAILURE(push_stretch(h, big, 12, 6));
   gst_harness_push_event(h, gst_event_new_eos());
   GstClockTime last = GST_CLOCK_TIME_NONE;
   int frames = 0;
