@@ -2,6 +2,7 @@
 #include "fastpath.h"
 
 #include "httpparse.h"
+#include "workerpool.h"
 
 #include <glib.h>
 
@@ -10,8 +11,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -24,8 +23,6 @@
 #include <csignal>
 #include <cstring>
 #include <list>
-#include <mutex>
-#include <thread>
 #include <unordered_map>
 
 #define G_LOG_DOMAIN_NAME "sugarcastd"
@@ -42,7 +39,7 @@ struct MediaFastPath::Shared
   std::vector<std::string> first_lines;
   std::atomic<bool> stopping{false};
   /* Every thread; the first also accepts and deals connections out in turn. */
-  std::vector<Worker *> workers;
+  WorkerPool<Worker> pool;
 };
 
 namespace {
@@ -108,20 +105,19 @@ const char *status_line(int status)
 
 } // namespace
 
-class MediaFastPath::Worker
+class MediaFastPath::Worker final : public WorkerLoop::Body
 {
 public:
   /* LISTENER: the listening socket for the thread that accepts, or none. */
   Worker(Shared &shared, UniqueFd listener, int index)
       : shared_(shared), listener_(std::move(listener)), index_(index)
   {}
-  ~Worker();
+  ~Worker() { loop_.stop(); }
 
   bool start(std::string &error);
-  /* Wakes the thread (MediaFastPath::stop sets `stopping` first) and joins it. */
-  void stop();
+  WorkerLoop &loop() { return loop_; }
   /* From the accepting thread: a new connection for this one. */
-  void give(int fd);
+  void give(int fd) { inbox_.post(UniqueFd(fd)); }
 
 private:
   struct Parking;
@@ -183,10 +179,15 @@ private:
   }
   enum class Flush { Done, Again, Failed };
 
-  void run();
+  /* WorkerLoop::Body: the thread's loop. */
+  int timeout_ms() override;
+  void on_io(void *tag, uint32_t events) override;
+  void woken() override;
+  void turn_done() override;
+  void stopped() override;
+
   void accept_connections();
   void add_connection(int fd);
-  void wake();
   void close(Connection &c)
   {
     if (c.parking)
@@ -236,9 +237,6 @@ private:
   Shared &shared_;
   UniqueFd listener_;
   int index_;
-  UniqueFd epoll_;
-  UniqueFd wake_;
-  std::thread thread_;
   std::list<Connection> connections_; /* by deadline, soonest first */
   int64_t accept_paused_until_ = 0;
   char scratch_[kMaxHeadBytes];
@@ -250,133 +248,81 @@ private:
   std::string date_;
   std::unordered_map<int, std::atomic<uint64_t> *> counters_;
   size_t next_worker_ = 0;
-  std::mutex inbox_lock_;
-  std::vector<int> inbox_; /* connections given by the accepting thread */
-  /* epoll tags for the two descriptors that are not connections */
+  /* epoll tag of the one descriptor that is not a connection */
   char listener_tag_ = 0;
-  char wake_tag_ = 0;
+  /* Last: the thread stops before anything it uses goes. */
+  WorkerLoop loop_{*this, 128};
+  Inbox<UniqueFd> inbox_{loop_}; /* connections given by the accepting thread */
 };
-
-MediaFastPath::Worker::~Worker()
-{
-  stop();
-  for (int fd : inbox_)
-    ::close(fd);
-}
 
 bool MediaFastPath::Worker::start(std::string &error)
 {
-  epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
-  wake_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!epoll_ || !wake_) {
-    error = std::string("cannot start the media fast path: ") + g_strerror(errno);
+  if (!loop_.open(error) || (listener_ && !loop_.watch(listener_.get(), EPOLLIN, &listener_tag_))) {
+    if (error.empty())
+      error = g_strerror(errno);
+    error = "cannot start the media fast path: " + error;
     return false;
   }
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.ptr = &wake_tag_;
-  epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
-  ev.data.ptr = &listener_tag_;
-  if (listener_ && epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listener_.get(), &ev) != 0) {
-    error = std::string("cannot start the media fast path: ") + g_strerror(errno);
+  if (!loop_.start("sc-media-" + std::to_string(index_), error)) {
+    error = "cannot start the media fast path: " + error;
     return false;
   }
-  thread_ = std::thread([this] { run(); });
-  const std::string name = "sc-media-" + std::to_string(index_);
-  pthread_setname_np(thread_.native_handle(), name.c_str());
   return true;
 }
 
-void MediaFastPath::Worker::wake()
+int MediaFastPath::Worker::timeout_ms()
 {
-  const uint64_t one = 1;
-  if (write(wake_.get(), &one, sizeof one) < 0 && errno != EAGAIN)
-    g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_WARNING, "waking media thread %d: %s", index_,
-          g_strerror(errno));
+  const int64_t now = monotonic_ms();
+  int64_t wait = -1;
+  if (!connections_.empty())
+    wait = std::max<int64_t>(0, connections_.front().deadline - now) + 1;
+  if (!parked_.empty())
+    wait = wait < 0 ? kParkedCheckMs : std::min<int64_t>(wait, kParkedCheckMs);
+  if (accept_paused_until_) {
+    const int64_t resume = std::max<int64_t>(0, accept_paused_until_ - now);
+    wait = wait < 0 ? resume : std::min(wait, resume);
+  }
+  return static_cast<int>(std::min<int64_t>(wait, INT32_MAX));
 }
 
-void MediaFastPath::Worker::stop()
+void MediaFastPath::Worker::woken()
 {
-  if (!thread_.joinable())
+  /* Stopping (the loop ends after this turn), or connections given. */
+  for (UniqueFd &fd : inbox_.take())
+    add_connection(fd.release());
+}
+
+void MediaFastPath::Worker::on_io(void *tag, uint32_t events)
+{
+  if (tag == &listener_tag_) {
+    accept_connections();
     return;
-  wake();
-  thread_.join();
+  }
+  /* A connection is only ever closed while its own event is handled or
+   * after the batch, so every pointer here is live. */
+  auto &c = *static_cast<Connection *>(tag);
+  if ((events & EPOLLERR) || (c.parking && (events & (EPOLLRDHUP | EPOLLHUP)))) {
+    close(c); /* a held request's client gone: nothing to answer */
+    return;
+  }
+  if (c.media)
+    process(c);
+  else
+    look_first(c, events);
 }
 
-void MediaFastPath::Worker::give(int fd)
+void MediaFastPath::Worker::turn_done()
 {
-  {
-    std::lock_guard<std::mutex> guard(inbox_lock_);
-    inbox_.push_back(fd);
+  expire();
+  check_parked();
+  if (accept_paused_until_ && monotonic_ms() >= accept_paused_until_) {
+    accept_paused_until_ = 0;
+    loop_.watch(listener_.get(), EPOLLIN, &listener_tag_);
   }
-  wake();
 }
 
-void MediaFastPath::Worker::run()
+void MediaFastPath::Worker::stopped()
 {
-  epoll_event events[128];
-  while (!shared_.stopping.load(std::memory_order_acquire)) {
-    const int64_t now = monotonic_ms();
-    int64_t wait = -1;
-    if (!connections_.empty())
-      wait = std::max<int64_t>(0, connections_.front().deadline - now) + 1;
-    if (!parked_.empty())
-      wait = wait < 0 ? kParkedCheckMs : std::min<int64_t>(wait, kParkedCheckMs);
-    if (accept_paused_until_) {
-      const int64_t resume = std::max<int64_t>(0, accept_paused_until_ - now);
-      wait = wait < 0 ? resume : std::min(wait, resume);
-    }
-    const int n =
-        epoll_wait(epoll_.get(), events, 128, static_cast<int>(std::min<int64_t>(wait, INT32_MAX)));
-    if (n < 0 && errno != EINTR) {
-      g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_CRITICAL, "media thread %d: epoll_wait: %s", index_,
-            g_strerror(errno));
-      break;
-    }
-    for (int i = 0; i < n; ++i) {
-      void *tag = events[i].data.ptr;
-      if (tag == &wake_tag_) {
-        /* Stopping (the loop condition says so), or connections given. */
-        uint64_t count;
-        if (read(wake_.get(), &count, sizeof count) < 0 && errno != EAGAIN)
-          g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_WARNING, "media thread %d: %s", index_,
-                g_strerror(errno));
-        std::vector<int> given;
-        {
-          std::lock_guard<std::mutex> guard(inbox_lock_);
-          given.swap(inbox_);
-        }
-        for (int fd : given)
-          add_connection(fd);
-        continue;
-      }
-      if (tag == &listener_tag_) {
-        accept_connections();
-        continue;
-      }
-      /* A connection is only ever closed while its own event is handled or
-       * after the batch, so every pointer here is live. */
-      auto &c = *static_cast<Connection *>(tag);
-      if ((events[i].events & EPOLLERR) ||
-          (c.parking && (events[i].events & (EPOLLRDHUP | EPOLLHUP)))) {
-        close(c); /* a held request's client gone: nothing to answer */
-        continue;
-      }
-      if (c.media)
-        process(c);
-      else
-        look_first(c, events[i].events);
-    }
-    expire();
-    check_parked();
-    if (accept_paused_until_ && monotonic_ms() >= accept_paused_until_) {
-      accept_paused_until_ = 0;
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.ptr = &listener_tag_;
-      epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listener_.get(), &ev);
-    }
-  }
   shared_.options.open->fetch_sub(static_cast<int>(connections_.size()), std::memory_order_relaxed);
   for (auto &[key, p] : parked_)
     shared_.options.held->fetch_sub(static_cast<int>(p.waiting.size()), std::memory_order_relaxed);
@@ -396,7 +342,7 @@ void MediaFastPath::Worker::accept_connections()
         g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_WARNING,
               "HTTP: cannot accept connections (%s); pausing for %d ms", g_strerror(errno),
               kAcceptPauseMs);
-        epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr);
+        loop_.unwatch(listener_.get());
         accept_paused_until_ = now + kAcceptPauseMs;
         return;
       }
@@ -413,11 +359,11 @@ void MediaFastPath::Worker::accept_connections()
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     /* In turn, so that long keep-alive connections spread evenly. */
-    Worker *to = shared_.workers[next_worker_++ % shared_.workers.size()];
-    if (to == this)
+    Worker &to = shared_.pool[next_worker_++ % shared_.pool.size()];
+    if (&to == this)
       add_connection(fd);
     else
-      to->give(fd);
+      to.give(fd);
   }
 }
 
@@ -451,16 +397,13 @@ void MediaFastPath::Worker::add_connection(int fd)
   c.fd.reset(fd);
   c.self = std::prev(connections_.end());
   c.deadline = monotonic_ms() + shared_.options.idle_timeout_ms;
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-  ev.data.ptr = &c;
-  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
+  if (!loop_.watch(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &c))
     close(c);
 }
 
 void MediaFastPath::Worker::hand_over(Connection &c, std::string already_read)
 {
-  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
+  loop_.unwatch(c.fd.get());
   const int fd = c.fd.release();
   connections_.erase(c.self); /* still open: counted until its receiver closes it */
   shared_.handoff(fd, std::move(already_read));
@@ -1058,16 +1001,12 @@ bool MediaFastPath::start(UniqueFd listener, std::string &error)
   struct sigaction current;
   if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL)
     signal(SIGPIPE, SIG_IGN);
-  for (int i = 0; i < std::max(1, shared_->options.threads); ++i)
-    workers_.push_back(std::make_unique<Worker>(*shared_, i == 0 ? std::move(listener) : UniqueFd(),
-                                                static_cast<int>(i)));
-  for (auto &w : workers_)
-    shared_->workers.push_back(w.get());
-  for (auto &w : workers_) {
-    if (!w->start(error)) {
-      stop();
-      return false;
-    }
+  const auto make = [this, &listener](int i) {
+    return std::make_unique<Worker>(*shared_, i == 0 ? std::move(listener) : UniqueFd(), i);
+  };
+  if (!shared_->pool.start(shared_->options.threads, make, error)) {
+    stop();
+    return false;
   }
   return true;
 }
@@ -1075,10 +1014,7 @@ bool MediaFastPath::start(UniqueFd listener, std::string &error)
 void MediaFastPath::stop()
 {
   shared_->stopping.store(true, std::memory_order_release);
-  for (auto &w : workers_) /* the accepting thread first */
-    w->stop();
-  workers_.clear();
-  shared_->workers.clear();
+  shared_->pool.clear();
 }
 
 } // namespace sugarcast

@@ -1,11 +1,10 @@
 /* sugarcastd — the media fast path: the HTTP port's connections, accepted on
  * a few threads of their own, and the media requests on them served there.
  *
- * Each thread runs one epoll loop with no GLib main context; the first also
- * accepts and deals new connections out to all of them in turn, so that long
- * keep-alive connections spread evenly. A new connection's first request line
- * is peeked at
- * without being read: GET, HEAD or OPTIONS under a media mount ("/hls/",
+ * Each thread runs one epoll loop with no GLib main context (a WorkerLoop of
+ * workerpool.h); the first also accepts and deals new connections out to all
+ * of them in turn, so that long keep-alive connections spread evenly. A new connection's first
+ * request line is peeked at without being read: GET, HEAD or OPTIONS under a media mount ("/hls/",
  * "/clips/") keeps the connection on the thread for its whole life; anything
  * else is handed, unread, to `Handoff`, which gives it to libsoup.
  *
@@ -99,9 +98,8 @@ public:
   class Worker;
 
 private:
-  struct Shared;
+  struct Shared; /* what every thread reads, and the threads (a WorkerPool) */
   std::unique_ptr<Shared> shared_;
-  std::vector<std::unique_ptr<Worker>> workers_;
 };
 
 } // namespace sugarcast

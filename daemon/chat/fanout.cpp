@@ -1,21 +1,18 @@
 /* sugarcastd chat — the fan-out engine. See fanout.h. */
 #include "fanout.h"
 
+#include "../workerpool.h"
+
 #include <glib.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
-#include <mutex>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <thread>
 #include <unistd.h>
 #include <unordered_map>
 
@@ -97,112 +94,81 @@ struct Command
 
 } // namespace
 
-struct Fanout::Worker
+struct Fanout::Worker final : WorkerLoop::Body
 {
-  Worker(int index, const FanoutLimits &l, const FanoutHandlers &h) : limits(l), handlers(h)
+  Worker(int index, const FanoutLimits &l, const FanoutHandlers &h)
+      : limits(l), handlers(h), index(index)
+  {}
+
+  /* Fanout::~Fanout posts Quit and joins: what was posted before it runs. */
+  ~Worker() { loop_.stop(); }
+
+  bool start(std::string &error)
   {
-    epfd = epoll_create1(EPOLL_CLOEXEC);
-    evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.ptr = nullptr;
-    epoll_ctl(epfd, EPOLL_CTL_ADD, evfd, &ev);
-    thread = std::thread([this, index] {
-      char name[16];
-      g_snprintf(name, sizeof name, "chat-fanout-%d", index);
-      pthread_setname_np(pthread_self(), name);
-      run();
-    });
+    return loop_.start("chat-fanout-" + std::to_string(index), error);
+  }
+  WorkerLoop &loop() { return loop_; }
+  void post(Command &&cmd) { inbox.post(std::move(cmd)); }
+
+  /* WorkerLoop::Body */
+  int timeout_ms() override
+  {
+    const bool timed = !closing.empty() || close_all_pending;
+    int timeout = !unread.empty() ? 0 : timed ? 100 : -1;
+    if (limits.idle_ping_ms > 0) {
+      const int64_t due = std::max<int64_t>(0, next_idle_sweep - now_ms());
+      timeout = static_cast<int>(timeout < 0 ? due : std::min<int64_t>(timeout, due));
+    }
+    return timeout;
   }
 
-  ~Worker()
+  void woken() override
   {
-    post(Command{Command::Quit});
-    thread.join();
-    ::close(evfd);
-    ::close(epfd);
+    work_started_us = g_get_monotonic_time();
+    if (!run_commands())
+      loop_.quit(); /* stopped() drops everything */
   }
 
-  void post(Command &&cmd)
+  void on_io(void *tag, uint32_t ev) override
   {
-    bool wake;
-    {
-      std::lock_guard<std::mutex> guard(lock);
-      wake = inbox.empty();
-      inbox.push_back(std::move(cmd));
-    }
-    if (wake) {
-      const uint64_t one = 1;
-      ssize_t ignored = write(evfd, &one, sizeof one);
-      (void)ignored;
+    auto *c = static_cast<Conn *>(tag);
+    if (c->dead)
+      return;
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+      read_input(c);
+    if (!c->dead && (ev & EPOLLOUT)) {
+      c->blocked = false;
+      want_output(c, false);
+      if (!c->queue.empty())
+        mark_dirty(c);
     }
   }
 
-  void run()
+  void turn_done() override
   {
-    epoll_event events[256];
-    while (true) {
-      const bool timed = !closing.empty() || close_all_pending;
-      int timeout = !unread.empty() ? 0 : timed ? 100 : -1;
-      if (limits.idle_ping_ms > 0) {
-        const int64_t due = std::max<int64_t>(0, next_idle_sweep - now_ms());
-        timeout = static_cast<int>(timeout < 0 ? due : std::min<int64_t>(timeout, due));
-      }
-      const int n = epoll_wait(epfd, events, 256, timeout);
-      if (n < 0 && errno != EINTR)
-        g_error("epoll_wait: %s", g_strerror(errno));
-      for (int i = 0; i < n; ++i) {
-        if (events[i].data.ptr == nullptr) {
-          uint64_t count;
-          ssize_t ignored = read(evfd, &count, sizeof count);
-          (void)ignored;
-          work_started_us = g_get_monotonic_time();
-          if (!run_commands()) {
-            drop_everything();
-            return;
-          }
-          continue;
-        }
-        auto *c = static_cast<Conn *>(events[i].data.ptr);
-        if (c->dead)
-          continue;
-        const uint32_t ev = events[i].events;
-        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-          read_input(c);
-        if (!c->dead && (ev & EPOLLOUT)) {
-          c->blocked = false;
-          want_output(c, false);
-          if (!c->queue.empty())
-            mark_dirty(c);
-        }
-      }
-      if (!unread.empty()) {
-        std::vector<ConnId> again;
-        again.swap(unread);
-        for (ConnId id : again)
-          if (auto it = conns.find(id); it != conns.end() && !it->second->dead)
-            read_input(it->second);
-      }
-      if (limits.idle_ping_ms > 0 && now_ms() >= next_idle_sweep)
-        ping_idle();
-      flush_dirty();
-      if (oldest_broadcast_us != 0)
-        account_fanout();
-      sweep();
-      for (Conn *c : graveyard)
-        delete c;
-      graveyard.clear();
+    if (!unread.empty()) {
+      std::vector<ConnId> again;
+      again.swap(unread);
+      for (ConnId id : again)
+        if (auto it = conns.find(id); it != conns.end() && !it->second->dead)
+          read_input(it->second);
     }
+    if (limits.idle_ping_ms > 0 && now_ms() >= next_idle_sweep)
+      ping_idle();
+    flush_dirty();
+    if (oldest_broadcast_us != 0)
+      account_fanout();
+    sweep();
+    for (Conn *c : graveyard)
+      delete c;
+    graveyard.clear();
   }
+
+  void stopped() override { drop_everything(); }
 
   bool run_commands()
   {
-    std::vector<Command> batch;
-    {
-      std::lock_guard<std::mutex> guard(lock);
-      batch.swap(inbox);
-    }
-    for (Command &cmd : batch) {
+    for (Command &cmd : inbox.take()) {
       if (cmd.kind != Command::Broadcast)
         deliver_broadcasts();
       switch (cmd.kind) {
@@ -346,12 +312,9 @@ struct Fanout::Worker
     c->id = cmd.id;
     c->fd = cmd.fd;
     c->heard = now_ms();
-    epoll_event ev{};
     /* EPOLLOUT only while blocked (want_output): an edge for every ACK of
      * every delivery would wake the worker 100,000 times a second. */
-    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
-    ev.data.ptr = c;
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, cmd.fd, &ev) != 0) {
+    if (!loop_.watch(cmd.fd, EPOLLIN | EPOLLRDHUP | EPOLLET, c)) {
       const std::string why = std::string("epoll_ctl: ") + g_strerror(errno);
       ::close(cmd.fd);
       delete c;
@@ -645,10 +608,7 @@ struct Fanout::Worker
     if (c->watching_output == on)
       return;
     c->watching_output = on;
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (on ? EPOLLOUT : 0u);
-    ev.data.ptr = c;
-    epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    loop_.rewatch(c->fd, EPOLLIN | EPOLLRDHUP | EPOLLET | (on ? EPOLLOUT : 0u), c);
   }
 
   void sweep()
@@ -686,7 +646,7 @@ struct Fanout::Worker
     if (c->dead)
       return;
     c->dead = true;
-    epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, nullptr);
+    loop_.unwatch(c->fd);
     ::close(c->fd);
     Room *room = c->room;
     Conn *last = room->members.back();
@@ -720,11 +680,7 @@ struct Fanout::Worker
 
   FanoutLimits limits;
   const FanoutHandlers &handlers;
-  int epfd = -1;
-  int evfd = -1;
-  std::thread thread;
-  std::mutex lock;
-  std::vector<Command> inbox;
+  int index;
 
   std::unordered_map<ConnId, Conn *> conns;
   std::unordered_map<std::string, Room> rooms;
@@ -759,16 +715,28 @@ struct Fanout::Worker
   std::atomic<uint64_t> fanout_wait_us{0};
   std::atomic<uint64_t> fanout_work_us{0};
   std::atomic<uint64_t> fanout_max_us{0};
+
+  /* Last: the thread stops before anything it uses goes. */
+  WorkerLoop loop_{*this, 256};
+  Inbox<Command> inbox{loop_};
 };
 
 Fanout::Fanout(int threads, FanoutLimits limits, FanoutHandlers handlers)
     : handlers_(std::move(handlers))
 {
-  for (int i = 0; i < std::max(1, threads); ++i)
-    workers_.push_back(std::make_unique<Worker>(i, limits, handlers_));
+  std::string error;
+  if (!workers_.start(
+          threads, [&](int i) { return std::make_unique<Worker>(i, limits, handlers_); }, error))
+    g_error("cannot start the chat fan-out threads: %s", error.c_str());
 }
 
-Fanout::~Fanout() = default;
+Fanout::~Fanout()
+{
+  /* In order after what was posted before: the last commands still run. */
+  for (auto &w : workers_)
+    w->post(Command{Command::Quit});
+  workers_.join();
+}
 
 ConnId Fanout::add(int fd, const std::string &room, std::vector<FramePtr> first, std::string input)
 {
@@ -779,7 +747,7 @@ ConnId Fanout::add(int fd, const std::string &room, std::vector<FramePtr> first,
   cmd.room = room;
   cmd.frames = std::move(first);
   cmd.text = std::move(input);
-  workers_[id % workers_.size()]->post(std::move(cmd));
+  workers_[id % workers_.size()].post(std::move(cmd));
   return id;
 }
 
@@ -799,7 +767,7 @@ void Fanout::send(ConnId conn, FramePtr frame)
   Command cmd{Command::Send};
   cmd.id = conn;
   cmd.frame = std::move(frame);
-  workers_[conn % workers_.size()]->post(std::move(cmd));
+  workers_[conn % workers_.size()].post(std::move(cmd));
 }
 
 void Fanout::close(ConnId conn, uint16_t code, const std::string &reason)
@@ -808,7 +776,7 @@ void Fanout::close(ConnId conn, uint16_t code, const std::string &reason)
   cmd.id = conn;
   cmd.code = code;
   cmd.text = reason;
-  workers_[conn % workers_.size()]->post(std::move(cmd));
+  workers_[conn % workers_.size()].post(std::move(cmd));
 }
 
 void Fanout::close_all(uint16_t code, const std::string &reason, std::function<void()> done)

@@ -5,9 +5,9 @@
  * message again for every recipient (12–16 µs each here), and a GLib main
  * context polls every source on every wake-up, which costs milliseconds at
  * 10,000 sockets. Here a message is encoded once into one frame that every
- * recipient shares (FramePtr), each worker owns a share of the sockets in an
- * edge-triggered epoll set, and what is due to a connection leaves in one
- * sendmsg() call.
+ * recipient shares (FramePtr), each worker (a WorkerLoop of ../workerpool.h)
+ * owns a share of the sockets in an edge-triggered epoll set, and what is due
+ * to a connection leaves in one sendmsg() call.
  *
  * Threads: add/broadcast/send/close may be called from any thread; they
  * queue a command for the owning worker and wake it. The handlers run on
@@ -22,6 +22,7 @@
  */
 #pragma once
 
+#include "../workerpool.h"
 #include "wsframe.h"
 
 #include <atomic>
@@ -122,7 +123,7 @@ public:
 private:
   struct Worker;
   FanoutHandlers handlers_; /* before workers_: they keep a reference */
-  std::vector<std::unique_ptr<Worker>> workers_;
+  WorkerPool<Worker> workers_;
   std::atomic<uint64_t> next_id_{1};
 };
 
