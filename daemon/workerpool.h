@@ -150,12 +150,17 @@ public:
   WorkerPool(const WorkerPool &) = delete;
   WorkerPool &operator=(const WorkerPool &) = delete;
 
-  /* Makes max(1, THREADS) workers with MAKE(index), then starts them in
-   * order; when one fails to start, those started are stopped again. */
+  /* Makes max(1, THREADS) workers with MAKE(index), opens every loop, then
+   * starts them in order (so a worker may post to any other from its first
+   * turn); when one fails, those started are stopped again. */
   bool start(int threads, const std::function<std::unique_ptr<W>(int)> &make, std::string &error)
   {
     for (int i = 0; i < std::max(1, threads); ++i)
       workers_.push_back(make(i));
+    for (auto &w : workers_) {
+      if (!w->loop().open(error))
+        return false;
+    }
     for (auto &w : workers_) {
       if (!w->start(error)) {
         stop();
