@@ -1,7 +1,8 @@
 /* sugarcastd chat — the service's private state, shared by its parts:
- * chat_service.cpp (connections, rooms, chat, moderation, history),
- * chat_gifts.cpp (gifts, leaderboard), chat_rest.cpp (REST routes),
- * chat_cluster.cpp (events between daemons). Main context only. */
+ * chat_service.cpp (start, connections, rooms, the periodic tick),
+ * chat_messages.cpp (what clients send, chat, history),
+ * chat_moderation.cpp (delete, mute, ban, slow mode), chat_gifts.cpp (gifts, leaderboard),
+ * chat_rest.cpp (REST routes), chat_cluster.cpp (events between daemons). Main context only. */
 #pragma once
 
 #include "../store/mailbox.h"
@@ -117,17 +118,29 @@ struct ChatService::Impl
                       const std::string &refusal_code, const std::string &refusal, uint16_t close);
   Room &room(const std::string &stream);
   void when_loaded(Room &room, std::function<void()> fn);
-  void handle(ConnId conn, ClientMessage message);
   void on_closed(ConnId conn);
   void send(ConnId conn, const std::string &json);
   void reply_error(ConnId conn, const char *code, const std::string &message,
                    const std::string &ref, int64_t retry_after_ms = -1, bool retryable = false);
   void broadcast(const std::string &stream, const std::string &json);
+  void tick();
+  int64_t viewers(Room &room);
+  std::string next_message_id();
+  std::vector<std::string> ban_scopes(const std::string &stream) const;
+  int64_t now_ms() const;
+
+  /* chat_messages.cpp */
+  void handle(ConnId conn, ClientMessage message);
   /* The checks chat and gifts share: banned, muted, slow mode (chat only)
    * and the budget's rate; false (after an error reply) when refused. */
   bool may_act(Session &session, const ClientMessage &m, const char *what, Budget budget);
   void chat(Session &session, const ClientMessage &m);
   void add_to_history(Room &room, HistoryEntry entry);
+  void queue_history(const ChatRecord &record);
+  void flush_history();
+  void schedule_flush(int delay_ms);
+
+  /* chat_moderation.cpp */
   bool is_moderator(const Session &session);
   bool protected_user(Room &room, const std::string &user_id);
   void moderate(Session &session, const ClientMessage &m);
@@ -137,14 +150,6 @@ struct ChatService::Impl
                   int64_t seconds, const std::string &by, const std::string &reason);
   void apply_slow(const std::string &stream, int64_t seconds, const std::string &by);
   void kick_user(const std::string &user_id, const std::string &scope, const std::string &why);
-  void queue_history(const ChatRecord &record);
-  void flush_history();
-  void schedule_flush(int delay_ms);
-  void tick();
-  int64_t viewers(Room &room);
-  std::string next_message_id();
-  std::vector<std::string> ban_scopes(const std::string &stream) const;
-  int64_t now_ms() const;
 
   /* chat_gifts.cpp */
   const GiftType *catalogue_item(const std::string &id) const;
@@ -213,6 +218,12 @@ inline std::string gift_mismatch(const GiftRecord &asked, const GiftRecord &reco
   if (asked.gift_id != recorded.gift_id || asked.count != recorded.count)
     return std::to_string(recorded.count) + " x " + recorded.gift_id;
   return "";
+}
+
+/* For rate buckets and room timers (chat_service.cpp, chat_messages.cpp). */
+inline int64_t monotonic_ms()
+{
+  return g_get_monotonic_time() / 1000;
 }
 
 constexpr size_t kMaxPendingHistory = 100000;
