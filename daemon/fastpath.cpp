@@ -36,7 +36,10 @@ constexpr int kAcceptPauseMs = 100;
  * place, a stat(2) per playlist per tick tells). */
 constexpr int kParkedCheckMs = 10;
 
-int64_t monotonic_ms()
+/* CLOCK_MONOTONIC_COARSE (a kernel tick's resolution): enough for this
+ * loop's deadlines, in seconds and the 10 ms held-playlist check.
+ * clock.h's monotonic_ms is the precise clock the rest of the daemon uses. */
+int64_t coarse_monotonic_ms()
 {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
@@ -62,7 +65,7 @@ bool MediaFastPath::Worker::start(std::string &error)
 
 int MediaFastPath::Worker::timeout_ms()
 {
-  const int64_t now = monotonic_ms();
+  const int64_t now = coarse_monotonic_ms();
   int64_t wait = -1;
   if (!connections_.empty())
     wait = std::max<int64_t>(0, connections_.front().deadline - now) + 1;
@@ -105,7 +108,7 @@ void MediaFastPath::Worker::turn_done()
 {
   expire();
   check_parked();
-  if (accept_paused_until_ && monotonic_ms() >= accept_paused_until_) {
+  if (accept_paused_until_ && coarse_monotonic_ms() >= accept_paused_until_) {
     accept_paused_until_ = 0;
     loop_.watch(listener_.get(), EPOLLIN, &listener_tag_);
   }
@@ -123,7 +126,7 @@ void MediaFastPath::Worker::stopped()
 
 void MediaFastPath::Worker::accept_connections()
 {
-  const int64_t now = monotonic_ms();
+  const int64_t now = coarse_monotonic_ms();
   for (int i = 0; i < 64; ++i) {
     const int fd = accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
@@ -186,7 +189,7 @@ void MediaFastPath::Worker::add_connection(int fd)
   Connection &c = connections_.emplace_back();
   c.fd.reset(fd);
   c.self = std::prev(connections_.end());
-  c.deadline = monotonic_ms() + shared_.options.idle_timeout_ms;
+  c.deadline = coarse_monotonic_ms() + shared_.options.idle_timeout_ms;
   if (!loop_.watch(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &c))
     close(c);
 }
@@ -203,13 +206,13 @@ void MediaFastPath::Worker::touch(Connection &c)
 {
   /* Every deadline is "now + the timeout", so moving the connection to the
    * end keeps the list in deadline order. */
-  c.deadline = monotonic_ms() + shared_.options.idle_timeout_ms;
+  c.deadline = coarse_monotonic_ms() + shared_.options.idle_timeout_ms;
   connections_.splice(connections_.end(), connections_, c.self);
 }
 
 void MediaFastPath::Worker::expire()
 {
-  const int64_t now = monotonic_ms();
+  const int64_t now = coarse_monotonic_ms();
   while (!connections_.empty() && connections_.front().deadline <= now) {
     Connection &c = connections_.front();
     if (c.writing) {
@@ -440,7 +443,7 @@ MediaFastPath::Worker::Hold MediaFastPath::Worker::hold(Connection &c, const Req
   }
   c.parking = &p;
   c.parked_msn = msn;
-  c.park_deadline = monotonic_ms() + hls_hold_ms(state, shared_.options.idle_timeout_ms / 2);
+  c.park_deadline = coarse_monotonic_ms() + hls_hold_ms(state, shared_.options.idle_timeout_ms / 2);
   c.parked_at = p.waiting.insert(p.waiting.end(), &c);
   shared_.options.held->fetch_add(1, std::memory_order_relaxed);
   touch(c); /* idle only after the answer, not while held */
@@ -459,7 +462,7 @@ void MediaFastPath::Worker::unpark(Connection &c)
 
 void MediaFastPath::Worker::check_parked()
 {
-  const int64_t now = monotonic_ms();
+  const int64_t now = coarse_monotonic_ms();
   if (parked_.empty() || now < next_parked_check_)
     return;
   next_parked_check_ = now + kParkedCheckMs;

@@ -110,8 +110,6 @@ struct StatsService::Impl
   Impl(const Config &c, HttpServer &h, Store &s, StreamManager &st, chat::ChatService &ch,
        Metrics &m);
 
-  static int64_t monotonic_ms() { return g_get_monotonic_time() / 1000; }
-
   /* stats.cpp: sampling. */
   LiveStream &stream(const std::string &id);
   /* Per-stream series, made when a stream goes live here (its LiveStream is

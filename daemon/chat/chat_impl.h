@@ -5,6 +5,7 @@
  * chat_rest.cpp (REST routes), chat_cluster.cpp (events between daemons). Main context only. */
 #pragma once
 
+#include "../clock.h"
 #include "../store/mailbox.h"
 #include "chat_service.h"
 #include "fanout.h"
@@ -218,12 +219,6 @@ inline std::string gift_mismatch(const GiftRecord &asked, const GiftRecord &reco
   if (asked.gift_id != recorded.gift_id || asked.count != recorded.count)
     return std::to_string(recorded.count) + " x " + recorded.gift_id;
   return "";
-}
-
-/* For rate buckets and room timers (chat_service.cpp, chat_messages.cpp). */
-inline int64_t monotonic_ms()
-{
-  return g_get_monotonic_time() / 1000;
 }
 
 constexpr size_t kMaxPendingHistory = 100000;

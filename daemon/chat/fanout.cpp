@@ -1,6 +1,7 @@
 /* sugarcastd chat — the fan-out engine. See fanout.h. */
 #include "fanout.h"
 
+#include "../clock.h"
 #include "../workerpool.h"
 
 #include <glib.h>
@@ -29,11 +30,6 @@ FramePtr make_close_frame(uint16_t code, std::string_view reason)
 }
 
 namespace {
-
-int64_t now_ms()
-{
-  return g_get_monotonic_time() / 1000;
-}
 
 struct Room;
 
@@ -116,7 +112,7 @@ struct Fanout::Worker final : WorkerLoop::Body
     const bool timed = !closing.empty() || close_all_pending;
     int timeout = !unread.empty() ? 0 : timed ? 100 : -1;
     if (limits.idle_ping_ms > 0) {
-      const int64_t due = std::max<int64_t>(0, next_idle_sweep - now_ms());
+      const int64_t due = std::max<int64_t>(0, next_idle_sweep - monotonic_ms());
       timeout = static_cast<int>(timeout < 0 ? due : std::min<int64_t>(timeout, due));
     }
     return timeout;
@@ -153,7 +149,7 @@ struct Fanout::Worker final : WorkerLoop::Body
         if (auto it = conns.find(id); it != conns.end() && !it->second->dead)
           read_input(it->second);
     }
-    if (limits.idle_ping_ms > 0 && now_ms() >= next_idle_sweep)
+    if (limits.idle_ping_ms > 0 && monotonic_ms() >= next_idle_sweep)
       ping_idle();
     flush_dirty();
     if (oldest_broadcast_us != 0)
@@ -205,7 +201,7 @@ struct Fanout::Worker final : WorkerLoop::Body
         close_all_pending = true;
         close_all_code = cmd.code;
         close_all_reason = cmd.text;
-        close_all_deadline = now_ms() + limits.close_timeout_ms;
+        close_all_deadline = monotonic_ms() + limits.close_timeout_ms;
         close_all_done = std::move(cmd.done);
         for (auto &[id, c] : conns)
           start_close(c, cmd.code, cmd.text);
@@ -311,7 +307,7 @@ struct Fanout::Worker final : WorkerLoop::Body
     auto *c = new Conn;
     c->id = cmd.id;
     c->fd = cmd.fd;
-    c->heard = now_ms();
+    c->heard = monotonic_ms();
     /* EPOLLOUT only while blocked (want_output): an edge for every ACK of
      * every delivery would wake the worker 100,000 times a second. */
     if (!loop_.watch(cmd.fd, EPOLLIN | EPOLLRDHUP | EPOLLET, c)) {
@@ -394,7 +390,7 @@ struct Fanout::Worker final : WorkerLoop::Body
     enqueue(c, make_close_frame(code, reason), true);
     c->close_code = code;
     c->close_reason = reason;
-    c->deadline = now_ms() + limits.close_timeout_ms;
+    c->deadline = monotonic_ms() + limits.close_timeout_ms;
     closing.push_back(c);
     mark_dirty(c);
   }
@@ -414,7 +410,7 @@ struct Fanout::Worker final : WorkerLoop::Body
       const ssize_t r = recv(c->fd, buffer, sizeof buffer, 0);
       if (r > 0) {
         taken += static_cast<size_t>(r);
-        c->heard = now_ms();
+        c->heard = monotonic_ms();
         c->pinged = false;
         if (!c->input_stopped)
           take_input(c, buffer, static_cast<size_t>(r));
@@ -493,7 +489,7 @@ struct Fanout::Worker final : WorkerLoop::Body
         c->close_sent = true;
         c->close_code = e.close_code;
         c->close_reason = std::string(e.payload);
-        c->deadline = now_ms() + limits.close_timeout_ms;
+        c->deadline = monotonic_ms() + limits.close_timeout_ms;
         closing.push_back(c);
       }
       mark_dirty(c);
@@ -586,7 +582,7 @@ struct Fanout::Worker final : WorkerLoop::Body
    * connections a few times per interval, no timer per connection. */
   void ping_idle()
   {
-    const int64_t now = now_ms();
+    const int64_t now = monotonic_ms();
     next_idle_sweep = now + std::clamp(limits.idle_ping_ms / 4, 50, 1000);
     static const FramePtr ping =
         std::make_shared<const std::string>(ws_encode_frame(WsOpcode::Ping, ""));
@@ -617,7 +613,7 @@ struct Fanout::Worker final : WorkerLoop::Body
       if (auto it = rooms.find(name); it != rooms.end() && it->second.members.empty())
         rooms.erase(it);
     empty_rooms.clear();
-    const int64_t now = now_ms();
+    const int64_t now = monotonic_ms();
     if (!closing.empty()) {
       size_t kept = 0;
       for (Conn *c : closing) {
