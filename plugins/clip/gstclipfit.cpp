@@ -42,7 +42,7 @@
 #include "gstclipfit.h"
 
 #include "capsquery.h"
-#include "clipfit-core.h"
+#include "clipfit.h"
 
 #include <gst/video/video.h>
 

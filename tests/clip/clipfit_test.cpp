@@ -1,6 +1,6 @@
 /* clipfit: the output format rule (plain C++) and the element through
  * GstHarness, with real raw video caps and buffers. */
-#include "clipfit-core.h"
+#include "clipfit.h"
 
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>

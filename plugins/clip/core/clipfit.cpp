@@ -1,5 +1,5 @@
-/* Sugarcast — the output format of a clip. See clipfit-core.h. */
-#include "clipfit-core.h"
+/* Sugarcast — the output format of a clip. See clipfit.h. */
+#include "clipfit.h"
 
 #include <algorithm>
 #include <cmath>
