@@ -28,6 +28,13 @@
  * muxer writes `stop` - `start`; AAC frames wholly before `start` are dropped.
  * When `start` is a keyframe nothing is re-encoded.
  *
+ * A multiqueue after tsdemux gives each stream its own thread, so a
+ * downstream that blocks one branch on the other cannot stall the demuxer.
+ * Audio is held until the first video frame has set the range's base; AAC
+ * frames before it (or with wrapped timestamps) are dropped, so audio
+ * begins with video. Known limit: a range's audio may end up to the
+ * recording's audio/video interleave lag before `stop`.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 replaysrc location=/tmp/recordings/20261202T120000Z start=2000000000 \
@@ -233,6 +240,9 @@ sugarcast::abr::AvcConfig parameter_sets_at(const std::string &path, uint64_t fr
  * rounding: a frame this close to a time counts as at it. */
 constexpr GstClockTime kSlack = GST_MSECOND;
 
+/* What the multiqueue after tsdemux holds of each stream. */
+constexpr guint64 kStreamsQueued = 3 * GST_SECOND;
+
 } // namespace
 
 #define SUGARCAST_TYPE_REPLAY_READER (sugarcast_replay_reader_get_type())
@@ -385,11 +395,19 @@ struct ReplayPrivate
   bool live = false;
   GstElement *reader = nullptr;
   GstElement *demux = nullptr;
+  /* Between tsdemux and everything else: each stream leaves the demuxer on
+   * a thread of its own, so a downstream that blocks one branch until the
+   * other has data (a muxer prerolling) cannot stall the demuxer. */
+  GstElement *streams = nullptr;
   bool have_video = false;
   bool have_audio = false;
   /* Frames at or after this much from the range's first keyframe are
    * dropped (the bytes end at the keyframe after stop); -1 = none. */
   gint64 trim = -1;
+  /* How long the range is from its first keyframe (to stop, or to the
+   * recording's end): an AAC frame further than this past the first video
+   * frame has a wrapped or otherwise implausible timestamp. */
+  gint64 span = 0;
   GstClockTime base = GST_CLOCK_TIME_NONE; /* PTS of the first video frame */
 
   bool frame_exact = false;
@@ -406,8 +424,10 @@ struct ReplayPrivate
    * are mapped to the manifest's through them. */
   GstClockTime main_base = GST_CLOCK_TIME_NONE;
   GstClockTime head_base = GST_CLOCK_TIME_NONE;
-  /* Audio waits here until main_base is known (its frames can come out of
-   * tsdemux before the first video frame, and need it to be cut). */
+  /* Audio waits here (the multiqueue's audio output) until the first video
+   * frame has set the range's base (base, or main_base when frame-exact):
+   * tsdemux gives out the AAC frames muxed before the range's first
+   * keyframe first, and they are cut against that base. */
   GstPad *audio_gate = nullptr;
   gulong audio_gate_probe = 0;
   bool gate_open = false;
@@ -437,26 +457,69 @@ static GstStaticPadTemplate audio_src_template = GST_STATIC_PAD_TEMPLATE(
     "audio", GST_PAD_SRC, GST_PAD_SOMETIMES,
     GST_STATIC_CAPS("audio/mpeg, mpegversion=(int)4, stream-format=(string)adts"));
 
-/* Ends the range at `stop` exactly (to the frame) rather than at the next
- * keyframe: cutting the end needs no keyframe. */
+namespace {
+
+/* An AAC frame this far past the range's end from its first video frame is
+ * not of the range: its timestamp wrapped (2^33 ticks of 90 kHz) or is
+ * otherwise implausible. */
+constexpr gint64 kPlausible = GST_SECOND;
+
+void open_audio_gate(ReplayPrivate *p)
+{
+  /* With the lock held. */
+  p->gate_open = true;
+  if (p->audio_gate && p->audio_gate_probe)
+    gst_pad_remove_probe(p->audio_gate, p->audio_gate_probe);
+  p->audio_gate_probe = 0;
+}
+
+/* Whether an AAC frame OFFSET ns from the range's first video frame is of
+ * the range (lock held). */
+bool audio_in_range(const ReplayPrivate *p, gint64 offset)
+{
+  return offset >= 0 && offset <= p->span + kPlausible;
+}
+
+} // namespace
+
+/* Keyframe-aligned ranges: the first video frame sets the range's base and
+ * opens the audio gate; AAC frames before it (muxed before the range's
+ * first keyframe, with earlier timestamps) or implausibly far after it are
+ * dropped, so audio begins with video; and the range ends at `stop` exactly
+ * (to the frame) rather than at the next keyframe: cutting the end needs no
+ * keyframe. */
 template <bool video>
 GstPadProbeReturn trim_probe(GstPad *, GstPadProbeInfo *info, gpointer data)
 {
   ReplayPrivate *p = SUGARCAST_REPLAY_SRC(data)->priv;
+  if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    /* A video stream that ends without a frame has no base to wait for. */
+    if (video && GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS) {
+      std::lock_guard lk(p->lock);
+      open_audio_gate(p);
+    }
+    return GST_PAD_PROBE_OK;
+  }
   GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
   const GstClockTime pts = GST_BUFFER_PTS(buf);
   if (!GST_CLOCK_TIME_IS_VALID(pts))
     return GST_PAD_PROBE_OK;
   std::lock_guard lk(p->lock);
-  if (p->trim < 0)
-    return GST_PAD_PROBE_OK;
   if (!GST_CLOCK_TIME_IS_VALID(p->base)) {
     if (!video)
-      return GST_PAD_PROBE_OK;
+      return GST_PAD_PROBE_OK; /* the gate let it through: no video */
     p->base = pts;
+    open_audio_gate(p);
   }
-  return static_cast<gint64>(pts) - static_cast<gint64>(p->base) >= p->trim ? GST_PAD_PROBE_DROP
-                                                                            : GST_PAD_PROBE_OK;
+  const gint64 offset = static_cast<gint64>(pts) - static_cast<gint64>(p->base);
+  if (!video && !audio_in_range(p, offset)) {
+    GST_LOG_OBJECT(data,
+                   "dropping AAC frame at %" GST_TIME_FORMAT ", %" GST_STIME_FORMAT
+                   " from the range's first video frame",
+                   GST_TIME_ARGS(pts), GST_STIME_ARGS(offset));
+    return GST_PAD_PROBE_DROP;
+  }
+  return p->trim >= 0 && offset >= p->trim ? GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK;
 }
 
 /* ---- frame-exact cuts ---- */
@@ -506,15 +569,6 @@ GstEvent *segment_from(const GstSegment *upstream, GstClockTime start, GstClockT
   seg.base = base;
   seg.duration = GST_CLOCK_TIME_NONE;
   return gst_event_new_segment(&seg);
-}
-
-void open_audio_gate(ReplayPrivate *p)
-{
-  /* With the lock held. */
-  p->gate_open = true;
-  if (p->audio_gate && p->audio_gate_probe)
-    gst_pad_remove_probe(p->audio_gate, p->audio_gate_probe);
-  p->audio_gate_probe = 0;
 }
 
 void push_held_segment(GstPad *pad, Retimer *r, GstEvent *event)
@@ -615,11 +669,14 @@ static GstPadProbeReturn audio_cut_probe(GstPad *, GstPadProbeInfo *info, gpoint
 {
   auto *r = static_cast<Retimer *>(data);
   ReplayPrivate *p = r->self->priv;
-  GstClockTime start_pts, stop_pts = GST_CLOCK_TIME_NONE;
+  GstClockTime start_pts, stop_pts = GST_CLOCK_TIME_NONE, main_base;
+  gint64 span;
   {
     std::lock_guard lk(p->lock);
     if (!GST_CLOCK_TIME_IS_VALID(p->main_base))
       return GST_PAD_PROBE_OK; /* no video: nothing to be exact to */
+    main_base = p->main_base;
+    span = p->span;
     start_pts = pts_of(p->main_base, p->k0, p->cut_start);
     if (p->cut_stop >= 0)
       stop_pts = pts_of(p->main_base, p->k0, p->cut_stop);
@@ -644,6 +701,9 @@ static GstPadProbeReturn audio_cut_probe(GstPad *, GstPadProbeInfo *info, gpoint
   if (end < start_pts + kSlack)
     return GST_PAD_PROBE_DROP;
   if (GST_CLOCK_TIME_IS_VALID(stop_pts) && pts + kSlack >= stop_pts)
+    return GST_PAD_PROBE_DROP;
+  /* Wrapped or implausible (the range's k0 is main_base). */
+  if (static_cast<gint64>(pts) - static_cast<gint64>(main_base) > span + kPlausible)
     return GST_PAD_PROBE_DROP;
   return GST_PAD_PROBE_OK;
 }
@@ -762,24 +822,31 @@ static void add_ghost(SugarcastReplaySrc *self, GstElement *last, bool video)
   gst_element_add_pad(GST_ELEMENT(self), ghost);
 }
 
-/* Frame-exact: video through a parser to the cut probe (and to concat, after
- * the re-encoded head); audio through a gate until the video's first frame
- * has placed start on tsdemux's timeline. */
-static void link_exact(SugarcastReplaySrc *self, GstPad *pad, bool video, bool live, bool reencode)
+/* Holds the audio that leaves the multiqueue at SRC until the first video
+ * frame has set the range's base (open_audio_gate). */
+static void gate_audio(ReplayPrivate *p, GstPad *src)
+{
+  std::lock_guard lk(p->lock);
+  if (p->gate_open)
+    return;
+  if (p->audio_gate)
+    gst_object_unref(p->audio_gate);
+  p->audio_gate = GST_PAD(gst_object_ref(src));
+  p->audio_gate_probe = gst_pad_add_probe(
+      src,
+      static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BLOCK | GST_PAD_PROBE_TYPE_DATA_DOWNSTREAM),
+      SUGARCAST_GUARD(audio_gate_probe), nullptr, nullptr);
+}
+
+/* Frame-exact: video from the multiqueue's output SRC through a parser to
+ * the cut probe (and to concat, after the re-encoded head); audio held at
+ * SRC until the video's first frame has placed start on tsdemux's
+ * timeline. False if a child is missing (reported). */
+static bool link_exact(SugarcastReplaySrc *self, GstPad *src, bool video, bool live, bool reencode)
 {
   ReplayPrivate *p = self->priv;
   std::vector<GstElement *> chain;
   GstElement *self_element = GST_ELEMENT(self);
-  if (!video) {
-    GstElement *queue = sugarcast::make_child(self_element, "queue", "(GStreamer core)");
-    if (!queue)
-      return;
-    /* Unbounded: it holds only what tsdemux emits before the first video
-     * frame is complete. */
-    g_object_set(queue, "max-size-buffers", 0u, "max-size-bytes", 0u, "max-size-time",
-                 static_cast<guint64>(0), nullptr);
-    chain.push_back(queue);
-  }
   GstElement *parse = sugarcast::make_child(self_element, video ? "h264parse" : "aacparse",
                                             "(gstreamer1.0-plugins-bad / -good)");
   chain.push_back(parse);
@@ -804,7 +871,7 @@ static void link_exact(SugarcastReplaySrc *self, GstPad *pad, bool video, bool l
     for (GstElement *e : chain)
       if (e)
         gst_object_unref(gst_object_ref_sink(e));
-    return; /* reported; the pad stays unlinked */
+    return false;
   }
   for (GstElement *e : chain)
     gst_bin_add(GST_BIN(self), e);
@@ -820,24 +887,71 @@ static void link_exact(SugarcastReplaySrc *self, GstPad *pad, bool video, bool l
     gst_pad_link(cut, p->concat_rest);
     last = p->video_out;
   }
-  if (!video) {
-    std::lock_guard lk(p->lock);
-    if (!p->gate_open) {
-      p->audio_gate = gst_element_get_static_pad(chain.front(), "src");
-      p->audio_gate_probe =
-          gst_pad_add_probe(p->audio_gate,
-                            static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BLOCK |
-                                                         GST_PAD_PROBE_TYPE_DATA_DOWNSTREAM),
-                            SUGARCAST_GUARD(audio_gate_probe), nullptr, nullptr);
-    }
-  }
+  if (!video)
+    gate_audio(p, src);
   if (live)
     last = add_clocksync(self, last);
   for (auto it = chain.rbegin(); it != chain.rend(); ++it)
     gst_element_sync_state_with_parent(*it);
   g_autoptr(GstPad) sink = gst_element_get_static_pad(chain.front(), "sink");
-  gst_pad_link(pad, sink);
+  gst_pad_link(src, sink);
   add_ghost(self, last, video);
+  return true;
+}
+
+/* Keyframe-aligned: from the multiqueue's output SRC through a parser and
+ * the trim probe; audio held at SRC until the first video frame. False if a
+ * child is missing (reported). */
+static bool link_aligned(SugarcastReplaySrc *self, GstPad *src, bool video, bool live)
+{
+  GstElement *parse = sugarcast::make_child(GST_ELEMENT(self), video ? "h264parse" : "aacparse",
+                                            "(gstreamer1.0-plugins-bad / -good)");
+  GstElement *filter = sugarcast::make_child(GST_ELEMENT(self), "capsfilter", "(GStreamer core)");
+  if (!parse || !filter) {
+    for (GstElement *e : {parse, filter})
+      if (e)
+        gst_object_unref(gst_object_ref_sink(e));
+    return false;
+  }
+  g_autoptr(GstCaps) out =
+      gst_caps_from_string(video ? "video/x-h264, stream-format=byte-stream, alignment=au"
+                                 : "audio/mpeg, mpegversion=4, stream-format=adts");
+  g_object_set(filter, "caps", out, nullptr);
+  GstElement *last = filter;
+  gst_bin_add_many(GST_BIN(self), parse, filter, nullptr);
+  gst_element_link(parse, filter);
+  {
+    g_autoptr(GstPad) trimmed = gst_element_get_static_pad(filter, "src");
+    gst_pad_add_probe(trimmed,
+                      static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
+                                                   GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+                      video ? SUGARCAST_GUARD(trim_probe<true>)
+                            : SUGARCAST_GUARD(trim_probe<false>),
+                      self, nullptr);
+  }
+  if (!video)
+    gate_audio(self->priv, src);
+  if (live)
+    last = add_clocksync(self, filter);
+  gst_element_sync_state_with_parent(filter);
+  gst_element_sync_state_with_parent(parse);
+  g_autoptr(GstPad) sink = gst_element_get_static_pad(parse, "sink");
+  gst_pad_link(src, sink);
+  add_ghost(self, last, video);
+  return true;
+}
+
+/* The multiqueue's output for its new input SINK (a new reference). */
+static GstPad *streams_output(GstPad *sink)
+{
+  GstPad *src = nullptr;
+  g_autoptr(GstIterator) it = gst_pad_iterate_internal_links(sink);
+  GValue item = G_VALUE_INIT;
+  if (it && gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
+    src = GST_PAD(g_value_dup_object(&item));
+    g_value_unset(&item);
+  }
+  return src;
 }
 
 static void on_demux_pad(GstElement *, GstPad *pad, gpointer data)
@@ -860,40 +974,23 @@ static void on_demux_pad(GstElement *, GstPad *pad, gpointer data)
     exact = p->exact;
     reencode = p->reencode;
   }
-  if (exact) {
-    link_exact(self, pad, video, live, reencode);
+  /* pad-added comes from tsdemux's streaming thread: nothing flows on PAD
+   * until this returns, when the multiqueue's output is linked. */
+  g_autoptr(GstPad) sink = gst_element_request_pad_simple(p->streams, "sink_%u");
+  g_autoptr(GstPad) src = sink ? streams_output(sink) : nullptr;
+  if (!src) {
+    GST_ELEMENT_ERROR(self, CORE, PAD,
+                      ("replaysrc: could not queue the %s stream", video ? "video" : "audio"),
+                      ("no multiqueue pad"));
     return;
   }
-  GstElement *parse = sugarcast::make_child(GST_ELEMENT(self), video ? "h264parse" : "aacparse",
-                                            "(gstreamer1.0-plugins-bad / -good)");
-  GstElement *filter = sugarcast::make_child(GST_ELEMENT(self), "capsfilter", "(GStreamer core)");
-  if (!parse || !filter) {
-    for (GstElement *e : {parse, filter})
-      if (e)
-        gst_object_unref(gst_object_ref_sink(e));
+  const bool linked =
+      exact ? link_exact(self, src, video, live, reencode) : link_aligned(self, src, video, live);
+  if (!linked) {
+    gst_element_release_request_pad(p->streams, sink);
     return; /* reported; the pad stays unlinked */
   }
-  g_autoptr(GstCaps) out =
-      gst_caps_from_string(video ? "video/x-h264, stream-format=byte-stream, alignment=au"
-                                 : "audio/mpeg, mpegversion=4, stream-format=adts");
-  g_object_set(filter, "caps", out, nullptr);
-  GstElement *last = filter;
-  gst_bin_add_many(GST_BIN(self), parse, filter, nullptr);
-  gst_element_link(parse, filter);
-  if (live)
-    last = add_clocksync(self, filter);
-  gst_element_sync_state_with_parent(filter);
-  gst_element_sync_state_with_parent(parse);
-  g_autoptr(GstPad) sink = gst_element_get_static_pad(parse, "sink");
   gst_pad_link(pad, sink);
-  {
-    g_autoptr(GstPad) trimmed = gst_element_get_static_pad(filter, "src");
-    gst_pad_add_probe(trimmed, GST_PAD_PROBE_TYPE_BUFFER,
-                      video ? SUGARCAST_GUARD(trim_probe<true>)
-                            : SUGARCAST_GUARD(trim_probe<false>),
-                      self, nullptr);
-  }
-  add_ghost(self, last, video);
 }
 
 static void on_no_more_pads(GstElement *, gpointer data)
@@ -1093,6 +1190,7 @@ static bool replay_prepare(SugarcastReplaySrc *self)
   {
     std::lock_guard plk(p->lock);
     p->trim = stop >= 0 && !exact ? stop - first_keyframe : -1;
+    p->span = (stop >= 0 ? std::min(stop, m->duration()) : m->duration()) - first_keyframe;
     p->base = GST_CLOCK_TIME_NONE;
     p->exact = exact;
     p->reencode = !head.empty();
@@ -1134,6 +1232,10 @@ static GstStateChangeReturn sugarcast_replay_src_change_state(GstElement *elemen
   auto *self = SUGARCAST_REPLAY_SRC(element);
   if (transition == GST_STATE_CHANGE_NULL_TO_READY && !self->priv->demux) {
     sugarcast::report_missing(element, "tsdemux", "(gstreamer1.0-plugins-bad) to read recordings");
+    return GST_STATE_CHANGE_FAILURE;
+  }
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY && !self->priv->streams) {
+    sugarcast::report_missing(element, "multiqueue", "(GStreamer core) to read recordings");
     return GST_STATE_CHANGE_FAILURE;
   }
   if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
@@ -1269,7 +1371,16 @@ static void sugarcast_replay_src_init(SugarcastReplaySrc *self)
   self->priv = p;
   p->reader = GST_ELEMENT(g_object_new(SUGARCAST_TYPE_REPLAY_READER, nullptr));
   p->demux = gst_element_factory_make("tsdemux", nullptr);
+  p->streams = gst_element_factory_make("multiqueue", nullptr);
   gst_bin_add(GST_BIN(self), p->reader);
+  if (p->streams) {
+    /* Bounded by time only (a few seconds of the recording, at any
+     * bitrate): enough for the audio/video interleave and for the AAC
+     * frames held until the first video frame. */
+    g_object_set(p->streams, "max-size-buffers", 0u, "max-size-bytes", 0u, "max-size-time",
+                 kStreamsQueued, nullptr);
+    gst_bin_add(GST_BIN(self), p->streams);
+  }
   if (p->demux) {
     gst_bin_add(GST_BIN(self), p->demux);
     gst_element_link(p->reader, p->demux);

@@ -23,16 +23,21 @@ using namespace sugarcast::test;
 namespace {
 
 /* Runs DESC until EOS or an error; returns the error text ("" on EOS). */
-std::string run_to_end(GstElement *pipeline)
+std::string run_to_end(GstElement *pipeline, int timeout_s = 120)
 {
   g_autoptr(GstBus) bus = gst_element_get_bus(pipeline);
-  g_autoptr(GstMessage) msg = gst_bus_timed_pop_filtered(
-      bus, 120 * GST_SECOND, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-  std::string error = msg ? "" : "no EOS within 120 s";
+  g_autoptr(GstMessage) msg =
+      gst_bus_timed_pop_filtered(bus, timeout_s * GST_SECOND,
+                                 static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  std::string error = msg ? "" : "no EOS within " + std::to_string(timeout_s) + " s";
   if (msg && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
     g_autoptr(GError) e = nullptr;
-    gst_message_parse_error(msg, &e, nullptr);
+    g_autofree gchar *debug = nullptr;
+    gst_message_parse_error(msg, &e, &debug);
+    /* The element and its debug text say which of a muxer's reasons it was. */
     error = e->message;
+    error += std::string(" (") + GST_OBJECT_NAME(GST_MESSAGE_SRC(msg)) + ": " +
+             (debug ? debug : "") + ")";
   }
   gst_element_set_state(pipeline, GST_STATE_NULL);
   return error;
@@ -41,7 +46,7 @@ std::string run_to_end(GstElement *pipeline)
 /* Runs DESC to its end (SETUP, if given, sees the pipeline first); returns
  * the error text ("" on EOS). */
 std::string launch(const std::string &desc,
-                   const std::function<void(GstElement *)> &setup = nullptr)
+                   const std::function<void(GstElement *)> &setup = nullptr, int timeout_s = 120)
 {
   g_autoptr(GError) err = nullptr;
   GstElement *pipeline = gst_parse_launch(desc.c_str(), &err);
@@ -55,7 +60,7 @@ std::string launch(const std::string &desc,
   std::string error;
   if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     error = "could not start";
-  const std::string ended = run_to_end(pipeline);
+  const std::string ended = run_to_end(pipeline, timeout_s);
   gst_object_unref(pipeline);
   return error.empty() ? ended : error + ": " + ended;
 }
@@ -204,6 +209,77 @@ TEST(ReplaySrc, RangesGiveTheAskedDurationWithinAGop)
     /* Keyframe-aligned: never shorter than asked, at most a GOP (1 s) longer. */
     EXPECT_GE(got, asked - 0.05);
     EXPECT_LE(got, asked + 1.0 + 0.05);
+    /* Audio begins with the video: not before its first frame (the AAC
+     * frames muxed before the range's first keyframe are earlier), within
+     * one frame of it. */
+    const double video = start_time_of(out, "v"), audio = start_time_of(out, "a");
+    EXPECT_GE(audio, video - 0.0001);
+    EXPECT_LE(audio, video + 1.0 / kFps);
+  }
+}
+
+TEST(ReplaySrc, AudioBeginsWithTheFirstVideoFrame)
+{
+  /* From the buffers: the first AAC frame out of the audio pad is not
+   * before the first video frame and within a frame of it, for ranges that
+   * begin at keyframes inside a segment and at a segment's start. */
+  ASSERT_FALSE(recording().empty());
+  for (const double start : {2.0, 3.3, 4.0, 6.9}) {
+    SCOPED_TRACE(start);
+    g_autoptr(GError) err = nullptr;
+    GstElement *pipeline =
+        gst_parse_launch(("replaysrc location=" + recording() +
+                          " start=" + std::to_string(std::llround(start * 1e9)) +
+                          " stop=" + std::to_string(std::llround((start + 2) * 1e9)) +
+                          " name=r r.video ! fakesink name=v r.audio ! fakesink name=a")
+                             .c_str(),
+                         &err);
+    ASSERT_TRUE(pipeline && !err);
+    struct First
+    {
+      std::atomic<GstClockTime> pts{GST_CLOCK_TIME_NONE};
+    } first[2];
+    int i = 0;
+    for (const char *name : {"v", "a"}) {
+      g_autoptr(GstElement) sink = gst_bin_get_by_name(GST_BIN(pipeline), name);
+      g_autoptr(GstPad) pad = gst_element_get_static_pad(sink, "sink");
+      gst_pad_add_probe(
+          pad, GST_PAD_PROBE_TYPE_BUFFER,
+          [](GstPad *, GstPadProbeInfo *info, gpointer data) -> GstPadProbeReturn {
+            auto *f = static_cast<First *>(data);
+            GstClockTime none = GST_CLOCK_TIME_NONE;
+            f->pts.compare_exchange_strong(none, GST_BUFFER_PTS(GST_PAD_PROBE_INFO_BUFFER(info)));
+            return GST_PAD_PROBE_OK;
+          },
+          &first[i++], nullptr);
+    }
+    gst_element_set_state(pipeline, GST_STATE_PLAYING);
+    EXPECT_EQ(run_to_end(pipeline), "");
+    gst_object_unref(pipeline);
+    const GstClockTime video = first[0].pts, audio = first[1].pts;
+    ASSERT_TRUE(GST_CLOCK_TIME_IS_VALID(video));
+    ASSERT_TRUE(GST_CLOCK_TIME_IS_VALID(audio));
+    const double lead = (static_cast<double>(audio) - static_cast<double>(video)) / GST_SECOND;
+    EXPECT_GE(lead, 0.0);
+    EXPECT_LE(lead, 1.0 / kFps);
+  }
+}
+
+TEST(ReplaySrc, NeedsNoQueuesDownstream)
+{
+  /* A muxer straight on both pads, no queue between: it blocks each branch
+   * until the other has data, which the multiqueue inside takes. */
+  ASSERT_FALSE(recording().empty());
+  for (const char *exact : {"false", "true"}) {
+    SCOPED_TRACE(std::string("frame-exact=") + exact);
+    const std::string out = scratch_dir() + "/no-queues-" + exact + ".mp4";
+    ASSERT_EQ(launch("replaysrc location=" + recording() + " frame-exact=" + exact +
+                         " start=2500000000 stop=6000000000 name=r mp4mux name=m ! filesink "
+                         "location=" +
+                         out + " r.video ! h264parse ! m. r.audio ! aacparse ! m.",
+                     nullptr, 30),
+              "");
+    EXPECT_NEAR(duration_of(out), exact[0] == 't' ? 3.5 : 4.0, 0.1);
   }
 }
 
