@@ -1,0 +1,160 @@
+/* Sugarcast — replaysrc's range planning (range.h): the byte chunks of a
+ * range and of a frame-exact head GOP, from the manifest; the SPS and PPS at
+ * a keyframe, read from its segment file. */
+#include "range.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace sugarcast::record {
+
+namespace {
+
+constexpr uint64_t kTables = 2 * 188; /* PAT and PMT at every segment start */
+
+} // namespace
+
+std::vector<Chunk> plan_range(const std::string &folder, const Manifest &m, int64_t start,
+                              int64_t stop, int64_t &first_keyframe)
+{
+  first_keyframe = 0;
+  std::vector<Chunk> out;
+  uint64_t at = 0;
+  auto add = [&](const Segment &s, uint64_t from, uint64_t to) {
+    if (to <= from)
+      return;
+    out.push_back({folder + "/" + s.uri, from, to - from, at});
+    at += to - from;
+  };
+  bool started = false;
+  for (size_t i = 0; i < m.segments.size(); ++i) {
+    const Segment &s = m.segments[i];
+    const int64_t end = s.start + s.duration;
+    if (!started && end <= start && i + 1 < m.segments.size())
+      continue;
+    uint64_t from = 0;
+    if (!started) {
+      /* The last keyframe at or before start. */
+      first_keyframe = s.start;
+      for (const auto &k : s.keyframes)
+        if (k.time <= start) {
+          from = k.offset;
+          first_keyframe = k.time;
+        }
+      if (from <= kTables)
+        from = 0; /* the segment's own start: its tables come with it */
+      else
+        add(s, 0, kTables);
+      started = true;
+    }
+    if (stop >= 0 && end > stop) {
+      /* The first keyframe at or after stop ends the range. */
+      uint64_t to = s.bytes;
+      for (const auto &k : s.keyframes)
+        if (k.time >= stop && k.offset > from) {
+          to = k.offset;
+          break;
+        }
+      add(s, from, to);
+      break;
+    }
+    add(s, from, s.bytes);
+  }
+  return out;
+}
+
+/* The head GOP of a frame-exact range: the bytes from the keyframe at or
+ * before start (after its segment's tables) to the next keyframe, which is
+ * where the untouched stream resumes. next_keyframe is that keyframe's time
+ * (-1: none, the head runs to the recording's end). Same segment choice as
+ * plan_range, so both readers start on the same packet. */
+std::vector<Chunk> plan_head(const std::string &folder, const Manifest &m, int64_t start,
+                             int64_t &next_keyframe)
+{
+  next_keyframe = -1;
+  std::vector<Chunk> out;
+  for (size_t i = 0; i < m.segments.size(); ++i) {
+    const Segment &s = m.segments[i];
+    if (s.start + s.duration <= start && i + 1 < m.segments.size())
+      continue;
+    uint64_t from = 0;
+    for (const auto &k : s.keyframes)
+      if (k.time <= start)
+        from = k.offset;
+    uint64_t to = s.bytes;
+    for (const auto &k : s.keyframes)
+      if (k.time > start && k.offset > from) {
+        to = k.offset;
+        next_keyframe = k.time;
+        break;
+      }
+    if (next_keyframe < 0 && i + 1 < m.segments.size())
+      next_keyframe = m.segments[i + 1].keyframes.empty() ? m.segments[i + 1].start
+                                                          : m.segments[i + 1].keyframes[0].time;
+    if (from <= kTables)
+      from = 0;
+    else
+      out.push_back({folder + "/" + s.uri, 0, kTables, 0});
+    const uint64_t at = out.empty() ? 0 : kTables;
+    if (to > from)
+      out.push_back({folder + "/" + s.uri, from, to - from, at});
+    break;
+  }
+  return out;
+}
+
+/* The SPS and PPS of the video access unit whose PES starts at FROM in the
+ * MPEG-TS file PATH (a keyframe the manifest lists; recordsink's keyframes
+ * carry them in-band), as Annex B NAL units. */
+sugarcast::abr::AvcConfig parameter_sets_at(const std::string &path, uint64_t from)
+{
+  sugarcast::abr::AvcConfig config;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return config;
+  /* The parameter sets come first in the access unit: 64 KiB is plenty. */
+  std::vector<uint8_t> ts(64 * 1024);
+  const ssize_t got = pread(fd, ts.data(), ts.size(), static_cast<off_t>(from));
+  close(fd);
+  if (got <= 0)
+    return config;
+  std::vector<uint8_t> es;
+  int pid = -1;
+  for (size_t at = 0; at + 188 <= static_cast<size_t>(got); at += 188) {
+    const uint8_t *pkt = ts.data() + at;
+    if (pkt[0] != 0x47)
+      break;
+    const bool unit_start = pkt[1] & 0x40;
+    const int this_pid = ((pkt[1] & 0x1f) << 8) | pkt[2];
+    size_t payload = 4;
+    if (pkt[3] & 0x20)
+      payload += 1 + pkt[4];
+    if (!(pkt[3] & 0x10) || payload >= 188)
+      continue;
+    const uint8_t *data = pkt + payload;
+    size_t size = 188 - payload;
+    if (pid < 0) {
+      /* The first PES of a video stream (stream_id 0xe0-0xef). */
+      if (!unit_start || size < 9 || data[0] || data[1] || data[2] != 1 || (data[3] & 0xf0) != 0xe0)
+        continue;
+      pid = this_pid;
+    } else if (this_pid != pid) {
+      continue;
+    } else if (unit_start) {
+      break; /* the next access unit */
+    }
+    if (unit_start) {
+      const size_t header = 9 + data[8];
+      if (header >= size)
+        continue;
+      data += header;
+      size -= header;
+    }
+    es.insert(es.end(), data, data + size);
+  }
+  sugarcast::abr::collect_parameter_sets(sugarcast::abr::split_annexb(es.data(), es.size()),
+                                         config);
+  return config;
+}
+
+} // namespace sugarcast::record
