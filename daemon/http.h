@@ -122,7 +122,7 @@ public:
   void respond_preflight(SoupServerMessage *msg, const char *methods) const;
 
   struct Door;  /* (http.cpp) */
-  struct Watch; /* (http.cpp) one request's deadlines and body count */
+  struct Watch; /* (http_connections.cpp) one request's deadlines and body count */
 
   /* Open connections on the port (the fast path's and libsoup's) and
    * WebSocket connections among them. */
