@@ -35,6 +35,10 @@
  * begins with video. Known limit: a range's audio may end up to the
  * recording's audio/video interleave lag before `stop`.
  *
+ * Back in READY the element removes its pads and what the run built; the
+ * next start plans the range again from the properties as they are then
+ * and adds the pads again (link them in pad-added each time).
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 replaysrc location=/tmp/recordings/20261202T120000Z start=2000000000 \
@@ -182,6 +186,62 @@ static void on_no_more_pads(GstElement *, gpointer data)
   gst_element_no_more_pads(GST_ELEMENT(data));
 }
 
+/* Takes out what a run added, so that the next one starts from the bin
+ * init made: the ghost pads, every child but the reader, tsdemux and the
+ * multiqueue (each stream's parser, caps filter, clocksync, queue; a
+ * frame-exact head's reader, decoder, encoder and concat), the multiqueue's
+ * request pads, and what the run's probes kept. Without it a replaysrc set
+ * to READY and started again built a second set of branches beside the
+ * first. Called with the streaming threads stopped: after PAUSED to READY,
+ * and before READY to PAUSED (a start that failed half-way may have left
+ * some). */
+static void replay_reset(SugarcastReplaySrc *self)
+{
+  ReplayPrivate *p = self->priv;
+  std::vector<GstPad *> ghosts, requested;
+  std::vector<GstElement *> added;
+  GST_OBJECT_LOCK(self);
+  for (GList *l = GST_ELEMENT(self)->srcpads; l; l = l->next)
+    ghosts.push_back(GST_PAD(gst_object_ref(l->data)));
+  for (GList *l = GST_BIN(self)->children; l; l = l->next)
+    if (l->data != p->reader && l->data != p->demux && l->data != p->streams)
+      added.push_back(GST_ELEMENT(gst_object_ref(l->data)));
+  GST_OBJECT_UNLOCK(self);
+  if (p->streams) {
+    GST_OBJECT_LOCK(p->streams);
+    for (GList *l = p->streams->sinkpads; l; l = l->next)
+      requested.push_back(GST_PAD(gst_object_ref(l->data)));
+    GST_OBJECT_UNLOCK(p->streams);
+  }
+  for (GstPad *ghost : ghosts) {
+    gst_pad_set_active(ghost, FALSE);
+    gst_element_remove_pad(GST_ELEMENT(self), ghost);
+    gst_object_unref(ghost);
+  }
+  for (GstElement *child : added) {
+    gst_element_set_state(child, GST_STATE_NULL);
+    gst_bin_remove(GST_BIN(self), child);
+    gst_object_unref(child);
+  }
+  for (GstPad *sink : requested) {
+    gst_element_release_request_pad(p->streams, sink);
+    gst_object_unref(sink);
+  }
+  std::lock_guard lk(p->lock);
+  p->have_video = p->have_audio = false;
+  p->gate_open = false;
+  if (p->audio_gate)
+    gst_object_unref(p->audio_gate);
+  p->audio_gate = nullptr;
+  p->audio_gate_probe = 0;
+  if (p->concat_rest)
+    gst_object_unref(p->concat_rest);
+  p->concat_rest = nullptr;
+  p->encoded_caps = nullptr;
+  p->video_out = nullptr;
+  p->source_parameter_sets.clear();
+}
+
 /* Reads the manifest and plans the range; false (error posted) if it cannot. */
 static bool replay_prepare(SugarcastReplaySrc *self)
 {
@@ -209,18 +269,10 @@ static bool replay_prepare(SugarcastReplaySrc *self)
                       ("%s", error.c_str()));
     return false;
   }
-  if (stop >= 0 && stop <= start) {
+  const std::string refused = range_error(*m, start, stop);
+  if (!refused.empty()) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
-                      ("replaysrc: stop (%" G_GINT64_FORMAT
-                       " ns) must be after start (%" G_GINT64_FORMAT " ns)",
-                       stop, start),
-                      (nullptr));
-    return false;
-  }
-  if (m->segments.empty() || start >= m->duration()) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
-                      ("replaysrc: recording %s is %.3f s long, start is %.3f s", folder.c_str(),
-                       m->duration() / 1e9, start / 1e9),
+                      ("replaysrc: cannot play recording %s: %s", folder.c_str(), refused.c_str()),
                       (nullptr));
     return false;
   }
@@ -250,12 +302,6 @@ static bool replay_prepare(SugarcastReplaySrc *self)
     p->k0 = first_keyframe;
     p->k1 = next_keyframe;
     p->main_base = p->head_base = GST_CLOCK_TIME_NONE;
-    p->gate_open = false;
-    if (p->audio_gate)
-      gst_object_unref(p->audio_gate);
-    p->audio_gate = nullptr;
-    p->audio_gate_probe = 0;
-    p->source_parameter_sets.clear();
   }
   if (!head.empty()) {
     GST_INFO_OBJECT(self,
@@ -266,14 +312,9 @@ static bool replay_prepare(SugarcastReplaySrc *self)
     if (!build_head(self, std::move(head), start))
       return false;
   }
-  auto *reader = SUGARCAST_REPLAY_READER(p->reader);
-  std::lock_guard lk(reader->priv->lock);
-  reader->priv->chunks = std::move(chunks);
-  reader->priv->size = reader->priv->chunks.empty()
-                           ? 0
-                           : reader->priv->chunks.back().at + reader->priv->chunks.back().size;
+  const uint64_t size = reader_set_chunks(p->reader, std::move(chunks));
   GST_INFO_OBJECT(self, "replaying %s from %" GST_STIME_FORMAT ": %" G_GUINT64_FORMAT " bytes",
-                  folder.c_str(), GST_STIME_ARGS(start), reader->priv->size);
+                  folder.c_str(), GST_STIME_ARGS(start), size);
   return true;
 }
 
@@ -290,13 +331,14 @@ static GstStateChangeReturn sugarcast_replay_src_change_state(GstElement *elemen
     return GST_STATE_CHANGE_FAILURE;
   }
   if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+    replay_reset(self);
     if (!replay_prepare(self))
       return GST_STATE_CHANGE_FAILURE;
-    std::lock_guard lk(self->priv->lock);
-    self->priv->have_video = self->priv->have_audio = false;
   }
   GstStateChangeReturn ret =
       GST_ELEMENT_CLASS(sugarcast_replay_src_parent_class)->change_state(element, transition);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+    replay_reset(self);
   if (transition == GST_STATE_CHANGE_READY_TO_PAUSED && ret == GST_STATE_CHANGE_SUCCESS &&
       self->priv->live)
     ret = GST_STATE_CHANGE_NO_PREROLL;

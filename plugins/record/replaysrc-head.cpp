@@ -148,12 +148,7 @@ bool build_head(SugarcastReplaySrc *self, std::vector<Chunk> chunks, gint64 star
   GST_DEBUG_OBJECT(self, "source parameter sets: %zu bytes; the head's id is %d", annexb.size(),
                    head_id);
   GstElement *reader = GST_ELEMENT(g_object_new(SUGARCAST_TYPE_REPLAY_READER, nullptr));
-  {
-    ReaderPrivate *rp = SUGARCAST_REPLAY_READER(reader)->priv;
-    std::lock_guard lk(rp->lock);
-    rp->chunks = std::move(chunks);
-    rp->size = rp->chunks.empty() ? 0 : rp->chunks.back().at + rp->chunks.back().size;
-  }
+  reader_set_chunks(reader, std::move(chunks));
   const char *why = "(to re-encode a frame-exact range's first GOP)";
   GstElement *el = GST_ELEMENT(self);
   GstElement *demux = sugarcast::make_child(el, "tsdemux", why);

@@ -50,6 +50,10 @@ struct _SugarcastReplayReader
   ReaderPrivate *priv;
 };
 
+/* replaysrc-reader.cpp: what READER (stopped) reads next start: CHUNKS, one
+ * after the other. Returns their size in bytes. */
+uint64_t reader_set_chunks(GstElement *reader, std::vector<sugarcast::record::Chunk> chunks);
+
 /* ---- replaysrc ---- */
 
 struct ReplayPrivate

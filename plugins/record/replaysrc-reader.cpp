@@ -97,6 +97,15 @@ static GstFlowReturn reader_fill(GstBaseSrc *src, guint64 offset, guint length, 
   return GST_FLOW_OK;
 }
 
+uint64_t reader_set_chunks(GstElement *reader, std::vector<Chunk> chunks)
+{
+  ReaderPrivate *p = SUGARCAST_REPLAY_READER(reader)->priv;
+  std::lock_guard lk(p->lock);
+  p->chunks = std::move(chunks);
+  p->size = p->chunks.empty() ? 0 : p->chunks.back().at + p->chunks.back().size;
+  return p->size;
+}
+
 static void sugarcast_replay_reader_finalize(GObject *object)
 {
   delete SUGARCAST_REPLAY_READER(object)->priv;

@@ -5,6 +5,7 @@
 #include "retention.h"
 #include "writer.h"
 
+#include "fake_media.h"
 #include "testenv.h"
 
 #include <glib.h>
@@ -19,71 +20,7 @@
 using namespace sugarcast::record;
 using sugarcast::test::read_file;
 using sugarcast::test::scratch_dir;
-
-namespace {
-
-constexpr int64_t kFrame = 33333333; /* 30 fps */
-
-std::string fresh(const std::string &name)
-{
-  const std::string dir = scratch_dir() + "/" + name;
-  g_mkdir_with_parents(dir.c_str(), 0755);
-  return dir;
-}
-
-/* An access unit the TS writer carries as it is: SPS, PPS and an IDR slice,
- * or one non-IDR slice, padded to SIZE bytes. */
-std::vector<uint8_t> fake_au(bool keyframe, size_t size)
-{
-  std::vector<uint8_t> au;
-  auto nal = [&](uint8_t header, size_t body) {
-    au.insert(au.end(), {0, 0, 0, 1, header});
-    au.insert(au.end(), body, 0x5a);
-  };
-  if (keyframe) {
-    nal(0x67, 8);
-    nal(0x68, 3);
-    nal(0x65, size);
-  } else {
-    nal(0x41, size);
-  }
-  return au;
-}
-
-std::vector<uint8_t> fake_adts()
-{
-  /* AAC LC, 48 kHz, stereo, 100-byte frame. */
-  std::vector<uint8_t> f = {0xff, 0xf1, 0x4c, 0x80, 0x0c, 0x9f, 0xfc};
-  f.resize(100, 0x21);
-  return f;
-}
-
-/* SECONDS of 30 fps video with a keyframe every second and 48 kHz AAC,
- * written by a Writer into FOLDER. Returns the writer (not finished). */
-std::unique_ptr<Writer> write_media(const std::string &folder, double seconds,
-                                    WriterSettings settings = {})
-{
-  settings.folder = folder;
-  auto w = std::make_unique<Writer>(settings, Writer::Hooks{});
-  std::string error;
-  EXPECT_TRUE(w->open(1700000000000000, error)) << error;
-  const int frames = static_cast<int>(seconds * 30);
-  const int64_t aac = 1024 * 1000000000LL / 48000;
-  int64_t next_audio = 0;
-  const auto adts = fake_adts();
-  for (int i = 0; i < frames; ++i) {
-    const int64_t t = 1000000000000LL + i * kFrame; /* any clock: the writer rebases */
-    const auto au = fake_au(i % 30 == 0, i % 30 == 0 ? 3000 : 600);
-    w->video(au.data(), au.size(), t, t, kFrame, i % 30 == 0);
-    while (next_audio < (i + 1) * kFrame) {
-      w->audio(adts.data(), adts.size(), 1000000000000LL + next_audio, aac);
-      next_audio += aac;
-    }
-  }
-  return w;
-}
-
-} // namespace
+using namespace sugarcast::test::fake;
 
 TEST(RecordManifest, RoundTripsThroughJson)
 {

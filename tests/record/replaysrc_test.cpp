@@ -22,8 +22,8 @@ using namespace sugarcast::test;
 
 namespace {
 
-/* Runs DESC until EOS or an error; returns the error text ("" on EOS). */
-std::string run_to_end(GstElement *pipeline, int timeout_s = 120)
+/* Waits for PIPELINE's EOS or error; returns the error text ("" on EOS). */
+std::string wait_for_end(GstElement *pipeline, int timeout_s = 120)
 {
   g_autoptr(GstBus) bus = gst_element_get_bus(pipeline);
   g_autoptr(GstMessage) msg =
@@ -39,6 +39,14 @@ std::string run_to_end(GstElement *pipeline, int timeout_s = 120)
     error += std::string(" (") + GST_OBJECT_NAME(GST_MESSAGE_SRC(msg)) + ": " +
              (debug ? debug : "") + ")";
   }
+  return error;
+}
+
+/* Runs PIPELINE until EOS or an error, then stops it; returns the error
+ * text ("" on EOS). */
+std::string run_to_end(GstElement *pipeline, int timeout_s = 120)
+{
+  std::string error = wait_for_end(pipeline, timeout_s);
   gst_element_set_state(pipeline, GST_STATE_NULL);
   return error;
 }
@@ -560,4 +568,105 @@ TEST(ReplaySrc, FrameExactReencodesAGopLongerThanTheQueuesDownstream)
   EXPECT_EQ(numbers.front(), 93);
   EXPECT_EQ(numbers.back(), 209);
   EXPECT_NEAR(duration_of(out), 3.9, 1.0 / kFps);
+}
+
+namespace {
+
+/* Links replaysrc's pads, each time it adds them, to the queues named
+ * "to-video" and "to-audio" in PIPELINE: a replaysrc started again after
+ * READY gives new pads, as decodebin does. */
+void on_replay_pad(GstElement *, GstPad *pad, gpointer pipeline)
+{
+  g_autofree gchar *name = gst_pad_get_name(pad);
+  g_autofree gchar *queue_name = g_strconcat("to-", name, nullptr);
+  g_autoptr(GstElement) queue = gst_bin_get_by_name(GST_BIN(pipeline), queue_name);
+  if (!queue)
+    return;
+  g_autoptr(GstPad) sink = gst_element_get_static_pad(queue, "sink");
+  EXPECT_EQ(gst_pad_link(pad, sink), GST_PAD_LINK_OK) << name;
+}
+
+/* How many of replaysrc's own children FACTORY made. */
+int children_of(GstElement *bin, const char *factory)
+{
+  int n = 0;
+  GST_OBJECT_LOCK(bin);
+  for (GList *l = GST_BIN(bin)->children; l; l = l->next) {
+    GstElementFactory *f = gst_element_get_factory(GST_ELEMENT(l->data));
+    if (f && g_str_equal(gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(f)), factory))
+      ++n;
+  }
+  GST_OBJECT_UNLOCK(bin);
+  return n;
+}
+
+} // namespace
+
+TEST(ReplaySrc, PlaysAgainAfterReady)
+{
+  /* One pipeline, three runs, back to READY between them with another
+   * range each time: keyframe-aligned, frame-exact (a head re-encoded),
+   * keyframe-aligned again. Each run gives its own range's frames, and the
+   * bin holds one run's branches, not all of them. */
+  ASSERT_FALSE(recording().empty());
+  g_autoptr(GError) err = nullptr;
+  GstElement *pipeline =
+      gst_parse_launch(("replaysrc name=r location=" + recording() +
+                        " queue name=to-video ! fakesink name=vsink queue name=to-audio ! fakesink")
+                           .c_str(),
+                       &err);
+  ASSERT_TRUE(pipeline && !err);
+  g_autoptr(GstElement) replay = gst_bin_get_by_name(GST_BIN(pipeline), "r");
+  g_signal_connect(replay, "pad-added", G_CALLBACK(on_replay_pad), pipeline);
+  std::atomic<int> frames{0};
+  {
+    g_autoptr(GstElement) sink = gst_bin_get_by_name(GST_BIN(pipeline), "vsink");
+    g_autoptr(GstPad) pad = gst_element_get_static_pad(sink, "sink");
+    gst_pad_add_probe(
+        pad, GST_PAD_PROBE_TYPE_BUFFER,
+        [](GstPad *, GstPadProbeInfo *, gpointer data) -> GstPadProbeReturn {
+          ++*static_cast<std::atomic<int> *>(data);
+          return GST_PAD_PROBE_OK;
+        },
+        &frames, nullptr);
+  }
+  struct Run
+  {
+    double start, stop;
+    bool exact;
+    int frames; /* the range's video frames */
+    int encoders, demuxers, parsers;
+  } runs[] = {
+      /* The keyframe at 2 s (frame 60) to the last frame before 3.95 s (118). */
+      {2.0, 3.95, false, 59, 0, 1, 1},
+      /* Frame 75 to 110; the head (75-89) re-encoded: a second tsdemux,
+       * two more h264parse. */
+      {2.5, 3.7, true, 36, 1, 2, 3},
+      /* The keyframe at 9 s (frame 270) to the end (359). */
+      {9.5, -1, false, 90, 0, 1, 1},
+  };
+  for (const auto &run : runs) {
+    SCOPED_TRACE(std::to_string(run.start) + ".." + std::to_string(run.stop) +
+                 (run.exact ? " frame-exact" : ""));
+    g_object_set(replay, "start", static_cast<gint64>(std::llround(run.start * 1e9)), "stop",
+                 static_cast<gint64>(run.stop < 0 ? -1 : std::llround(run.stop * 1e9)),
+                 "frame-exact", run.exact, nullptr);
+    frames = 0;
+    ASSERT_NE(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+    ASSERT_EQ(wait_for_end(pipeline), "");
+    EXPECT_EQ(frames, run.frames);
+    EXPECT_EQ(children_of(replay, "x264enc"), run.encoders);
+    EXPECT_EQ(children_of(replay, "tsdemux"), run.demuxers);
+    EXPECT_EQ(children_of(replay, "h264parse"), run.parsers);
+    EXPECT_EQ(children_of(replay, "aacparse"), 1);
+    EXPECT_EQ(children_of(replay, "multiqueue"), 1);
+    EXPECT_EQ(GST_ELEMENT(replay)->numsrcpads, 2);
+    EXPECT_EQ(gst_element_set_state(pipeline, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+    /* READY takes the run's pads and branches out. */
+    EXPECT_EQ(GST_ELEMENT(replay)->numsrcpads, 0);
+    EXPECT_EQ(children_of(replay, "h264parse"), 0);
+    EXPECT_EQ(children_of(replay, "capsfilter"), 0);
+  }
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
 }

@@ -6,13 +6,40 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 namespace sugarcast::record {
 
 namespace {
 
 constexpr uint64_t kTables = 2 * 188; /* PAT and PMT at every segment start */
 
+std::string seconds(int64_t ns)
+{
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3f s", static_cast<double>(ns) / 1e9);
+  return text;
+}
+
 } // namespace
+
+std::string range_error(const Manifest &m, int64_t start, int64_t stop)
+{
+  if (m.segments.empty())
+    return "the recording has no segments (nothing was recorded)";
+  if (start < 0)
+    return "start (" + std::to_string(start) + " ns) must not be negative";
+  if (stop >= 0 && stop <= start)
+    return "stop (" + std::to_string(stop) + " ns) must be after start (" + std::to_string(start) +
+           " ns)";
+  if (start >= m.duration())
+    return "the recording is " + seconds(m.duration()) + " long, start is " + seconds(start);
+  for (const auto &s : m.segments)
+    if (s.start + s.duration > start && (stop < 0 || s.start < stop))
+      return "";
+  return "nothing was recorded from " + seconds(start) + " to " + seconds(stop) +
+         " (a gap between segments)";
+}
 
 std::vector<Chunk> plan_range(const std::string &folder, const Manifest &m, int64_t start,
                               int64_t stop, int64_t &first_keyframe)
@@ -55,6 +82,10 @@ std::vector<Chunk> plan_range(const std::string &folder, const Manifest &m, int6
           to = k.offset;
           break;
         }
+      /* Not a frame of this segment before stop (stop on its start, or in
+       * the gap before it): not its tables either. */
+      if (from == 0 && to <= kTables)
+        break;
       add(s, from, to);
       break;
     }

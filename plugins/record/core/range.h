@@ -20,6 +20,14 @@ struct Chunk
   uint64_t at = 0; /* offset in the stream */
 };
 
+/* Why [start, stop) (ns; stop < 0 = the end) cannot be played from M, as a
+ * person reads it; "" when it can: an empty recording, a negative start, a
+ * start at or past the end, a stop not after start, a range wholly in a gap
+ * between segments (nothing recorded). plan_range and plan_head
+ * expect a range this accepts (they do not fail on others, but what they
+ * give then is not a range anyone asked for). */
+std::string range_error(const Manifest &m, int64_t start, int64_t stop);
+
 /* The chunks of [start, stop) (ns from the recording's start; stop < 0 = the
  * end) of manifest M in FOLDER. */
 std::vector<Chunk> plan_range(const std::string &folder, const Manifest &m, int64_t start,
