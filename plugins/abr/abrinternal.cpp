@@ -1,8 +1,9 @@
 /* Sugarcast — elements private to abrladder. See abrinternal.h. */
 #ifdef HAVE_CONFIG_H
-#include "guard.h"
 #include "sugarcast-plugins-config.h"
 #endif
+
+#include "guard.h"
 
 #include "abrinternal.h"
 

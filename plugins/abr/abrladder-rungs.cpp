@@ -4,9 +4,10 @@
  * pixel rate) and put out on src_%u; resized on later caps, torn down at
  * PAUSED->READY; the abrladder-rungs message. */
 #ifdef HAVE_CONFIG_H
-#include "guard.h"
 #include "sugarcast-plugins-config.h"
 #endif
+
+#include "guard.h"
 
 #include "abrinternal.h"
 #include "abrladder-private.h"

@@ -39,10 +39,11 @@
  * ]|
  */
 #ifdef HAVE_CONFIG_H
-#include "guard.h"
 #include "sugarcast-plugins-config.h"
 #endif
+
 #include "gstabrladder.h"
+#include "guard.h"
 
 #include "abrinternal.h"
 #include "abrladder-private.h"

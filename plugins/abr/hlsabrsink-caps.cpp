@@ -2,9 +2,10 @@
  * with the RFC 6381 CODECS upstream can name (the rest the writer reads from
  * the SPS, the VP9 frame header or the AudioSpecificConfig). */
 #ifdef HAVE_CONFIG_H
-#include "guard.h"
 #include "sugarcast-plugins-config.h"
 #endif
+
+#include "guard.h"
 
 #include "hlsabrsink-private.h"
 

@@ -2,9 +2,10 @@
  * released (a ghost on the bin, its pad on the writer element), and the
  * parser (h264parse, aacparse) put in front of a pad at its first caps. */
 #ifdef HAVE_CONFIG_H
-#include "guard.h"
 #include "sugarcast-plugins-config.h"
 #endif
+
+#include "guard.h"
 
 #include "abrinternal.h"
 #include "hlsabrsink-private.h"

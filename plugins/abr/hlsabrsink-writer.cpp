@@ -3,9 +3,10 @@
  * restarts, date ranges, EOS) and the HlsWriter made from the properties at
  * READY->PAUSED, whose hooks post the element messages. */
 #ifdef HAVE_CONFIG_H
-#include "guard.h"
 #include "sugarcast-plugins-config.h"
 #endif
+
+#include "guard.h"
 
 #include "abrinternal.h"
 #include "core/timedmeta.h"

@@ -35,9 +35,10 @@
  * ]| scales to 1920x1080 at 30/1.
  */
 #ifdef HAVE_CONFIG_H
-#include "guard.h"
 #include "sugarcast-plugins-config.h"
 #endif
+
+#include "guard.h"
 
 #include "gstclipfit.h"
 

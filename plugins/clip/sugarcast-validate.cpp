@@ -8,9 +8,10 @@
  * parse). Runs filesrc ! parsebin ! clipvalidate: nothing is decoded.
  */
 #ifdef HAVE_CONFIG_H
-#include "guard.h"
 #include "sugarcast-plugins-config.h"
 #endif
+
+#include "guard.h"
 
 #include "clipmeter.h"
 #include "gstclipvalidate.h"

@@ -35,9 +35,10 @@
  * ]|
  */
 #ifdef HAVE_CONFIG_H
-#include "guard.h"
 #include "sugarcast-plugins-config.h"
 #endif
+
+#include "guard.h"
 
 #include "gstgiftoverlay.h"
 

@@ -53,9 +53,10 @@
  * ]|
  */
 #ifdef HAVE_CONFIG_H
-#include "guard.h"
 #include "sugarcast-plugins-config.h"
 #endif
+
+#include "guard.h"
 
 #include "replaysrc-private.h"
 

@@ -2,9 +2,10 @@
  * first video frame sets the range's base, frames from stop on are dropped)
  * and the audio gate both kinds of range hold audio at until then. */
 #ifdef HAVE_CONFIG_H
-#include "guard.h"
 #include "sugarcast-plugins-config.h"
 #endif
+
+#include "guard.h"
 
 #include "replaysrc-private.h"
 

@@ -2,9 +2,10 @@
  * drop what is before start (or from stop on) and give each part a segment
  * whose running time 0 is start, and the branches of a frame-exact range. */
 #ifdef HAVE_CONFIG_H
-#include "guard.h"
 #include "sugarcast-plugins-config.h"
 #endif
+
+#include "guard.h"
 
 #include "replaysrc-private.h"
 

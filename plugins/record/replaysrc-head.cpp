@@ -3,9 +3,10 @@
  * the source's profile behind the source's SPS/PPS, joined to the untouched
  * rest by concat. */
 #ifdef HAVE_CONFIG_H
-#include "guard.h"
 #include "sugarcast-plugins-config.h"
 #endif
+
+#include "guard.h"
 
 #include "replaysrc-private.h"
 

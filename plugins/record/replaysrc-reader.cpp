@@ -2,9 +2,10 @@
  * registered factory): the chunks of a range (range.h), across segment
  * files, as one seekable MPEG-TS stream for tsdemux. */
 #ifdef HAVE_CONFIG_H
-#include "guard.h"
 #include "sugarcast-plugins-config.h"
 #endif
+
+#include "guard.h"
 
 #include "replaysrc-private.h"
 

@@ -43,9 +43,10 @@
  * ]|
  */
 #ifdef HAVE_CONFIG_H
-#include "guard.h"
 #include "sugarcast-plugins-config.h"
 #endif
+
+#include "guard.h"
 
 #include "gstrtmpserversrc.h"
 
