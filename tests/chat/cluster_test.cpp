@@ -13,16 +13,6 @@ protected:
   Backend backend() const override { return Backend::postgresql; }
 };
 
-/* Starts the shared server again however the test ends. */
-struct RestartAtExit
-{
-  ~RestartAtExit()
-  {
-    if (!PgServer::shared().running())
-      PgServer::shared().start();
-  }
-};
-
 TEST_F(ChatCluster, TheStoreGoesDownAndComesBackWithoutLosingAMessage)
 {
   auto d = start_daemon();

@@ -50,4 +50,18 @@ private:
   int port_ = 0;
 };
 
+/* Starts the shared server again however the test ends, for tests that
+ * stop it: `RestartAtExit restart;` before the first stop(). */
+struct RestartAtExit
+{
+  RestartAtExit() = default;
+  RestartAtExit(const RestartAtExit &) = delete;
+  RestartAtExit &operator=(const RestartAtExit &) = delete;
+  ~RestartAtExit()
+  {
+    if (!PgServer::shared().running())
+      PgServer::shared().start();
+  }
+};
+
 } // namespace sugarcast::test

@@ -18,16 +18,6 @@ protected:
   Backend backend() const override { return Backend::postgresql; }
 };
 
-/* Starts the shared server again however the test ends. */
-struct RestartAtExit
-{
-  ~RestartAtExit()
-  {
-    if (!PgServer::shared().running())
-      PgServer::shared().start();
-  }
-};
-
 GiftRecord a_gift(const std::string &key)
 {
   return {.idempotency_key = key,

@@ -4,11 +4,14 @@
 #include "playlist.h"
 
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 
 namespace sugarcast::record {
 
@@ -386,6 +389,27 @@ std::optional<unsigned> segment_index(const std::string &name)
   unsigned index = 0;
   std::from_chars(digits.data(), digits.data() + digits.size(), index);
   return index;
+}
+
+bool folder_names(const std::string &folder, std::vector<std::string> &names, std::string &error)
+{
+  g_autoptr(GError) err = nullptr;
+  g_autoptr(GDir) dir = g_dir_open(folder.c_str(), 0, &err);
+  if (!dir) {
+    error = err->message;
+    return false;
+  }
+  while (const gchar *name = g_dir_read_name(dir))
+    names.emplace_back(name);
+  return true;
+}
+
+bool remove_path(const std::string &path, std::string &error)
+{
+  if (g_remove(path.c_str()) == 0)
+    return true;
+  error = "could not remove " + path + ": " + std::strerror(errno);
+  return false;
 }
 
 } // namespace sugarcast::record

@@ -87,4 +87,10 @@ std::string segment_name(unsigned index);
 /* 42 for "seg00042.ts"; nullopt for any other name. */
 std::optional<unsigned> segment_index(const std::string &name);
 
+/* The names of the entries in FOLDER (a recording's, or a stream's folder of
+ * recordings); false with ERROR when it cannot be read. */
+bool folder_names(const std::string &folder, std::vector<std::string> &names, std::string &error);
+/* Removes the file or empty folder PATH; false with an ERROR naming it. */
+bool remove_path(const std::string &path, std::string &error);
+
 } // namespace sugarcast::record

@@ -180,13 +180,10 @@ bool repair_recording(const std::string &folder, int64_t now_us, RepairReport &r
   for (const auto &s : m.segments)
     next = std::max(next, *segment_index(s.uri) + 1);
   std::vector<unsigned> unlisted;
-  g_autoptr(GError) err = nullptr;
-  g_autoptr(GDir) dir = g_dir_open(folder.c_str(), 0, &err);
-  if (!dir) {
-    error = err->message;
+  std::vector<std::string> names;
+  if (!folder_names(folder, names, error))
     return false;
-  }
-  while (const gchar *name = g_dir_read_name(dir)) {
+  for (const auto &name : names) {
     auto index = segment_index(name);
     if (index && *index >= next)
       unlisted.push_back(*index);
@@ -195,6 +192,7 @@ bool repair_recording(const std::string &folder, int64_t now_us, RepairReport &r
 
   for (unsigned index : unlisted) {
     const std::string path = folder + "/" + segment_name(index);
+    g_autoptr(GError) err = nullptr;
     g_autofree gchar *bytes = nullptr;
     gsize size = 0;
     if (!g_file_get_contents(path.c_str(), &bytes, &size, &err)) {
@@ -204,10 +202,8 @@ bool repair_recording(const std::string &folder, int64_t now_us, RepairReport &r
     const TsScan scan = scan_segment(reinterpret_cast<const uint8_t *>(bytes), size);
     const bool usable = m.video ? !scan.keyframes.empty() : scan.audio_frames > 0;
     if (!usable) {
-      if (g_unlink(path.c_str()) != 0) {
-        error = "could not remove " + path + ": " + std::strerror(errno);
+      if (!remove_path(path, error))
         return false;
-      }
       ++report.removed;
       continue;
     }

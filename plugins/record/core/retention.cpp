@@ -4,11 +4,8 @@
 #include "manifest.h"
 
 #include <glib.h>
-#include <glib/gstdio.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 
 namespace sugarcast::record {
 
@@ -28,11 +25,11 @@ void add_if_recording(const std::string &folder, std::vector<RecordingInfo> &out
 
 std::vector<std::string> subfolders(const std::string &root)
 {
-  std::vector<std::string> out;
-  g_autoptr(GDir) dir = g_dir_open(root.c_str(), 0, nullptr);
-  if (!dir)
+  std::vector<std::string> out, names;
+  std::string unreadable; /* a folder that cannot be read holds no recording */
+  if (!folder_names(root, names, unreadable))
     return out;
-  while (const gchar *name = g_dir_read_name(dir)) {
+  for (const auto &name : names) {
     const std::string path = root + "/" + name;
     if (g_file_test(path.c_str(), G_FILE_TEST_IS_DIR) &&
         !g_file_test(path.c_str(), G_FILE_TEST_IS_SYMLINK))
@@ -61,41 +58,25 @@ std::vector<RecordingInfo> list_recordings(const std::string &root)
 
 bool remove_recording(const std::string &folder, std::string &error)
 {
-  std::vector<std::string> ours;
-  {
-    g_autoptr(GError) err = nullptr;
-    g_autoptr(GDir) dir = g_dir_open(folder.c_str(), 0, &err);
-    if (!dir) {
-      error = err->message;
+  std::vector<std::string> names, ours;
+  if (!folder_names(folder, names, error))
+    return false;
+  for (const auto &n : names) {
+    if (!segment_index(n) && n != kManifestName && n != kPlaylistName) {
+      error = folder + " holds " + n + ", which is not part of a recording; left alone";
       return false;
     }
-    while (const gchar *name = g_dir_read_name(dir)) {
-      const std::string n = name;
-      if (segment_index(n) || n == kManifestName || n == kPlaylistName) {
-        ours.push_back(n);
-      } else {
-        error = folder + " holds " + n + ", which is not part of a recording; left alone";
-        return false;
-      }
-    }
+    ours.push_back(n);
   }
   /* The manifest last: an interrupted removal still looks like a recording. */
   std::sort(ours.begin(), ours.end(), [](const std::string &a, const std::string &b) {
     return (a == kManifestName) < (b == kManifestName) ||
            ((a == kManifestName) == (b == kManifestName) && a < b);
   });
-  for (const auto &n : ours) {
-    const std::string path = folder + "/" + n;
-    if (g_unlink(path.c_str()) != 0) {
-      error = "could not remove " + path + ": " + std::strerror(errno);
+  for (const auto &n : ours)
+    if (!remove_path(folder + "/" + n, error))
       return false;
-    }
-  }
-  if (g_rmdir(folder.c_str()) != 0) {
-    error = "could not remove " + folder + ": " + std::strerror(errno);
-    return false;
-  }
-  return true;
+  return remove_path(folder, error);
 }
 
 std::vector<std::string> apply_retention(const std::string &root, const RetentionPolicy &policy,
