@@ -214,7 +214,7 @@ ClipService::ClipService(const Config &config, HttpServer &http, Store &store,
       config, http,
       [d](const std::string &file, const std::string &filename, const std::string &owner,
           std::function<void(const std::string &, const std::string &)> done) {
-        d->accept_file(file, filename, owner, std::move(done));
+        d->accept_file(file, filename, owner, "", std::move(done));
       });
 }
 
@@ -264,11 +264,21 @@ bool ClipService::start(std::string &error)
 }
 
 void ClipService::queue_file(const std::string &file, const std::string &filename,
-                             const std::string &owner,
+                             const std::string &owner, const std::vector<std::string> &gift_events,
                              std::function<void(JsonObject *, const std::string &)> done)
 {
+  std::string gifts;
+  for (const auto &e : gift_events)
+    gifts += e + "\n";
+  if (gift_events.size() > kMaxGiftEvents || gifts.size() > kMaxGiftEventBytes) {
+    done(nullptr, std::to_string(gift_events.size()) + " gift events (" +
+                      std::to_string(gifts.size()) + " bytes) are more than the " +
+                      std::to_string(kMaxGiftEvents) + " events and " +
+                      std::to_string(kMaxGiftEventBytes) + " bytes a clip can draw");
+    return;
+  }
   impl_->accept_file(
-      file, filename, owner, [this, done](const std::string &id, const std::string &error) {
+      file, filename, owner, gifts, [this, done](const std::string &id, const std::string &error) {
         if (id.empty()) {
           done(nullptr, error);
           return;

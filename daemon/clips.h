@@ -24,6 +24,8 @@
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace sugarcast {
 
@@ -41,10 +43,19 @@ public:
   /* Queues a finished video file made elsewhere (a highlight cut from a
    * recording) as a new clip owned by OWNER ("" for the admin), exactly as an
    * upload: moved into the clip's folder, validated and transcoded. FILE must
-   * be on the clips folder's file system. done(the clip as GET /api/clips/{id}
-   * shows it, "") or done(nullptr, why); FILE is left in place on failure. */
+   * be on the clips folder's file system. GIFT_EVENTS are giftoverlay events
+   * (one JSON object each, with `at` in seconds from the file's start; at
+   * most kMaxGiftEvents, and kMaxGiftEventBytes together): written as the
+   * clip's gifts.jsonl, they are drawn into its pixels (the description's
+   * node with `only_if: ${clip.gifts}`); with none the clip is processed
+   * exactly as an upload. done(the clip as GET /api/clips/{id} shows it, "")
+   * or done(nullptr, why); FILE is left in place on failure. */
   void queue_file(const std::string &file, const std::string &filename, const std::string &owner,
+                  const std::vector<std::string> &gift_events,
                   std::function<void(JsonObject *clip, const std::string &error)> done);
+  /* giftoverlay's own limits on an events file (docs/elements/giftoverlay.md). */
+  static constexpr size_t kMaxGiftEvents = 4096;
+  static constexpr size_t kMaxGiftEventBytes = 4 * 1024 * 1024;
   /* Stops running pipelines (their clips run again at the next start). */
   void shutdown(std::function<void()> done);
 

@@ -127,8 +127,12 @@ struct ClipService::Impl
                        gpointer data);
   static void on_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer data);
   void on_upload(HttpRequest &r);
+  /* GIFTS: the clip's gifts.jsonl (giftoverlay events, one a line), "" for
+   * none (an upload). */
   void accept_file(const std::string &file, const std::string &filename, const std::string &owner,
+                   const std::string &gifts,
                    std::function<void(const std::string &, const std::string &)> done);
+  static constexpr const char *kGiftsName = "gifts.jsonl";
 
   /* clips_jobs.cpp: the pipeline. */
   void save(const ClipRecord &c);

@@ -121,6 +121,7 @@ void ClipService::Impl::begin(ClipRecord c)
   run->record = std::move(c);
   ClipRecord &rec = run->record;
   const std::string dir = dir_of(rec.id);
+  std::error_code ec;
   PipelineParams params = {
       {"clip.id", rec.id},
       {"data_dir", config.data_dir},
@@ -128,6 +129,8 @@ void ClipService::Impl::begin(ClipRecord c)
       {"clip.dir", dir},
       {"clip.min_duration", std::to_string(static_cast<int64_t>(config.clips.min_duration * 1e9))},
       {"clip.max_duration", std::to_string(static_cast<int64_t>(config.clips.max_duration * 1e9))},
+      /* A highlight's gifts; "" leaves the description's overlay out. */
+      {"clip.gifts", fs::exists(dir + "/" + kGiftsName, ec) ? dir + "/" + kGiftsName : ""},
   };
   std::string error;
   run->pipeline = description->instantiate("clip-" + rec.id, params, error);

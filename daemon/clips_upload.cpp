@@ -172,7 +172,7 @@ void ClipService::Impl::on_upload(HttpRequest &r)
  * new clip's folder and queued like a single-body upload. */
 void ClipService::Impl::accept_file(
     const std::string &file, const std::string &filename, const std::string &owner,
-    std::function<void(const std::string &, const std::string &)> done)
+    const std::string &gifts, std::function<void(const std::string &, const std::string &)> done)
 {
   if (shutting_down) {
     done("", "the server is shutting down");
@@ -182,6 +182,14 @@ void ClipService::Impl::accept_file(
   c.id = random_id();
   std::error_code ec;
   fs::create_directories(dir_of(c.id), ec);
+  g_autoptr(GError) written = nullptr;
+  if (!ec && !gifts.empty() &&
+      !g_file_set_contents((dir_of(c.id) + "/" + kGiftsName).c_str(), gifts.data(),
+                           static_cast<gssize>(gifts.size()), &written)) {
+    g_log(LOG_DOMAIN, G_LOG_LEVEL_WARNING, "clip %s: cannot write its %s: %s", c.id.c_str(),
+          kGiftsName, written->message);
+    ec = std::make_error_code(std::errc::io_error);
+  }
   if (!ec)
     fs::rename(file, dir_of(c.id) + "/upload", ec);
   if (ec) {

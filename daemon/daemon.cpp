@@ -6,6 +6,7 @@
 #include "clips.h"
 #include "elements.h"
 #include "events.h"
+#include "giftdraw.h"
 #include "http.h"
 #include "mediafiles.h"
 #include "metrics.h"
@@ -99,14 +100,12 @@ struct Daemon::Impl
   void deliver_gift(const std::string &stream_id, const chat::GiftDelivered &gift)
   {
     stats.gift(stream_id, gift.count, gift.coins);
-    const std::string id = "gift-" + std::to_string(gift.ledger_id);
-    g_autoptr(GstStructure) attributes = gst_structure_new(
-        "attributes", "X-GIFT", G_TYPE_STRING, gift.gift_id.c_str(), "X-NAME", G_TYPE_STRING,
-        gift.name.c_str(), "X-COUNT", G_TYPE_INT, gift.count, "X-COINS", G_TYPE_INT64, gift.coins,
-        "X-USER", G_TYPE_STRING, gift.user_name.c_str(), "X-ANIMATION", G_TYPE_STRING,
-        gift.animation.c_str(), "X-LEDGER-ID", G_TYPE_INT64, gift.ledger_id, nullptr);
+    const GiftDrawn drawn{gift.ledger_id, gift.user_id,   gift.user_name, gift.gift_id,
+                          gift.name,      gift.animation, gift.count,     gift.coins};
+    const std::string id = gift_daterange_id(drawn);
+    g_autoptr(GstStructure) attributes = gift_daterange_attributes(drawn);
     const char *where = "not live on this daemon";
-    switch (streams.push_gift(stream_id, overlay_event(id, gift, attributes))) {
+    switch (streams.push_gift(stream_id, gift_overlay_event(drawn, attributes))) {
     case StreamManager::GiftPush::Overlay:
       where = "in its overlay";
       /* The recording is of the publisher's own stream, upstream of the
@@ -129,60 +128,6 @@ struct Daemon::Impl
     }
     g_log(G_LOG_DOMAIN_NAME, G_LOG_LEVEL_DEBUG, "gift %s for stream %s (%d x %s): %s", id.c_str(),
           stream_id.c_str(), gift.count, gift.gift_id.c_str(), where);
-  }
-
-  /* The gift as giftoverlay's event (docs/elements/giftoverlay.md), within
-   * its limits, carrying the DATERANGE attributes above. */
-  static std::string overlay_event(const std::string &id, const chat::GiftDelivered &gift,
-                                   const GstStructure *attributes)
-  {
-    auto clip = [](const std::string &text, size_t bytes) {
-      if (text.size() <= bytes)
-        return text;
-      const char *end = g_utf8_find_prev_char(text.c_str(), text.c_str() + bytes + 1);
-      return text.substr(0, end ? static_cast<size_t>(end - text.c_str()) : 0);
-    };
-    const std::string user = gift.user_name.empty() ? gift.user_id : gift.user_name;
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    json_builder_begin_object(b);
-    auto member = [&](const char *name, const std::string &value) {
-      if (value.empty())
-        return;
-      json_builder_set_member_name(b, name);
-      json_builder_add_string_value(b, value.c_str());
-    };
-    member("id", id);
-    member("gift", gift.gift_id);
-    member("name", clip(gift.name, 64));
-    member("user", clip(user, 128));
-    /* A catalogue animation that is no sprite name is drawn as the gift's. */
-    if (!gift.animation.empty() && gift.animation.size() <= 32 &&
-        gift.animation.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") ==
-            std::string::npos)
-      member("animation", gift.animation);
-    json_builder_set_member_name(b, "count");
-    json_builder_add_int_value(b, gift.count);
-    json_builder_set_member_name(b, "attributes");
-    json_builder_begin_object(b);
-    for (int i = 0; i < gst_structure_n_fields(attributes); ++i) {
-      const char *field = gst_structure_nth_field_name(attributes, static_cast<guint>(i));
-      const GValue *v = gst_structure_get_value(attributes, field);
-      json_builder_set_member_name(b, field);
-      if (G_VALUE_HOLDS_INT(v))
-        json_builder_add_int_value(b, g_value_get_int(v));
-      else if (G_VALUE_HOLDS_INT64(v))
-        json_builder_add_int_value(b, g_value_get_int64(v));
-      else
-        json_builder_add_string_value(
-            b, clip(g_value_get_string(v) ? g_value_get_string(v) : "", 256).c_str());
-    }
-    json_builder_end_object(b);
-    json_builder_end_object(b);
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = json_builder_get_root(b);
-    json_generator_set_root(gen, root);
-    g_autofree gchar *text = json_generator_to_data(gen, nullptr);
-    return text;
   }
 
   void add_routes()

@@ -234,6 +234,7 @@ const std::map<std::string, std::string> &pipeline_parameters(const std::string 
       {"clip.dir", "/var/lib/sugarcast/clips/c7m2x9q4ab"},
       {"clip.min_duration", "15000000000"},
       {"clip.max_duration", "60000000000"},
+      {"clip.gifts", "/var/lib/sugarcast/clips/c7m2x9q4ab/gifts.jsonl"},
   };
   static const std::map<std::string, std::string> none;
   return kind == "live" ? live : kind == "clip" ? clip : none;
@@ -331,8 +332,76 @@ PipelineDescription::parse(const std::string &file, const std::string &json, std
         node.properties.emplace_back(prop, text);
       }
     }
+    if (json_object_has_member(n, "only_if")) {
+      /* The schema allows only "${name}"; the name must be one of the kind's. */
+      node.only_if = json_object_get_string_member(n, "only_if");
+      std::string filled, why;
+      if (!substitute(node.only_if, params, filled, why)) {
+        std::string known;
+        for (const auto &[k, v] : params)
+          known += (known.empty() ? "" : ", ") + ("${" + k + "}");
+        fail(at + "/only_if", why + "; a " + d.kind_ + " description can use " + known);
+      }
+    }
     d.nodes_.push_back(std::move(node));
   }
+
+  /* Pads that can exist on both ends, in the right direction, with a media
+   * format in common; select/each only where pads appear at run time.
+   * Messages name `link.where`. */
+  auto check_pads = [&](const PipelineLink &link) -> bool {
+    GstElementClass *from = classes[link.from_node], *to = classes[link.to_node];
+    GstPadTemplate *src_templ = nullptr, *sink_templ = nullptr;
+    if (!link.from_pad.empty()) {
+      src_templ = find_template(from, link.from_pad, GST_PAD_SRC);
+      if (!src_templ) {
+        fail(link.where + "/from",
+             "element " + link.from_node + " has no source pad \"" + link.from_pad +
+                 "\" (its source pads: " + template_names(from, GST_PAD_SRC) + ")");
+        return false;
+      }
+    } else if (!has_template(from, GST_PAD_SRC, GST_PAD_ALWAYS) &&
+               !has_template(from, GST_PAD_SRC, GST_PAD_REQUEST) &&
+               !has_template(from, GST_PAD_SRC, GST_PAD_SOMETIMES)) {
+      fail(link.where + "/from", "element " + link.from_node + " has no source pad to link (" +
+                                     template_names(from, GST_PAD_SRC) + ")");
+      return false;
+    }
+    if (!link.to_pad.empty()) {
+      sink_templ = find_template(to, link.to_pad, GST_PAD_SINK);
+      if (!sink_templ) {
+        fail(link.where + "/to", "element " + link.to_node + " has no sink pad \"" + link.to_pad +
+                                     "\" (its sink pads: " + template_names(to, GST_PAD_SINK) +
+                                     ")");
+        return false;
+      }
+    } else if (!has_template(to, GST_PAD_SINK, GST_PAD_ALWAYS) &&
+               !has_template(to, GST_PAD_SINK, GST_PAD_REQUEST)) {
+      fail(link.where + "/to", "element " + link.to_node + " has no sink pad to link (" +
+                                   template_names(to, GST_PAD_SINK) + ")");
+      return false;
+    }
+    const bool dynamic = appears_at_run_time(from, src_templ);
+    if ((!link.select.empty() || link.each) && !dynamic)
+      fail(link.where, std::string(link.each ? "\"each\"" : "\"select\"") +
+                           " needs a source pad that appears at run time; " + link.from_node +
+                           "'s are always there");
+    if (link.each && (!sink_templ || GST_PAD_TEMPLATE_PRESENCE(sink_templ) != GST_PAD_REQUEST))
+      fail(link.where + "/to", "\"each\" needs a request pad template on " + link.to_node +
+                                   " (its sink pads: " + template_names(to, GST_PAD_SINK) + ")");
+    if (src_templ && sink_templ) {
+      GstCaps *a = GST_PAD_TEMPLATE_CAPS(src_templ), *b = GST_PAD_TEMPLATE_CAPS(sink_templ);
+      g_autoptr(GstCaps) filter =
+          link.caps.empty() ? nullptr : gst_caps_from_string(link.caps.c_str());
+      if (!link.caps.empty() && !filter)
+        fail(link.where + "/caps", "\"" + link.caps + "\" are not valid caps");
+      else if (!gst_caps_can_intersect(a, b) || (filter && (!gst_caps_can_intersect(a, filter) ||
+                                                            !gst_caps_can_intersect(filter, b))))
+        fail(link.where, link.from_node + "." + link.from_pad + " and " + link.to_node + "." +
+                             link.to_pad + " have no media format in common");
+    }
+    return true;
+  };
 
   std::set<std::string> linked;
   JsonArray *links = json_object_get_array_member(o, "links");
@@ -361,57 +430,59 @@ PipelineDescription::parse(const std::string &file, const std::string &json, std
     if (!ok || !classes.count(link.from_node) || !classes.count(link.to_node))
       continue;
 
-    GstElementClass *from = classes[link.from_node], *to = classes[link.to_node];
-    GstPadTemplate *src_templ = nullptr, *sink_templ = nullptr;
-    if (!link.from_pad.empty()) {
-      src_templ = find_template(from, link.from_pad, GST_PAD_SRC);
-      if (!src_templ) {
-        fail(link.where + "/from",
-             "element " + link.from_node + " has no source pad \"" + link.from_pad +
-                 "\" (its source pads: " + template_names(from, GST_PAD_SRC) + ")");
-        continue;
-      }
-    } else if (!has_template(from, GST_PAD_SRC, GST_PAD_ALWAYS) &&
-               !has_template(from, GST_PAD_SRC, GST_PAD_REQUEST) &&
-               !has_template(from, GST_PAD_SRC, GST_PAD_SOMETIMES)) {
-      fail(link.where + "/from", "element " + link.from_node + " has no source pad to link (" +
-                                     template_names(from, GST_PAD_SRC) + ")");
+    if (!check_pads(link))
       continue;
-    }
-    if (!link.to_pad.empty()) {
-      sink_templ = find_template(to, link.to_pad, GST_PAD_SINK);
-      if (!sink_templ) {
-        fail(link.where + "/to", "element " + link.to_node + " has no sink pad \"" + link.to_pad +
-                                     "\" (its sink pads: " + template_names(to, GST_PAD_SINK) +
-                                     ")");
-        continue;
-      }
-    } else if (!has_template(to, GST_PAD_SINK, GST_PAD_ALWAYS) &&
-               !has_template(to, GST_PAD_SINK, GST_PAD_REQUEST)) {
-      fail(link.where + "/to", "element " + link.to_node + " has no sink pad to link (" +
-                                   template_names(to, GST_PAD_SINK) + ")");
-      continue;
-    }
-    const bool dynamic = appears_at_run_time(from, src_templ);
-    if ((!link.select.empty() || link.each) && !dynamic)
-      fail(link.where, std::string(link.each ? "\"each\"" : "\"select\"") +
-                           " needs a source pad that appears at run time; " + link.from_node +
-                           "'s are always there");
-    if (link.each && (!sink_templ || GST_PAD_TEMPLATE_PRESENCE(sink_templ) != GST_PAD_REQUEST))
-      fail(link.where + "/to", "\"each\" needs a request pad template on " + link.to_node +
-                                   " (its sink pads: " + template_names(to, GST_PAD_SINK) + ")");
-    if (src_templ && sink_templ) {
-      GstCaps *a = GST_PAD_TEMPLATE_CAPS(src_templ), *b = GST_PAD_TEMPLATE_CAPS(sink_templ);
-      g_autoptr(GstCaps) filter =
-          link.caps.empty() ? nullptr : gst_caps_from_string(link.caps.c_str());
-      if (!link.caps.empty() && !filter)
-        fail(link.where + "/caps", "\"" + link.caps + "\" are not valid caps");
-      else if (!gst_caps_can_intersect(a, b) || (filter && (!gst_caps_can_intersect(a, filter) ||
-                                                            !gst_caps_can_intersect(filter, b))))
-        fail(link.where, link.from_node + "." + link.from_pad + " and " + link.to_node + "." +
-                             link.to_pad + " have no media format in common");
-    }
     d.links_.push_back(std::move(link));
+  }
+  for (const auto &node : d.nodes_) {
+    if (node.only_if.empty())
+      continue;
+    const std::string at = json_pointer_append("/nodes", node.name) + "/only_if";
+    std::vector<const PipelineLink *> in, out;
+    for (const auto &l : d.links_) {
+      if (l.to_node == node.name)
+        in.push_back(&l);
+      if (l.from_node == node.name)
+        out.push_back(&l);
+    }
+    if (in.size() != 1 || out.size() != 1) {
+      fail(at, "a node that may be left out needs exactly one link in and one link out, joined "
+               "when it is; " +
+                   node.name + " has " + std::to_string(in.size()) + " in and " +
+                   std::to_string(out.size()) + " out");
+      continue;
+    }
+    const PipelineLink &a = *in[0], &b = *out[0];
+    auto optional = [&](const std::string &name) {
+      for (const auto &n : d.nodes_)
+        if (n.name == name)
+          return !n.only_if.empty();
+      return false;
+    };
+    if (auto it = kRequiredFactory.find(d.kind_);
+        it != kRequiredFactory.end() && node.factory == it->second)
+      fail(at, "the " + it->second + " node of a " + d.kind_ + " description cannot be left out");
+    else if (a.each || b.each || !b.select.empty())
+      fail(at, "the links of a node that may be left out cannot use \"each\", nor \"select\" on "
+               "its way out (" +
+                   (a.each ? a.where : b.where) + ")");
+    else if (!a.caps.empty() && !b.caps.empty())
+      fail(at, "only one of the links of a node that may be left out can have caps, the joined "
+               "link's (" +
+                   a.where + " and " + b.where + " both do)");
+    else if (optional(a.from_node) || optional(b.to_node))
+      fail(at, "two nodes in a row that may be left out (" + a.from_node + " -> " + node.name +
+                   " -> " + b.to_node + ")");
+    else {
+      PipelineLink joined = a;
+      joined.to_node = b.to_node;
+      joined.to_pad = b.to_pad;
+      if (joined.caps.empty())
+        joined.caps = b.caps;
+      joined.where = at;
+      if (classes.count(joined.from_node) && classes.count(joined.to_node) && check_pads(joined))
+        d.bypasses_[node.name] = std::move(joined);
+    }
   }
   for (const auto &node : d.nodes_)
     if (!linked.count(node.name) && d.nodes_.size() > 1)
@@ -425,6 +496,12 @@ PipelineDescription::parse(const std::string &file, const std::string &json, std
   if (!problems.empty())
     return finish();
   return d;
+}
+
+const PipelineLink *PipelineDescription::bypass(const std::string &node) const
+{
+  auto it = bypasses_.find(node);
+  return it == bypasses_.end() ? nullptr : &it->second;
 }
 
 std::vector<std::string> PipelineDescription::nodes_made_by(const std::string &factory) const

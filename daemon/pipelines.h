@@ -32,6 +32,9 @@ struct PipelineNode
   std::string name;
   std::string factory;
   std::vector<std::pair<std::string, std::string>> properties; /* value as text */
+  /* "${parameter}": an instance whose parameter is empty leaves the node out
+   * and joins its one link in and one link out (PipelineDescription::bypass). */
+  std::string only_if;
 };
 
 struct PipelineLink
@@ -60,6 +63,9 @@ public:
   const std::vector<PipelineLink> &links() const { return links_; }
   /* Names of the nodes made by `factory`. */
   std::vector<std::string> nodes_made_by(const std::string &factory) const;
+  /* For a node with `only_if`: the link that replaces its link in and its
+   * link out when it is left out (checked at load like any link). */
+  const PipelineLink *bypass(const std::string &node) const;
 
   /* A new pipeline named `pipeline_name` with `params` filled in; its links
    * to pads that appear later are made when they appear. nullptr and
@@ -71,6 +77,7 @@ private:
   std::string name_, file_, kind_;
   std::vector<PipelineNode> nodes_;
   std::vector<PipelineLink> links_;
+  std::map<std::string, PipelineLink> bypasses_;
 };
 
 /* Stopping a pipeline, or sending it EOS, can wait for its streaming

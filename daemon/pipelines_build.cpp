@@ -314,8 +314,34 @@ GstElement *PipelineDescription::instantiate(const std::string &pipeline_name,
     return nullptr;
   };
 
+  /* Nodes whose only_if parameter is empty here are left out, their link
+   * in and link out replaced by the one checked at load. */
+  std::set<std::string> left_out;
+  for (const auto &node : nodes_) {
+    if (node.only_if.empty())
+      continue;
+    std::string filled, why;
+    if (!substitute(node.only_if, params, filled, why))
+      return fail("/nodes/" + node.name + "/only_if: " + why);
+    if (filled.empty())
+      left_out.insert(node.name);
+  }
+  std::vector<PipelineLink> links;
+  for (const auto &link : links_) {
+    if (left_out.count(link.from_node))
+      continue;
+    if (!left_out.count(link.to_node))
+      links.push_back(link);
+    else if (const PipelineLink *joined = bypass(link.to_node))
+      links.push_back(*joined);
+    else
+      return fail("node " + link.to_node + " is left out but has no joined link");
+  }
+
   std::map<std::string, GstElement *> elements;
   for (const auto &node : nodes_) {
+    if (left_out.count(node.name))
+      continue;
     g_autoptr(GstElementFactory) factory = gst_element_factory_find(node.factory.c_str());
     if (!factory)
       return fail("no GStreamer element \"" + node.factory + "\"");
@@ -346,7 +372,7 @@ GstElement *PipelineDescription::instantiate(const std::string &pipeline_name,
   }
   /* The description was validated when loaded; checked again here so the
    * lookups below (operator[], not the throwing .at()) cannot miss. */
-  for (const auto &link : links_)
+  for (const auto &link : links)
     if (!elements.count(link.from_node) || !elements.count(link.to_node))
       return fail("a link names a node that is not in /nodes: " + link.from_node + " -> " +
                   link.to_node);
@@ -362,7 +388,7 @@ GstElement *PipelineDescription::instantiate(const std::string &pipeline_name,
   }
   /* Links from pads that appear at run time wait for them. */
   std::vector<const PipelineLink *> static_links;
-  for (const auto &link : links_) {
+  for (const auto &link : links) {
     GstElement *from = elements[link.from_node], *to = elements[link.to_node];
     GstElementClass *klass = GST_ELEMENT_GET_CLASS(from);
     GstPadTemplate *templ =
@@ -394,7 +420,7 @@ GstElement *PipelineDescription::instantiate(const std::string &pipeline_name,
       todo.pop_back();
       if (!seen.insert(node).second)
         continue;
-      for (const auto &l : links_)
+      for (const auto &l : links)
         if (l.from_node == node && !is_request_pad(elements[l.to_node], l.to_pad))
           todo.push_back(l.to_node);
     }

@@ -5,6 +5,7 @@
 
 #include "api.h"
 #include "authz.h"
+#include "giftdraw.h"
 #include "manifest.h"
 #include "media.h"
 #include "mediafiles.h"
@@ -387,6 +388,8 @@ struct RecordingService::Impl
     std::string file;
     std::string owner;
     std::string filename;
+    std::string stream;
+    int64_t from_ms = 0, to_ms = 0; /* the span, wall clock (the ledger's), [from, to) */
     GstElement *pipeline = nullptr;
     guint bus_watch = 0;
     guint timeout = 0;
@@ -470,6 +473,11 @@ struct RecordingService::Impl
                       rec->stream + "-" + rec->folder_name + "-" + std::to_string(std::lround(in)) +
                           "s.mp4"};
     c->pipeline = pipeline;
+    /* Offsets into the recording are from its wall-clock start, as the chat
+     * replay gives them. */
+    c->stream = rec->stream;
+    c->from_ms = rec->manifest.started_us / 1000 + std::llround(in * 1000);
+    c->to_ms = rec->manifest.started_us / 1000 + std::llround(out * 1000);
     ++cuts;
     g_autoptr(GstBus) bus = gst_element_get_bus(pipeline);
     c->bus_watch = gst_bus_add_watch(bus, SUGARCAST_GUARD(on_cut_bus), c);
@@ -535,25 +543,88 @@ struct RecordingService::Impl
         maybe_done();
         return;
       }
-      auto reply = c->reply;
-      const std::string file = c->file, recording = c->recording;
-      clips.queue_file(file, c->filename, c->owner,
-                       [this, reply, file, recording](JsonObject *clip, const std::string &error) {
-                         if (!clip) {
-                           std::error_code ec;
-                           fs::remove(file, ec);
-                           respond_error(reply->msg(), SOUP_STATUS_SERVICE_UNAVAILABLE,
-                                         "clip_unavailable",
-                                         "The highlight was cut but not queued: " + error);
-                           return;
-                         }
-                         json_object_set_string_member(clip, "recording", recording.c_str());
-                         g_log(LOG_DOMAIN, G_LOG_LEVEL_INFO, "recording %s: highlight is clip %s",
-                               recording.c_str(), json_object_get_string_member(clip, "id"));
-                         respond_object(reply->msg(), SOUP_STATUS_ACCEPTED, clip);
-                       });
+      queue_highlight(*c);
       maybe_done();
     });
+  }
+
+  /* The cut file becomes a clip, with the gifts sent during its span drawn
+   * in as the show's overlay drew them live (the recording is the
+   * publisher's own stream, without them). */
+  void queue_highlight(const Cut &c)
+  {
+    auto reply = c.reply;
+    const std::string file = c.file, recording = c.recording, filename = c.filename,
+                      owner = c.owner;
+    const int64_t from = c.from_ms, to = c.to_ms;
+    /* One more than can be drawn, to know when some are left out. */
+    store.list_gifts(
+        c.stream, from, to, static_cast<int>(ClipService::kMaxGiftEvents) + 1,
+        [this, reply, file, recording, filename, owner, from,
+         to](StoreResult<std::vector<GiftRecord>> gifts) {
+          if (!gifts.ok()) {
+            std::error_code ec;
+            fs::remove(file, ec);
+            respond_store_error(reply->msg(), gifts.error());
+            return;
+          }
+          const auto events = highlight_gifts(recording, gifts.value(), from, to);
+          clips.queue_file(
+              file, filename, owner, events,
+              [this, reply, file, recording](JsonObject *clip, const std::string &error) {
+                if (!clip) {
+                  std::error_code ec;
+                  fs::remove(file, ec);
+                  respond_error(reply->msg(), SOUP_STATUS_SERVICE_UNAVAILABLE, "clip_unavailable",
+                                "The highlight was cut but not queued: " + error);
+                  return;
+                }
+                json_object_set_string_member(clip, "recording", recording.c_str());
+                g_log(LOG_DOMAIN, G_LOG_LEVEL_INFO, "recording %s: highlight is clip %s",
+                      recording.c_str(), json_object_get_string_member(clip, "id"));
+                respond_object(reply->msg(), SOUP_STATUS_ACCEPTED, clip);
+              });
+        });
+  }
+
+  /* The gifts recorded in [from, to) as giftoverlay events due at their
+   * offset into the highlight, within what a clip can draw (the first
+   * ones, oldest first, when a gift storm has more). */
+  std::vector<std::string> highlight_gifts(const std::string &recording,
+                                           const std::vector<GiftRecord> &gifts, int64_t from,
+                                           int64_t to) const
+  {
+    std::vector<std::string> events;
+    size_t bytes = 0;
+    size_t left_out = 0;
+    for (const auto &g : gifts) {
+      if (g.created_at < from || g.created_at >= to)
+        continue;
+      GiftDrawn drawn{g.ledger_id, g.user_id, g.user_name, g.gift_id,
+                      g.gift_id,   "",        g.count,     g.coins};
+      for (const auto &t : config.gifts.catalogue)
+        if (t.id == g.gift_id) {
+          drawn.name = t.name;
+          drawn.animation = t.animation;
+        }
+      g_autoptr(GstStructure) attributes = gift_daterange_attributes(drawn);
+      std::string event =
+          gift_overlay_event(drawn, attributes, static_cast<double>(g.created_at - from) / 1000.0);
+      if (events.size() >= ClipService::kMaxGiftEvents ||
+          bytes + event.size() + 1 > ClipService::kMaxGiftEventBytes) {
+        ++left_out;
+        continue;
+      }
+      bytes += event.size() + 1;
+      events.push_back(std::move(event));
+    }
+    if (left_out || gifts.size() > ClipService::kMaxGiftEvents)
+      g_log(LOG_DOMAIN, G_LOG_LEVEL_WARNING,
+            "recording %s: the highlight draws the first %zu of its gifts, the most a clip "
+            "draws (%zu events, %zu bytes); later ones are left out",
+            recording.c_str(), events.size(), ClipService::kMaxGiftEvents,
+            ClipService::kMaxGiftEventBytes);
+    return events;
   }
 
   void maybe_done()

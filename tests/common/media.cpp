@@ -8,6 +8,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -262,6 +264,50 @@ MediaProbe probe_media(const std::string &path_or_url, bool count_frames)
   p.duration = std::atof(kv["format.duration"].c_str());
   p.ok = true;
   return p;
+}
+
+std::string decode_rgb_frame(const std::string &file, int index, int width, int height)
+{
+  ProcessResult count = run_process({"ffprobe", "-v", "error", "-count_frames", "-select_streams",
+                                     "v:0", "-show_entries", "stream=nb_read_frames", "-of",
+                                     "default=noprint_wrappers=1:nokey=1", file});
+  const int frames = std::atoi(count.out.c_str());
+  EXPECT_GT(frames, 0) << file << ": " << count.err;
+  index = std::max(0, std::min(index, frames - 1));
+  const std::string out = file + ".frame" + std::to_string(index) + ".rgb";
+  ProcessResult r =
+      run_process({"ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", file,
+                   "-vf", "select=gte(n\\," + std::to_string(index) + ")", "-vsync", "0",
+                   "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", out});
+  EXPECT_TRUE(r.ok()) << file << ": " << r.err;
+  std::string frame = read_file(out);
+  EXPECT_EQ(frame.size(), static_cast<size_t>(width) * height * 3)
+      << file << " frame " << index << " of " << frames;
+  return frame;
+}
+
+Rect gift_banner_centre(int width, int height)
+{
+  const int h = static_cast<int>(std::lround(height * 0.085));
+  const int x = static_cast<int>(std::lround(width * 0.02));
+  const int bottom = height - static_cast<int>(std::lround(height * 0.16));
+  return {x + h * 3 / 10, bottom - h * 7 / 10, x + h * 7 / 10, bottom - h * 3 / 10};
+}
+
+double mean_difference(const std::string &a, const std::string &b, int width, int height, Rect r)
+{
+  if (a.size() != b.size() || a.size() < static_cast<size_t>(width) * height * 3)
+    return -1;
+  double sum = 0;
+  long n = 0;
+  for (int y = r.y0; y < r.y1; ++y)
+    for (int x = r.x0; x < r.x1; ++x)
+      for (int c = 0; c < 3; ++c, ++n) {
+        const size_t at = (static_cast<size_t>(y) * width + x) * 3 + c;
+        sum += std::abs(static_cast<int>(static_cast<unsigned char>(a[at])) -
+                        static_cast<int>(static_cast<unsigned char>(b[at])));
+      }
+  return n ? sum / n : -1;
 }
 
 } // namespace sugarcast::test

@@ -53,6 +53,29 @@ struct MediaProbe
 };
 MediaProbe probe_media(const std::string &path_or_url, bool count_frames = false);
 
+/* Frame `index` (from 0) of the first video stream of `file` (the last one
+ * when it has fewer), decoded by ffmpeg as width x height RGB24 (3 bytes a
+ * pixel, rows top down). The frames are counted first: a segment's clock
+ * and its frame count disagree by a frame at its end, and ffmpeg's select
+ * then gives nothing at all. Fails the test (and returns what it got) when
+ * the frame is not of that size. */
+std::string decode_rgb_frame(const std::string &file, int index, int width, int height);
+
+/* A rectangle of pixels, [x0, x1) x [y0, y1). */
+struct Rect
+{
+  int x0, y0, x1, y1;
+};
+
+/* The middle of the first banner's sprite, where giftoverlay puts it on a
+ * frame of this size (plugins/gift/gstgiftoverlay.cpp, Layout): the lowest
+ * row, 8.5 % of the height high, 2 % of the width in, its bottom at 84 %. */
+Rect gift_banner_centre(int width, int height);
+
+/* Mean absolute difference per channel of two RGB24 frames `width` pixels
+ * wide inside `r`; -1 when they differ in size or are too small. */
+double mean_difference(const std::string &a, const std::string &b, int width, int height, Rect r);
+
 /* The folder the cache lives in. */
 std::string media_dir();
 

@@ -140,6 +140,19 @@ TEST(PipelineDescriptions, DaemonRefusesWhatTheSchemaCannotSee)
       {"semantic-unknown-link-node.json", "/links/1/to: no node named \"sink\""},
       {"semantic-select-on-static-pad.json",
        "/links/0: \"select\" needs a source pad that appears at run time"},
+      {"semantic-only-if-unknown-parameter.json",
+       "/nodes/o/only_if: unknown parameter ${clip.gift}; a clip description can use"},
+      {"semantic-only-if-two-links-out.json",
+       "/nodes/o/only_if: a node that may be left out needs exactly one link in and one link "
+       "out, joined when it is; o has 1 in and 2 out"},
+      {"semantic-only-if-both-caps.json",
+       "/nodes/o/only_if: only one of the links of a node that may be left out can have caps"},
+      {"semantic-only-if-required-node.json",
+       "/nodes/v/only_if: the clipvalidate node of a clip description cannot be left out"},
+      {"semantic-only-if-joined-incompatible.json",
+       "/nodes/enc/only_if: src.src and dec.sink have no media format in common"},
+      {"semantic-only-if-two-in-a-row.json",
+       "/nodes/a/only_if: two nodes in a row that may be left out (src -> a -> b)"},
   };
   for (const auto &f : files_matching(fixtures(), "semantic-")) {
     const std::string name = fs::path(f).filename().string();
@@ -180,6 +193,58 @@ TEST(PipelineCatalog, LoadsTheShippedDescriptionsAndAnOperatorsFolder)
   EXPECT_EQ(operator_catalog.find("clip")->file(), dir + "/clip.json");
 }
 
+/* A node with only_if is built when its parameter has a value; without one
+ * it is left out and the links on either side of it are one. */
+TEST(PipelineDescriptions, ANodeOnlyIfItsParameterIsSetIsLeftOutAndBypassedWithout)
+{
+  const std::string text = R"({"kind": "clip",
+    "nodes": {"src": {"factory": "videotestsrc"},
+              "v": {"factory": "clipvalidate"},
+              "o": {"factory": "identity", "only_if": "${clip.gifts}"},
+              "sink": {"factory": "fakesink"}},
+    "links": [{"from": "src", "to": "v"},
+              {"from": "v", "to": "o", "caps": "video/x-raw,format=I420"},
+              {"from": "o", "to": "sink"}]})";
+  std::string error;
+  auto d = PipelineDescription::parse("only-if.json", text, error);
+  ASSERT_TRUE(d) << error;
+  ASSERT_NE(d->bypass("o"), nullptr);
+  EXPECT_EQ(d->bypass("o")->from_node, "v");
+  EXPECT_EQ(d->bypass("o")->to_node, "sink");
+  EXPECT_EQ(d->bypass("o")->caps, "video/x-raw,format=I420");
+  EXPECT_EQ(d->bypass("v"), nullptr);
+
+  /* The element v's output reaches, past the link's capsfilter; whether o is
+   * in the pipeline. */
+  auto build = [&](const std::string &gifts, bool &has_o) -> std::string {
+    PipelineParams params = pipeline_parameters("clip");
+    params["clip.gifts"] = gifts;
+    g_autoptr(GstElement) pipeline = d->instantiate("only-if", params, error);
+    EXPECT_NE(pipeline, nullptr) << error;
+    if (!pipeline)
+      return "";
+    g_autoptr(GstElement) o = gst_bin_get_by_name(GST_BIN(pipeline), "o");
+    has_o = o != nullptr;
+    g_autoptr(GstElement) v = gst_bin_get_by_name(GST_BIN(pipeline), "v");
+    g_autoptr(GstPad) out = gst_element_get_static_pad(v, "src");
+    g_autoptr(GstPad) peer = gst_pad_get_peer(out);
+    if (!peer)
+      return "";
+    g_autoptr(GstElement) next = gst_pad_get_parent_element(peer);
+    g_autoptr(GstPad) filter_out = gst_element_get_static_pad(next, "src");
+    g_autoptr(GstPad) filter_peer = filter_out ? gst_pad_get_peer(filter_out) : nullptr;
+    if (!filter_peer)
+      return "";
+    g_autoptr(GstElement) reached = gst_pad_get_parent_element(filter_peer);
+    return GST_OBJECT_NAME(reached);
+  };
+  bool has_o = false;
+  EXPECT_EQ(build("/tmp/gifts.jsonl", has_o), "o") << "with the parameter set, through the node";
+  EXPECT_TRUE(has_o);
+  EXPECT_EQ(build("", has_o), "sink") << "with the parameter empty, straight from v to sink";
+  EXPECT_FALSE(has_o);
+}
+
 /* The shipped clip description, run on real uploads. */
 class ClipPipeline : public ::testing::Test
 {
@@ -189,9 +254,11 @@ protected:
     bool eos = false;
     std::string error;
     bool upright_passthrough = false; /* the videoflip node, at the end */
+    bool gift_overlay = false;        /* the giftoverlay node is in the pipeline */
   };
 
-  Outcome run(const std::string &upload, const std::string &out_dir)
+  /* `gifts`: the events file of a highlight's gifts; "" for an upload. */
+  Outcome run(const std::string &upload, const std::string &out_dir, const std::string &gifts = "")
   {
     PipelineCatalog catalog;
     std::string error;
@@ -200,6 +267,7 @@ protected:
     PipelineParams params = pipeline_parameters("clip");
     params["upload.path"] = upload;
     params["clip.dir"] = out_dir;
+    params["clip.gifts"] = gifts;
     GstElement *pipeline = catalog.find("clip")->instantiate("clip-test", params, error);
     EXPECT_NE(pipeline, nullptr) << error;
     Outcome outcome;
@@ -217,6 +285,8 @@ protected:
     } else if (msg) {
       outcome.eos = true;
     }
+    if (g_autoptr(GstElement) overlay = gst_bin_get_by_name(GST_BIN(pipeline), "gifts"))
+      outcome.gift_overlay = true;
     if (g_autoptr(GstElement) upright = gst_bin_get_by_name(GST_BIN(pipeline), "upright"))
       outcome.upright_passthrough = gst_base_transform_is_passthrough(GST_BASE_TRANSFORM(upright));
     gst_element_set_state(pipeline, GST_STATE_NULL);
@@ -255,9 +325,41 @@ TEST_F(ClipPipeline, TranscodesAnAcceptedClipToMp4WebmAndAThumbnail)
   /* An upright clip is not copied frame by frame on its way to the encoders
    * (videoflip with video-direction=auto alone would: see clip.json). */
   EXPECT_TRUE(o.upright_passthrough);
+  /* An upload has no gifts to draw: no overlay in its pipeline at all. */
+  EXPECT_FALSE(o.gift_overlay);
   auto duration = test::run_process({"ffprobe", "-v", "error", "-show_entries", "format=duration",
                                      "-of", "csv=p=0", out + "/clip.mp4"});
   EXPECT_NEAR(std::stod(duration.out), 16.0, 0.1);
+}
+
+/* A highlight's gifts (${clip.gifts}, as the daemon writes them from the
+ * ledger) are drawn into the outputs from their `at` on, not before. */
+TEST_F(ClipPipeline, AHighlightsGiftsAreDrawnFromTheirTimeOn)
+{
+  const std::string out = test::scratch_dir() + "/clip-gifts";
+  fs::create_directories(out);
+  const std::string gifts = out + "/gifts.jsonl";
+  std::ofstream(gifts) << R"({"id":"gift-7","gift":"castle","name":"Castle","user":"Fan","at":4})"
+                       << "\n";
+  /* The lower left, where the banner goes, a still red. */
+  const std::string upload = test::make_clip(
+      {.seconds = 16,
+       .width = 320,
+       .height = 240,
+       .extra = {"-vf", "drawbox=x=0:y=ih*0.6:w=iw*0.15:h=ih*0.3:color=red:t=fill"}});
+  Outcome o = run(upload, out, gifts);
+  EXPECT_TRUE(o.eos) << o.error;
+  EXPECT_TRUE(o.gift_overlay);
+  EXPECT_EQ(probe(out + "/clip.mp4"), "h264,320,240\naac\n");
+  const test::Rect banner = test::gift_banner_centre(320, 240);
+  auto frame = [&](const std::string &file, double seconds) {
+    return test::decode_rgb_frame(file, static_cast<int>(seconds * 30), 320, 240);
+  };
+  for (const std::string &file : {out + "/clip.mp4", out + "/clip.webm"}) {
+    const std::string first = frame(file, 1.0);
+    EXPECT_LT(test::mean_difference(first, frame(file, 3.8), 320, 240, banner), 10) << file;
+    EXPECT_GT(test::mean_difference(first, frame(file, 5.5), 320, 240, banner), 50) << file;
+  }
 }
 
 /* A phone's portrait clip: landscape pixels with a 90° display matrix. */

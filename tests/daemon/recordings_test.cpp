@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <json-glib/json-glib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -161,6 +162,40 @@ protected:
 
   std::string admin_auth() const { return "Bearer " + d->admin_token(); }
 
+  /* Fan sends GIFT to the stream, as the ledger records it. */
+  HttpResponse send_gift(const std::string &gift, const std::string &idempotency_key)
+  {
+    return d->admin("POST", "/api/gifts",
+                    R"({"stream_id": ")" + stream +
+                        R"(", "user_id": "fan", "user_name": "Fan", "gift": ")" + gift +
+                        R"(", "idempotency_key": ")" + idempotency_key + "\"}");
+  }
+
+  /* Cuts [in, out) of recording ID into a highlight and waits for its clip
+   * to be ready: the clip's folder, or "" (with a test failure). */
+  std::string highlight(const std::string &id, double in, double out)
+  {
+    HttpResponse cut =
+        http_request("POST", d->url("/api/recordings/" + id + "/clips"),
+                     "{\"in\": " + std::to_string(in) + ", \"out\": " + std::to_string(out) + "}",
+                     {{"Authorization", admin_auth()}});
+    EXPECT_EQ(cut.status, 202) << cut.body << d->log();
+    const std::string clip = Json(cut.body).str("id");
+    EXPECT_FALSE(clip.empty()) << cut.body;
+    if (clip.empty())
+      return "";
+    std::string state;
+    EXPECT_TRUE(eventually(
+        [&] {
+          state = Json(d->admin("GET", "/api/clips/" + clip).body).str("state");
+          return state == "ready" || state == "rejected" || state == "failed";
+        },
+        std::chrono::seconds(240)))
+        << d->log();
+    EXPECT_EQ(state, "ready") << d->admin("GET", "/api/clips/" + clip).body << d->log();
+    return state == "ready" ? d->data_dir() + "/clips/" + clip + "/" : "";
+  }
+
   std::unique_ptr<SugarcastdProcess> d;
   std::string stream, rtmp_url;
 };
@@ -177,10 +212,7 @@ TEST_F(Recordings, AShowIsRecordedReplayedAsVodAndCutIntoAHighlight)
   ASSERT_FALSE(id.empty());
   EXPECT_EQ(recordings().front().second, "recording");
   /* A gift during the show: the chat replay gives it with its offset. */
-  HttpResponse gift = d->admin("POST", "/api/gifts",
-                               R"({"stream_id": ")" + stream +
-                                   R"(", "user_id": "fan", "user_name": "Fan", "gift": "rose",
-                                   "idempotency_key": "recordings-test-1"})");
+  HttpResponse gift = send_gift("rose", "recordings-test-1");
   EXPECT_LT(gift.status, 300) << gift.body;
 
   ASSERT_EQ(push.wait(std::chrono::seconds(60)), 0) << d->log();
@@ -236,21 +268,8 @@ TEST_F(Recordings, AShowIsRecordedReplayedAsVodAndCutIntoAHighlight)
   HttpResponse refused = http_request("POST", d->url("/api/recordings/" + id + "/clips"),
                                       R"({"in": 2, "out": 99})", {{"Authorization", admin_auth()}});
   EXPECT_EQ(refused.status, 400) << refused.body;
-  HttpResponse cut = http_request("POST", d->url("/api/recordings/" + id + "/clips"),
-                                  R"({"in": 2.5, "out": 8.5})", {{"Authorization", admin_auth()}});
-  ASSERT_EQ(cut.status, 202) << cut.body << d->log();
-  const std::string clip = Json(cut.body).str("id");
-  ASSERT_FALSE(clip.empty()) << cut.body;
-  std::string clip_state;
-  ASSERT_TRUE(eventually(
-      [&] {
-        clip_state = Json(d->admin("GET", "/api/clips/" + clip).body).str("state");
-        return clip_state == "ready" || clip_state == "rejected" || clip_state == "failed";
-      },
-      std::chrono::seconds(240)))
-      << d->log();
-  ASSERT_EQ(clip_state, "ready") << d->admin("GET", "/api/clips/" + clip).body << d->log();
-  const std::string base = d->data_dir() + "/clips/" + clip + "/";
+  const std::string base = highlight(id, 2.5, 8.5);
+  ASSERT_FALSE(base.empty());
   MediaProbe mp4 = probe_media(base + "clip.mp4");
   ASSERT_TRUE(mp4.ok) << mp4.error;
   /* Exact to a video frame (1/30 s) plus the AAC frame (21.3 ms) the last
@@ -261,6 +280,89 @@ TEST_F(Recordings, AShowIsRecordedReplayedAsVodAndCutIntoAHighlight)
   ASSERT_TRUE(webm.ok) << webm.error;
   EXPECT_EQ(webm.video_codec, "vp9");
   EXPECT_TRUE(std::filesystem::exists(base + "thumbnail-01.jpg"));
+}
+
+/* A highlight over a span in which a gift was sent shows the gift's banner in
+ * its pixels, as the show's overlay drew it live (the recording itself is the
+ * publisher's own stream, without it), from the gift's offset into the
+ * highlight on and not before; a highlight over a span without gifts has
+ * no overlay and no events file. */
+TEST_F(Recordings, AHighlightShowsTheGiftsSentDuringItsSpan)
+{
+  start();
+  create();
+  /* 640x360 (cheap to transcode), the lower left a still red where the
+   * banner goes: testsrc2's moving parts never cross it. */
+  const std::string show =
+      make_clip({.seconds = 12.0,
+                 .width = 640,
+                 .height = 360,
+                 .audio = true,
+                 .container = "flv",
+                 .extra = {"-g", "30", "-bf", "0", "-vf",
+                           "drawbox=x=0:y=ih*0.6:w=iw*0.15:h=ih*0.3:color=red:t=fill"}});
+  ASSERT_FALSE(show.empty());
+  Background push(ffmpeg_push_argv(show, rtmp_url));
+  const std::string id = recording_under_way();
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(eventually([&] { return number(id, "duration") >= 3.0; }, std::chrono::seconds(30)))
+      << d->log();
+  HttpResponse gift = send_gift("castle", "highlight-gift-1");
+  ASSERT_LT(gift.status, 300) << gift.body;
+  ASSERT_EQ(push.wait(std::chrono::seconds(60)), 0) << d->log();
+  ASSERT_TRUE(eventually([&] { return recordings().front().second == "complete"; },
+                         std::chrono::seconds(20)))
+      << one(id).body << d->log();
+  const double length = number(id, "duration");
+
+  /* Where the gift is in the recording, as the replay page draws it. */
+  Json chat(http_request("GET", d->url("/api/recordings/" + id + "/chat")).body);
+  JsonArray *messages = chat.array("messages");
+  ASSERT_TRUE(messages && json_array_get_length(messages) == 1) << d->log();
+  const double offset =
+      json_object_get_double_member(json_array_get_object_element(messages, 0), "offset");
+  ASSERT_GE(offset, 2.0);
+  ASSERT_LE(offset + 4.0, length) << "the gift came too late in the show for this test";
+
+  /* The gift 1.5 s into the highlight. */
+  const double in = offset - 1.5, out = std::min(length, in + 5.0);
+  const std::string with = highlight(id, in, out);
+  ASSERT_FALSE(with.empty());
+  const std::string events = read_file(with + "gifts.jsonl");
+  EXPECT_NE(events.find("\"gift\":\"castle\""), std::string::npos) << events;
+  Json event(events);
+  ASSERT_TRUE(event.o) << events;
+  EXPECT_NEAR(json_object_get_double_member(event.o, "at"), 1.5, 0.002) << events;
+  EXPECT_EQ(std::count(events.begin(), events.end(), '\n'), 1) << events;
+  EXPECT_NE(events.find("\"X-LEDGER-ID\":"), std::string::npos) << events;
+  MediaProbe mp4 = probe_media(with + "clip.mp4");
+  ASSERT_TRUE(mp4.ok) << mp4.error;
+  ASSERT_EQ(mp4.width, 640);
+  ASSERT_EQ(mp4.height, 360);
+  const Rect banner = gift_banner_centre(640, 360);
+  auto frame_at = [&](const std::string &file, double seconds) {
+    return decode_rgb_frame(file, static_cast<int>(std::lround(seconds * 30)), 640, 360);
+  };
+  const std::string first = frame_at(with + "clip.mp4", 0.2);
+  /* Not before: 0.2 s before it is due the rectangle is still the show's red. */
+  EXPECT_LT(mean_difference(first, frame_at(with + "clip.mp4", 1.3), 640, 360, banner), 10)
+      << "the banner is drawn before the gift was sent";
+  /* 1.5 s after it is due the banner is at rest (it enters for 0.3 s). */
+  EXPECT_GT(mean_difference(first, frame_at(with + "clip.mp4", 3.0), 640, 360, banner), 50)
+      << "no banner where the gift's is drawn, 1.5 s after it was sent";
+  MediaProbe webm = probe_media(with + "clip.webm");
+  ASSERT_TRUE(webm.ok) << webm.error;
+  EXPECT_GT(mean_difference(first, frame_at(with + "clip.webm", 3.0), 640, 360, banner), 50)
+      << "the WebM shows the banner too";
+
+  /* After the gift: no gifts, no overlay, the show's pixels as they were. */
+  const std::string without = highlight(id, offset + 0.5, offset + 4.0);
+  ASSERT_FALSE(without.empty());
+  EXPECT_FALSE(std::filesystem::exists(without + "gifts.jsonl"));
+  const std::string plain = without + "clip.mp4";
+  EXPECT_LT(mean_difference(frame_at(plain, 0.2), frame_at(plain, 2.5), 640, 360, banner), 10)
+      << "a highlight without gifts has a banner";
+  EXPECT_EQ(d->log().find("giftoverlay refused"), std::string::npos);
 }
 
 TEST_F(Recordings, SwitchingOffAndOnWhileLiveGivesTwoRecordings)

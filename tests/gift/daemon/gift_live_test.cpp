@@ -87,61 +87,6 @@ std::string attribute(const std::string &line, const std::string &attr)
   return "";
 }
 
-/* Frame `index` of a segment (the last one when it has fewer), as RGB. The
- * frames are counted first: a segment's clock and its frame count disagree
- * by a frame at its end, and ffmpeg's select then gives nothing at all. */
-std::string decode_frame(const std::string &segment, int index, const Variant &v)
-{
-  ProcessResult count = run_process({"ffprobe", "-v", "error", "-count_frames", "-select_streams",
-                                     "v:0", "-show_entries", "stream=nb_read_frames", "-of",
-                                     "default=noprint_wrappers=1:nokey=1", segment});
-  const int frames = std::atoi(count.out.c_str());
-  EXPECT_GT(frames, 0) << segment << ": " << count.err;
-  index = std::max(0, std::min(index, frames - 1));
-  const std::string out = segment + ".frame" + std::to_string(index) + ".rgb";
-  ProcessResult r =
-      run_process({"ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", segment,
-                   "-vf", "select=gte(n\\," + std::to_string(index) + ")", "-vsync", "0",
-                   "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", out});
-  EXPECT_TRUE(r.ok()) << segment << ": " << r.err;
-  std::string frame = read_file(out);
-  EXPECT_EQ(frame.size(), static_cast<size_t>(v.width) * v.height * 3)
-      << segment << " frame " << index << " of " << frames;
-  return frame;
-}
-
-/* The middle of the first banner's sprite, where giftoverlay puts it on a
- * frame of this size (plugins/gift/gstgiftoverlay.cpp, Layout): the lowest
- * row, 8.5 % of the height high, 2 % of the width in, its bottom at 84 %. */
-struct Rect
-{
-  int x0, y0, x1, y1;
-};
-Rect banner_centre(const Variant &v)
-{
-  const int h = static_cast<int>(std::lround(v.height * 0.085));
-  const int x = static_cast<int>(std::lround(v.width * 0.02));
-  const int bottom = v.height - static_cast<int>(std::lround(v.height * 0.16));
-  return {x + h * 3 / 10, bottom - h * 7 / 10, x + h * 7 / 10, bottom - h * 3 / 10};
-}
-
-/* Mean absolute difference per channel of two RGB frames inside `r`. */
-double mean_difference(const std::string &a, const std::string &b, const Variant &v, Rect r)
-{
-  if (a.size() != b.size() || a.size() < static_cast<size_t>(v.width) * v.height * 3)
-    return -1;
-  double sum = 0;
-  long n = 0;
-  for (int y = r.y0; y < r.y1; ++y)
-    for (int x = r.x0; x < r.x1; ++x)
-      for (int c = 0; c < 3; ++c, ++n) {
-        const size_t at = (static_cast<size_t>(y) * v.width + x) * 3 + c;
-        sum += std::abs(static_cast<int>(static_cast<unsigned char>(a[at])) -
-                        static_cast<int>(static_cast<unsigned char>(b[at])));
-      }
-  return n ? sum / n : -1;
-}
-
 std::string publish_clip()
 {
   ClipSpec spec;
@@ -196,7 +141,7 @@ void expect_gift_drawn(SugarcastdProcess &d, const std::string &stream,
   for (const auto &v : variants) {
     ASSERT_GT(v.width, 0) << v.uri;
     const auto segments = read_segments(read_file(dir + v.uri));
-    before.push_back(decode_frame(dir + segments.back().uri, 15, v));
+    before.push_back(decode_rgb_frame(dir + segments.back().uri, 15, v.width, v.height));
   }
 
   auto ack = send();
@@ -247,9 +192,9 @@ void expect_gift_drawn(SugarcastdProcess &d, const std::string &stream,
         << v.uri << " has no segment at " << target << ":\n"
         << read_file(dir + v.uri);
     const int index = static_cast<int>((target - found.pdt_us) * 30 / 1000000);
-    const std::string after = decode_frame(kept, index, v);
-    const Rect r = banner_centre(v);
-    const double changed = mean_difference(before[i], after, v, r);
+    const std::string after = decode_rgb_frame(kept, index, v.width, v.height);
+    const Rect r = gift_banner_centre(v.width, v.height);
+    const double changed = mean_difference(before[i], after, v.width, v.height, r);
     if (i < undrawn) {
       /* Never decoded, so never drawn on: the rectangle is the publisher's
        * still red before and after, up to its compression noise. */
