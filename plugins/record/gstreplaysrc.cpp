@@ -31,8 +31,9 @@
  * A multiqueue after tsdemux gives each stream its own thread, so a
  * downstream that blocks one branch on the other cannot stall the demuxer.
  * Audio is held until the first video frame has set the range's base; AAC
- * frames before it (or with wrapped timestamps) are dropped, so audio
- * begins with video. Known limit: a range's audio may end up to the
+ * frames before it (or with wrapped timestamps, or none: tsdemux gives
+ * none to late audio from before a segment's first PCR) are dropped, so
+ * audio begins with video. Known limit: a range's audio may end up to the
  * recording's audio/video interleave lag before `stop`.
  *
  * Back in READY the element removes its pads and what the run built; the

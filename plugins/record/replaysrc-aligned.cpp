@@ -31,6 +31,19 @@ bool audio_in_range(const ReplayPrivate *p, gint64 offset)
 
 } // namespace
 
+/* An AAC frame without a timestamp out of the parser: tsdemux's timeline
+ * starts at the first PCR after the range's first keyframe, and the AAC
+ * frames muxed after that keyframe whose PTS lies before it (audio that
+ * reached the recorder late, e.g. a publisher's audio sync offset) come out
+ * with none; aacparse has no earlier timestamp to give them one from. They
+ * are before the range. Passed on, a muxer either fails ("Buffer has no
+ * PTS": mp4mux) or places them before the first video frame (mpegtsmux). */
+GstPadProbeReturn drop_untimed_audio(gpointer element)
+{
+  GST_LOG_OBJECT(element, "dropping an AAC frame without a timestamp: from before the range");
+  return GST_PAD_PROBE_DROP;
+}
+
 /* Keyframe-aligned ranges: the first video frame sets the range's base and
  * opens the audio gate; AAC frames before it (muxed before the range's
  * first keyframe, with earlier timestamps) or implausibly far after it are
@@ -52,7 +65,7 @@ GstPadProbeReturn trim_probe(GstPad *, GstPadProbeInfo *info, gpointer data)
   GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
   const GstClockTime pts = GST_BUFFER_PTS(buf);
   if (!GST_CLOCK_TIME_IS_VALID(pts))
-    return GST_PAD_PROBE_OK;
+    return video ? GST_PAD_PROBE_OK : drop_untimed_audio(data);
   std::lock_guard lk(p->lock);
   if (!GST_CLOCK_TIME_IS_VALID(p->base)) {
     if (!video)

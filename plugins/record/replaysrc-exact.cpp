@@ -180,7 +180,7 @@ static GstPadProbeReturn audio_cut_probe(GstPad *, GstPadProbeInfo *info, gpoint
   GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
   const GstClockTime pts = GST_BUFFER_PTS(buf);
   if (!GST_CLOCK_TIME_IS_VALID(pts))
-    return GST_PAD_PROBE_OK;
+    return drop_untimed_audio(r->self);
   const GstClockTime end = pts + (GST_BUFFER_DURATION_IS_VALID(buf) ? GST_BUFFER_DURATION(buf) : 0);
   if (end < start_pts + kSlack)
     return GST_PAD_PROBE_DROP;

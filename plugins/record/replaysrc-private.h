@@ -131,6 +131,7 @@ void add_ghost(SugarcastReplaySrc *self, GstElement *last, bool video);
 /* replaysrc-aligned.cpp: keyframe-aligned branches; the audio gate (lock held to open it) */
 void open_audio_gate(ReplayPrivate *p);
 void gate_audio(ReplayPrivate *p, GstPad *src);
+GstPadProbeReturn drop_untimed_audio(gpointer element);
 bool link_aligned(SugarcastReplaySrc *self, GstPad *src, bool video, bool live);
 
 /* replaysrc-exact.cpp: frame-exact branches and the probes that retime them */

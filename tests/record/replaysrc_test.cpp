@@ -291,6 +291,60 @@ TEST(ReplaySrc, NeedsNoQueuesDownstream)
   }
 }
 
+TEST(ReplaySrc, AudioThatReachedTheRecorderLate)
+{
+  /* A publisher whose audio arrives 600 ms after its video (an audio sync
+   * offset, a slow audio path): at each segment cut the AAC frames from
+   * before the keyframe are written after it, and tsdemux, whose timeline
+   * starts at the segment's first PCR, gives the earliest of them no
+   * timestamp. Replayed from those keyframes, into mp4mux straight on the
+   * pads (which refuses a buffer without PTS) and into mpegtsmux (which
+   * would place them before the first video frame), aligned and
+   * frame-exact. */
+  const std::string location = scratch_dir() + "/late-audio";
+  ASSERT_EQ(launch("videotestsrc is-live=true num-buffers=120 ! "
+                   "video/x-raw,width=640,height=360,framerate=30/1 ! "
+                   "x264enc speed-preset=ultrafast tune=zerolatency key-int-max=30 ! r.video "
+                   "audiotestsrc is-live=true num-buffers=120 samplesperbuffer=1600 ! "
+                   "audio/x-raw,rate=48000 ! avenc_aac ! "
+                   "queue min-threshold-time=600000000 max-size-time=2000000000 ! r.audio "
+                   "recordsink name=r segment-duration=1000000000 location=" +
+                   location),
+            "");
+  auto recs = list_recordings(location);
+  ASSERT_EQ(recs.size(), 1u);
+  const std::string folder = recs[0].folder;
+  struct Case
+  {
+    const char *exact;
+    double start, video;
+  };
+  for (const Case c : {Case{"false", 1.0, 2.0}, Case{"false", 2.0, 1.0}, Case{"true", 1.2, 1.8}}) {
+    SCOPED_TRACE(std::string("frame-exact=") + c.exact + " from " + std::to_string(c.start));
+    const std::string range = " frame-exact=" + std::string(c.exact) +
+                              " start=" + std::to_string(std::llround(c.start * 1e9)) +
+                              " stop=3000000000 name=r ";
+    const std::string mp4 = scratch_dir() + "/late-audio.mp4";
+    ASSERT_EQ(launch("replaysrc location=" + folder + range + "mp4mux name=m ! filesink location=" +
+                         mp4 + " r.video ! h264parse ! m. r.audio ! aacparse ! m.",
+                     nullptr, 30),
+              "");
+    const std::string ts = scratch_dir() + "/late-audio.ts";
+    ASSERT_EQ(launch("replaysrc location=" + folder + range +
+                         "r.video ! queue ! mpegtsmux name=m ! filesink location=" + ts +
+                         " r.audio ! queue ! m.",
+                     nullptr, 30),
+              "");
+    for (const std::string &out : {mp4, ts}) {
+      SCOPED_TRACE(out);
+      EXPECT_NEAR(duration_of(out), c.video, 0.1);
+      const double video = start_time_of(out, "v"), audio = start_time_of(out, "a");
+      EXPECT_GE(audio, video - 0.0001);
+      EXPECT_LE(audio, video + 1.0 / kFps);
+    }
+  }
+}
+
 TEST(ReplaySrc, Seeks)
 {
   ASSERT_FALSE(recording().empty());
