@@ -169,13 +169,26 @@ std::vector<long> frame_numbers(const std::string &path)
   return out;
 }
 
+/* The first number ffprobe reports for ENTRIES of a stream in PATH; KIND is
+ * "v" or "a". */
+double probe_first(const std::string &path, const char *kind, const char *entries)
+{
+  auto r = run_process({"ffprobe", "-v", "error", "-select_streams", kind, "-show_entries", entries,
+                        "-of", "csv=p=0", path});
+  EXPECT_TRUE(r.ok()) << r.err;
+  return r.ok() ? g_ascii_strtod(r.out.c_str(), nullptr) : -1;
+}
+
 /* A stream's start_time (s) in PATH; KIND is "v" or "a". */
 double start_time_of(const std::string &path, const char *kind)
 {
-  auto r = run_process({"ffprobe", "-v", "error", "-select_streams", kind, "-show_entries",
-                        "stream=start_time", "-of", "csv=p=0", path});
-  EXPECT_TRUE(r.ok()) << r.err;
-  return r.ok() ? g_ascii_strtod(r.out.c_str(), nullptr) : -1;
+  return probe_first(path, kind, "stream=start_time");
+}
+
+/* The PTS (s) of a stream's first packet in PATH, in file order. */
+double first_packet_pts(const std::string &path, const char *kind)
+{
+  return probe_first(path, kind, "packet=pts_time");
 }
 
 std::string replay_to_file(const std::string &props, const std::string &out)
@@ -314,6 +327,14 @@ TEST(ReplaySrc, AudioThatReachedTheRecorderLate)
   auto recs = list_recordings(location);
   ASSERT_EQ(recs.size(), 1u);
   const std::string folder = recs[0].folder;
+  {
+    /* The case this test is about: the second segment's first AAC frame is
+     * well before its first video frame (tsdemux's timeline starts about
+     * 0.1 s before the latter), not an accident of scheduling. */
+    const double video = first_packet_pts(folder + "/seg00001.ts", "v");
+    const double audio = first_packet_pts(folder + "/seg00001.ts", "a");
+    ASSERT_GT(video - audio, 0.15) << "video " << video << " s, audio " << audio << " s";
+  }
   struct Case
   {
     const char *exact;
