@@ -312,6 +312,21 @@ gint64 running_time(GstSample *sample, GstClockTime t)
   return GST_CLOCK_TIME_IS_VALID(rt) ? static_cast<gint64>(rt) : kNone;
 }
 
+/* A DTS in running time, negative when before the segment's start: with
+ * B-frames the first frames decode before they show, and encoders (x264enc)
+ * and demuxers start the segment at the first PTS. */
+gint64 decode_running_time(GstSample *sample, GstClockTime dts)
+{
+  const GstSegment *segment = gst_sample_get_segment(sample);
+  if (!GST_CLOCK_TIME_IS_VALID(dts) || !segment || segment->format != GST_FORMAT_TIME)
+    return running_time(sample, dts);
+  guint64 rt = 0;
+  const int sign = gst_segment_to_running_time_full(segment, GST_FORMAT_TIME, dts, &rt);
+  if (sign == 0 || rt > static_cast<guint64>(G_MAXINT64))
+    return kNone;
+  return sign > 0 ? static_cast<gint64>(rt) : -static_cast<gint64>(rt);
+}
+
 void check_overrun(SugarcastRecordSink *self);
 
 /* One sample pulled from an appsink, mapped, in running time. */
@@ -331,7 +346,7 @@ struct Frame
       return;
     GstBuffer *buf = gst_sample_get_buffer(sample);
     pts = running_time(sample, GST_BUFFER_PTS(buf));
-    dts = running_time(sample, GST_BUFFER_DTS(buf));
+    dts = decode_running_time(sample, GST_BUFFER_DTS(buf));
     duration =
         GST_BUFFER_DURATION_IS_VALID(buf) ? static_cast<gint64>(GST_BUFFER_DURATION(buf)) : 0;
     keyframe = !GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);

@@ -11,7 +11,12 @@
  *
  * A range's bytes run from the keyframe at or before `start` to the first
  * keyframe at or after `stop`, both found in the manifest's keyframe index (no
- * file is scanned); frames from `stop` on are dropped. Inside, a byte reader
+ * file is scanned); frames from `stop` on are dropped (in decode order: with
+ * B-frames, those after the first frame from `stop` on go too, as they refer
+ * to it, so the range ends up to the B-frames in a row before `stop`; with
+ * frame-exact, the re-encoded head's DTS are offset by the source's reorder
+ * delay so decode times only go up where the untouched rest joins it).
+ * Inside, a byte reader
  * hands the segments' bytes to tsdemux as one seekable stream (each range
  * starts with its segment's PAT and PMT), so seeking (TIME, FLUSH) works as
  * tsdemux does on a file. With #SugarcastReplaySrc:live the output is paced
@@ -297,6 +302,7 @@ static bool replay_prepare(SugarcastReplaySrc *self)
     p->trim = stop >= 0 && !exact ? stop - first_keyframe : -1;
     p->span = (stop >= 0 ? std::min(stop, m->duration()) : m->duration()) - first_keyframe;
     p->base = GST_CLOCK_TIME_NONE;
+    p->video_ended = false;
     p->exact = exact;
     p->reencode = !head.empty();
     p->cut_start = start;

@@ -47,18 +47,24 @@ GstPadProbeReturn drop_untimed_audio(gpointer element)
 /* Keyframe-aligned ranges: the first video frame sets the range's base and
  * opens the audio gate; AAC frames before it (muxed before the range's
  * first keyframe, with earlier timestamps) or implausibly far after it are
- * dropped, so audio begins with video; and the range ends at `stop` exactly
- * (to the frame) rather than at the next keyframe: cutting the end needs no
- * keyframe. */
+ * dropped, so audio begins with video; and the range ends at `stop` (to the
+ * frame) rather than at the next keyframe: cutting the end needs no
+ * keyframe. With B-frames the video ends up to the stream's reorder delay
+ * before `stop` (see below). */
 template <bool video>
 GstPadProbeReturn trim_probe(GstPad *, GstPadProbeInfo *info, gpointer data)
 {
   ReplayPrivate *p = SUGARCAST_REPLAY_SRC(data)->priv;
   if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
-    /* A video stream that ends without a frame has no base to wait for. */
-    if (video && GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS) {
+    const GstEventType type = GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info));
+    if (video && type == GST_EVENT_EOS) {
+      /* A video stream that ends without a frame has no base to wait for. */
       std::lock_guard lk(p->lock);
       open_audio_gate(p);
+    } else if (video && type == GST_EVENT_SEGMENT) {
+      /* A new run of frames (the start, or after a flushing seek). */
+      std::lock_guard lk(p->lock);
+      p->video_ended = false;
     }
     return GST_PAD_PROBE_OK;
   }
@@ -81,7 +87,16 @@ GstPadProbeReturn trim_probe(GstPad *, GstPadProbeInfo *info, gpointer data)
                    GST_TIME_ARGS(pts), GST_STIME_ARGS(offset));
     return GST_PAD_PROBE_DROP;
   }
-  return p->trim >= 0 && offset >= p->trim ? GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK;
+  if (p->trim < 0)
+    return GST_PAD_PROBE_OK;
+  if (!video)
+    return offset >= p->trim ? GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK;
+  /* Video ends at the first frame from stop on in decode order: with
+   * B-frames, the frames decoded after it that show before stop refer to
+   * it, and would not decode without it. */
+  if (offset >= p->trim)
+    p->video_ended = true;
+  return p->video_ended ? GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK;
 }
 
 static GstPadProbeReturn audio_gate_probe(GstPad *, GstPadProbeInfo *, gpointer)

@@ -25,6 +25,9 @@ struct Retimer
   bool have_upstream = false;
   bool sent = false;
   bool pushing = false; /* our own segment is going through the probe */
+  /* A frame from stop on has passed (the rest: decode order); what follows
+   * is dropped too, until the next segment. */
+  bool ended = false;
 };
 
 /* T ns from the recording's start as a PTS on a timeline where k0 is BASE. */
@@ -85,6 +88,7 @@ static GstPadProbeReturn video_cut_probe(GstPad *pad, GstPadProbeInfo *info, gpo
       gst_segment_copy_into(seg, &r->upstream);
       r->have_upstream = true;
       r->sent = false;
+      r->ended = false;
       return GST_PAD_PROBE_DROP;
     }
     case GST_EVENT_EOS:
@@ -101,6 +105,8 @@ static GstPadProbeReturn video_cut_probe(GstPad *pad, GstPadProbeInfo *info, gpo
       return GST_PAD_PROBE_OK;
     }
   }
+  if (r->ended)
+    return GST_PAD_PROBE_DROP;
   GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
   const GstClockTime pts = GST_BUFFER_PTS(buf);
   if (!GST_CLOCK_TIME_IS_VALID(pts))
@@ -126,8 +132,13 @@ static GstPadProbeReturn video_cut_probe(GstPad *pad, GstPadProbeInfo *info, gpo
     else
       resume_pts = p->k1 >= 0 ? pts_of(base, p->k0, p->k1) : GST_CLOCK_TIME_NONE;
   }
-  if (GST_CLOCK_TIME_IS_VALID(stop_pts) && pts + kSlack >= stop_pts)
+  if (GST_CLOCK_TIME_IS_VALID(stop_pts) && pts + kSlack >= stop_pts) {
+    /* The rest comes in decode order: with B-frames, the frames after this
+     * one that show before stop refer to it, and would not decode without
+     * it (the head's decoded frames come in display order). */
+    r->ended = true;
     return GST_PAD_PROBE_DROP;
+  }
   if (r->part == Part::Head) {
     if (pts + kSlack < start_pts)
       return GST_PAD_PROBE_DROP;

@@ -43,6 +43,28 @@ static GstPadProbeReturn source_caps_probe(GstPad *, GstPadProbeInfo *info, gpoi
   return GST_PAD_PROBE_OK;
 }
 
+/* The head's frames decode the source's reorder delay before they show (the
+ * PTS stands in for x264enc's DTS, the same without B-frames), as the
+ * source's do: the rest's first DTS, at k1 - delay, then follows the head's
+ * last one, and a muxer sees decode times that only go up. */
+static GstPadProbeReturn head_dts_probe(GstPad *, GstPadProbeInfo *info, gpointer data)
+{
+  ReplayPrivate *p = SUGARCAST_REPLAY_SRC(data)->priv;
+  GstClockTime delay;
+  {
+    std::lock_guard lk(p->lock);
+    delay = p->head_reorder_delay;
+  }
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  const GstClockTime pts = GST_BUFFER_PTS(buf);
+  if (!GST_CLOCK_TIME_IS_VALID(pts) || pts < delay)
+    return GST_PAD_PROBE_OK;
+  buf = gst_buffer_make_writable(buf);
+  GST_BUFFER_DTS(buf) = pts - delay;
+  GST_PAD_PROBE_INFO_DATA(info) = buf;
+  return GST_PAD_PROBE_OK;
+}
+
 /* The head's first access unit gets the source's parameter sets in front of
  * its own (see build_head). */
 static GstPadProbeReturn head_params_probe(GstPad *, GstPadProbeInfo *info, gpointer data)
@@ -127,6 +149,7 @@ bool build_head(SugarcastReplaySrc *self, std::vector<Chunk> chunks, gint64 star
    * downstream that builds an avcC (MP4) then holds both before the first
    * frame, and the untouched rest decodes with it. */
   const auto source = parameter_sets_at(chunks.back().path, chunks.back().from);
+  const int64_t reorder_delay = reorder_delay_at(chunks.back().path, chunks.back().from);
   std::vector<uint8_t> annexb;
   bool used[32] = {};
   for (const auto *sets : {&source.sps, &source.pps})
@@ -146,8 +169,10 @@ bool build_head(SugarcastReplaySrc *self, std::vector<Chunk> chunks, gint64 star
   int head_id = 1;
   while (head_id < 31 && used[head_id])
     ++head_id;
-  GST_DEBUG_OBJECT(self, "source parameter sets: %zu bytes; the head's id is %d", annexb.size(),
-                   head_id);
+  GST_DEBUG_OBJECT(self,
+                   "source parameter sets: %zu bytes; the head's id is %d; reorder delay "
+                   "%" GST_STIME_FORMAT,
+                   annexb.size(), head_id, GST_STIME_ARGS(reorder_delay));
   GstElement *reader = GST_ELEMENT(g_object_new(SUGARCAST_TYPE_REPLAY_READER, nullptr));
   reader_set_chunks(reader, std::move(chunks));
   const char *why = "(to re-encode a frame-exact range's first GOP)";
@@ -191,6 +216,9 @@ bool build_head(SugarcastReplaySrc *self, std::vector<Chunk> chunks, gint64 star
     gst_pad_link(encoded_src, head);
     gst_pad_add_probe(encoded_src, GST_PAD_PROBE_TYPE_BUFFER, SUGARCAST_GUARD(head_params_probe),
                       self, nullptr);
+    if (reorder_delay > 0)
+      gst_pad_add_probe(encoded_src, GST_PAD_PROBE_TYPE_BUFFER, SUGARCAST_GUARD(head_dts_probe),
+                        self, nullptr);
   }
   gst_element_link(concat, out);
   {
@@ -207,5 +235,6 @@ bool build_head(SugarcastReplaySrc *self, std::vector<Chunk> chunks, gint64 star
   p->concat_rest = rest;
   p->video_out = out;
   p->source_parameter_sets = std::move(annexb);
+  p->head_reorder_delay = static_cast<GstClockTime>(reorder_delay);
   return true;
 }

@@ -74,6 +74,9 @@ struct ReplayPrivate
   /* Frames at or after this much from the range's first keyframe are
    * dropped (the bytes end at the keyframe after stop); -1 = none. */
   gint64 trim = -1;
+  /* A video frame at or after trim has passed (decode order): the video
+   * that follows it is dropped too, until the next segment. */
+  bool video_ended = false;
   /* How long the range is from its first keyframe (to stop, or to the
    * recording's end): an AAC frame further than this past the first video
    * frame has a wrapped or otherwise implausible timestamp. */
@@ -109,6 +112,9 @@ struct ReplayPrivate
   /* The source's SPS and PPS (Annex B), put before the head's own so that a
    * downstream avcC carries both. */
   std::vector<uint8_t> source_parameter_sets;
+  /* The source's reorder delay (PTS - DTS at k0; 0 without B-frames): the
+   * head's DTS are that much before its PTS too. */
+  GstClockTime head_reorder_delay = 0;
 };
 
 struct _SugarcastReplaySrc

@@ -58,10 +58,11 @@ inline std::vector<uint8_t> fake_adts()
 
 /* SECONDS of 30 fps video with a keyframe every second and 48 kHz AAC,
  * written by a Writer into FOLDER; AU, if given, makes frame N's access unit
- * (else fake_au). Returns the writer (not finished). */
+ * (else fake_au); each frame decodes REORDER ns before it shows (B-frames).
+ * Returns the writer (not finished). */
 inline std::unique_ptr<record::Writer>
 write_media(const std::string &folder, double seconds, record::WriterSettings settings = {},
-            const std::function<std::vector<uint8_t>(int)> &au = nullptr)
+            const std::function<std::vector<uint8_t>(int)> &au = nullptr, int64_t reorder = 0)
 {
   settings.folder = folder;
   auto w = std::make_unique<record::Writer>(settings, record::Writer::Hooks{});
@@ -75,7 +76,7 @@ write_media(const std::string &folder, double seconds, record::WriterSettings se
     const int64_t t = 1000000000000LL + i * kFrame; /* any clock: the writer rebases */
     const bool keyframe = i % 30 == 0;
     const auto unit = au ? au(i) : fake_au(keyframe, keyframe ? 3000 : 600);
-    w->video(unit.data(), unit.size(), t, t, kFrame, keyframe);
+    w->video(unit.data(), unit.size(), t, t - reorder, kFrame, keyframe);
     while (next_audio < (i + 1) * kFrame) {
       w->audio(adts.data(), adts.size(), 1000000000000LL + next_audio, aac);
       next_audio += aac;

@@ -483,3 +483,24 @@ TEST(RecordRange, ParameterSetsAreTheKeyframesOwn)
   EXPECT_TRUE(parameter_sets_at(folder + "/" + m.segments[0].uri, m.segments[0].bytes).empty());
   EXPECT_TRUE(parameter_sets_at(folder + "/" + m.segments[0].uri, 1u << 30).empty());
 }
+
+TEST(RecordRange, ReorderDelayIsThePesHeaders)
+{
+  /* PTS - DTS at each keyframe: the source's reorder delay, which a
+   * frame-exact head's DTS are offset by; 0 without B-frames. */
+  for (const int64_t reorder : {int64_t{0}, 2 * kFrame}) {
+    SCOPED_TRACE(reorder);
+    const std::string folder = fresh("range-reorder-" + std::to_string(reorder)) + "/rec";
+    auto w = write_media(folder, 5.0, {}, nullptr, reorder);
+    ASSERT_TRUE(w->finish(1700000005000000));
+    int keyframes = 0;
+    for (const auto &s : w->manifest().segments)
+      for (const auto &k : s.keyframes) {
+        /* 90 kHz ticks: within one of the nanoseconds. */
+        EXPECT_NEAR(reorder_delay_at(folder + "/" + s.uri, k.offset), reorder, 11112);
+        ++keyframes;
+      }
+    EXPECT_EQ(keyframes, 5);
+  }
+  EXPECT_EQ(reorder_delay_at(fresh("range-reorder-none") + "/no-such.ts", 0), 0);
+}

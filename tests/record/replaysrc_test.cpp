@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <map>
 
 using namespace sugarcast::record;
 using namespace sugarcast::test;
@@ -106,9 +107,10 @@ GstPadProbeReturn stamp_frame_number(GstPad *, GstPadProbeInfo *info, gpointer)
 }
 
 /* A recording of FRAMES frames (720p30, a keyframe every KEY_INT frames,
- * AAC, segments of 4 s) in scratch folder NAME; every frame carries its
- * number. */
-std::string make_recording(const std::string &name, int frames, int key_int)
+ * AAC, segments of 4 s) in scratch folder NAME, x264enc given OPTIONS too;
+ * every frame carries its number. */
+std::string make_recording(const std::string &name, int frames, int key_int,
+                           const std::string &options = "")
 {
   const std::string location = scratch_dir() + "/" + name;
   const std::string n = std::to_string(frames);
@@ -117,7 +119,7 @@ std::string make_recording(const std::string &name, int frames, int key_int)
       gst_parse_launch(("videotestsrc name=v num-buffers=" + n +
                         " ! video/x-raw,format=Y444_10LE,width=1280,height=720,framerate=30/1 ! "
                         "x264enc speed-preset=ultrafast key-int-max=" +
-                        std::to_string(key_int) +
+                        std::to_string(key_int) + " " + options +
                         " threads=2 ! r.video "
                         "audiotestsrc num-buffers=" +
                         n +
@@ -744,4 +746,231 @@ TEST(ReplaySrc, PlaysAgainAfterReady)
   }
   gst_element_set_state(pipeline, GST_STATE_NULL);
   gst_object_unref(pipeline);
+}
+
+namespace {
+
+/* The 12 s recording encoded as FFmpeg's libx264 does by default, which is
+ * what FFmpeg publishers send (OBS sends 2 B-frames): up to 3 B-frames in a
+ * row, B-pyramid, adaptive placement. */
+constexpr int kMaxBFrames = 3;
+
+const std::string &bframes_recording()
+{
+  static const std::string folder =
+      make_recording("recordings-bframes", 360, 30, "bframes=3 b-pyramid=true b-adapt=true");
+  return folder;
+}
+
+/* The recording in FOLDER as one MPEG-TS file (its segments one after the
+ * other: one timeline). */
+std::string concatenated(const std::string &folder, const std::string &out)
+{
+  std::string error;
+  auto m = read_manifest(folder + "/" + kManifestName, error);
+  EXPECT_TRUE(m) << error;
+  std::string bytes;
+  for (const auto &seg : m ? m->segments : std::vector<Segment>{}) {
+    g_autofree gchar *data = nullptr;
+    gsize size = 0;
+    EXPECT_TRUE(g_file_get_contents((folder + "/" + seg.uri).c_str(), &data, &size, nullptr));
+    bytes.append(data ? data : "", size);
+  }
+  EXPECT_TRUE(
+      g_file_set_contents(out.c_str(), bytes.data(), static_cast<gssize>(bytes.size()), nullptr));
+  return out;
+}
+
+struct Packet
+{
+  double pts, dts;
+};
+
+/* The video packets of PATH in file (decode) order. */
+std::vector<Packet> video_packets(const std::string &path)
+{
+  auto r = run_process({"ffprobe", "-v", "error", "-select_streams", "v", "-show_entries",
+                        "packet=pts_time,dts_time", "-of", "csv=p=0", path});
+  EXPECT_TRUE(r.ok()) << r.err;
+  std::vector<Packet> out;
+  g_auto(GStrv) lines = g_strsplit(r.out.c_str(), "\n", -1);
+  for (gchar **line = lines; *line; ++line) {
+    g_auto(GStrv) fields = g_strsplit(*line, ",", -1);
+    if (g_strv_length(fields) < 2 || !*fields[0] || !*fields[1])
+      continue;
+    out.push_back({g_ascii_strtod(fields[0], nullptr), g_ascii_strtod(fields[1], nullptr)});
+  }
+  return out;
+}
+
+/* That every packet decodes after the one before it (DTS only goes up) and
+ * no later than it shows; false (and why, as a test failure) if not. */
+bool decode_times_go_up(const std::vector<Packet> &packets)
+{
+  for (size_t i = 0; i < packets.size(); ++i) {
+    EXPECT_LE(packets[i].dts, packets[i].pts + 1e-6) << "packet " << i;
+    if (i > 0 && packets[i].dts <= packets[i - 1].dts) {
+      ADD_FAILURE() << "packet " << i << " decodes at " << packets[i].dts
+                    << " s, not after the one before it (" << packets[i - 1].dts << " s)";
+      return false;
+    }
+  }
+  return !packets.empty();
+}
+
+/* Each decoded video frame of PATH in display order: the number stamped into
+ * it and the MD5 of its pixels. */
+struct Decoded
+{
+  long number;
+  std::string md5;
+};
+
+std::vector<Decoded> decoded_frames(const std::string &path)
+{
+  const auto numbers = frame_numbers(path);
+  auto r = run_process({"ffmpeg", "-v", "error", "-i", path, "-map", "0:v", "-fps_mode",
+                        "passthrough", "-f", "framemd5", "-"});
+  EXPECT_TRUE(r.ok()) << r.err;
+  std::vector<std::string> md5s;
+  g_auto(GStrv) lines = g_strsplit(r.out.c_str(), "\n", -1);
+  for (gchar **line = lines; *line; ++line) {
+    if (!**line || **line == '#')
+      continue;
+    const gchar *last = strrchr(*line, ',');
+    g_autofree gchar *md5 = g_strdup(last ? last + 1 : *line);
+    md5s.push_back(g_strstrip(md5));
+  }
+  EXPECT_EQ(numbers.size(), md5s.size()) << path;
+  std::vector<Decoded> out;
+  for (size_t i = 0; i < std::min(numbers.size(), md5s.size()); ++i)
+    out.push_back({numbers[i], md5s[i]});
+  return out;
+}
+
+/* The MD5 of each of the B-frame recording's decoded frames, by number. */
+std::map<long, std::string> bframes_md5s()
+{
+  std::map<long, std::string> out;
+  for (const auto &f :
+       decoded_frames(concatenated(bframes_recording(), scratch_dir() + "/bframes-all.ts")))
+    out[f.number] = f.md5;
+  return out;
+}
+
+struct BRange
+{
+  double start, stop; /* s; stop < 0: the end */
+};
+
+} // namespace
+
+TEST(ReplaySrc, RecordsBFramesInDecodeOrder)
+{
+  /* The recording keeps the encoder's decode order and times: every
+   * packet decodes after the one before it, from the first (whose DTS is
+   * before the recording's first PTS, and before x264enc's segment start)
+   * across every segment cut, and the B-frames are there. */
+  ASSERT_FALSE(bframes_recording().empty());
+  const auto packets =
+      video_packets(concatenated(bframes_recording(), scratch_dir() + "/bframes-whole.ts"));
+  ASSERT_EQ(packets.size(), 360u);
+  EXPECT_TRUE(decode_times_go_up(packets));
+  /* B-frames: shown before a frame decoded earlier. */
+  size_t bframes = 0;
+  double latest = -1;
+  for (const auto &p : packets) {
+    bframes += p.pts < latest;
+    latest = std::max(latest, p.pts);
+  }
+  EXPECT_GT(bframes, 120u) << "x264enc made too few B-frames for this test";
+  EXPECT_LT(packets[0].dts, packets[0].pts);
+}
+
+TEST(ReplaySrc, KeyframeAlignedWithBFrames)
+{
+  /* Ranges of the B-frame recording into mp4mux straight on the pads and
+   * into mpegtsmux: decode times only go up, and every frame is the
+   * recording's, bit for bit (a B-frame left without the frame it refers
+   * to would decode to other pixels), from the keyframe at or before start
+   * to stop, or up to the B-frames in a row before it. */
+  ASSERT_FALSE(bframes_recording().empty());
+  auto source = bframes_md5s();
+  ASSERT_EQ(source.size(), 360u);
+  /* To a keyframe, to inside a GOP across a segment cut (4 s), to the end. */
+  const BRange ranges[] = {{2.0, 6.0}, {0.0, 3.5}, {2.5, 5.3}, {9.5, -1}};
+  int i = 0;
+  for (const auto &r : ranges) {
+    for (const bool mp4 : {true, false}) {
+      SCOPED_TRACE(std::to_string(r.start) + ".." + std::to_string(r.stop) +
+                   (mp4 ? " mp4mux" : " mpegtsmux"));
+      const std::string out =
+          scratch_dir() + "/bframes-range" + std::to_string(i++) + (mp4 ? ".mp4" : ".ts");
+      std::string props = "start=" + std::to_string(std::llround(r.start * 1e9));
+      if (r.stop >= 0)
+        props += " stop=" + std::to_string(std::llround(r.stop * 1e9));
+      const std::string sink = " ! filesink location=" + out;
+      ASSERT_EQ(
+          launch("replaysrc location=" + bframes_recording() + " " + props + " name=r " +
+                     (mp4 ? "mp4mux name=m" + sink +
+                                " r.video ! h264parse ! m. r.audio ! aacparse ! m."
+                          : "r.video ! queue ! mpegtsmux name=m" + sink + " r.audio ! queue ! m."),
+                 nullptr, 60),
+          "");
+      EXPECT_TRUE(decode_times_go_up(video_packets(out)));
+      const auto frames = decoded_frames(out);
+      ASSERT_FALSE(frames.empty());
+      const long start = std::lround(r.start * kFps);
+      const long end = r.stop < 0 ? 360 : std::lround(r.stop * kFps);
+      EXPECT_LE(frames.front().number, start);
+      EXPECT_GT(frames.front().number, start - 30);
+      EXPECT_LT(frames.back().number, end);
+      EXPECT_GE(frames.back().number, end - 1 - kMaxBFrames);
+      for (size_t n = 0; n < frames.size(); ++n) {
+        ASSERT_EQ(frames[n].number, frames.front().number + static_cast<long>(n)) << "frame " << n;
+        EXPECT_EQ(frames[n].md5, source[frames[n].number]) << "frame " << frames[n].number;
+      }
+    }
+  }
+}
+
+TEST(ReplaySrc, FrameExactWithBFrames)
+{
+  /* Frame-exact ranges of the B-frame recording: the re-encoded head (no
+   * B-frames) decodes the source's reorder delay before it shows, so the
+   * untouched rest, decoding that much early too, follows it with decode
+   * times that only go up; the frames are the range's, each once, the rest
+   * the recording's bit for bit. */
+  ASSERT_FALSE(bframes_recording().empty());
+  auto source = bframes_md5s();
+  ASSERT_EQ(source.size(), 360u);
+  /* To a keyframe, to inside a GOP, ending inside the re-encoded GOP. */
+  const BRange ranges[] = {{2.5, 6.0}, {4.5, 7.4}, {1.2, 1.8}};
+  int i = 0;
+  for (const auto &r : ranges) {
+    for (const char *muxer : {"mp4mux", "mpegtsmux"}) {
+      SCOPED_TRACE(std::to_string(r.start) + ".." + std::to_string(r.stop) + " " + muxer);
+      const std::string out = scratch_dir() + "/bframes-exact" + std::to_string(i++) +
+                              (g_str_equal(muxer, "mp4mux") ? ".mp4" : ".ts");
+      Reencoded reencoded;
+      ASSERT_EQ(cut_exact(r.start, r.stop, out, reencoded, muxer, bframes_recording()), "");
+      EXPECT_EQ(reencoded.encoders, 1);
+      EXPECT_TRUE(decode_times_go_up(video_packets(out)));
+      const auto frames = decoded_frames(out);
+      ASSERT_FALSE(frames.empty());
+      const long first = std::lround(std::ceil(r.start * kFps - 1e-6));
+      const long end = std::lround(std::ceil(r.stop * kFps - 1e-6));
+      EXPECT_EQ(frames.front().number, first);
+      EXPECT_LT(frames.back().number, end);
+      EXPECT_GE(frames.back().number, end - 1 - kMaxBFrames);
+      for (size_t n = 0; n < frames.size(); ++n) {
+        ASSERT_EQ(frames[n].number, first + static_cast<long>(n)) << "frame " << n;
+        if (static_cast<int>(n) >= reencoded.frames) {
+          EXPECT_EQ(frames[n].md5, source[frames[n].number]) << "frame " << frames[n].number;
+        }
+      }
+      auto decode = run_process({"ffmpeg", "-v", "error", "-i", out, "-f", "null", "-"});
+      EXPECT_TRUE(decode.ok() && decode.err.empty()) << decode.err;
+    }
+  }
 }

@@ -13,6 +13,7 @@ namespace sugarcast::record {
 namespace {
 
 constexpr uint64_t kTables = 2 * 188; /* PAT and PMT at every segment start */
+constexpr int64_t kTicks = 90000;     /* MPEG-TS timestamps per second */
 
 std::string seconds(int64_t ns)
 {
@@ -134,22 +135,37 @@ std::vector<Chunk> plan_head(const std::string &folder, const Manifest &m, int64
   return out;
 }
 
-/* The SPS and PPS of the video access unit whose PES starts at FROM in the
- * MPEG-TS file PATH (a keyframe the manifest lists; recordsink's keyframes
- * carry them in-band), as Annex B NAL units. */
-sugarcast::abr::AvcConfig parameter_sets_at(const std::string &path, uint64_t from)
+namespace {
+
+/* The video access unit whose PES starts at FROM in the MPEG-TS file PATH:
+ * its elementary stream bytes and the PES header's PTS and DTS (90 kHz; -1
+ * when absent, DTS = PTS when the header has only a PTS). */
+struct PesUnit
 {
-  sugarcast::abr::AvcConfig config;
+  std::vector<uint8_t> es;
+  int64_t pts = -1;
+  int64_t dts = -1;
+};
+
+int64_t pes_timestamp(const uint8_t *t)
+{
+  return (static_cast<int64_t>(t[0] & 0x0e) << 29) | (static_cast<int64_t>(t[1]) << 22) |
+         (static_cast<int64_t>(t[2] & 0xfe) << 14) | (static_cast<int64_t>(t[3]) << 7) |
+         (t[4] >> 1);
+}
+
+PesUnit video_unit_at(const std::string &path, uint64_t from)
+{
+  PesUnit unit;
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return config;
+    return unit;
   /* The parameter sets come first in the access unit: 64 KiB is plenty. */
   std::vector<uint8_t> ts(64 * 1024);
   const ssize_t got = pread(fd, ts.data(), ts.size(), static_cast<off_t>(from));
   close(fd);
   if (got <= 0)
-    return config;
-  std::vector<uint8_t> es;
+    return unit;
   int pid = -1;
   for (size_t at = 0; at + 188 <= static_cast<size_t>(got); at += 188) {
     const uint8_t *pkt = ts.data() + at;
@@ -169,6 +185,12 @@ sugarcast::abr::AvcConfig parameter_sets_at(const std::string &path, uint64_t fr
       if (!unit_start || size < 9 || data[0] || data[1] || data[2] != 1 || (data[3] & 0xf0) != 0xe0)
         continue;
       pid = this_pid;
+      const int flags = data[7] >> 6;
+      if ((flags & 2) && size >= 14) {
+        unit.pts = unit.dts = pes_timestamp(data + 9);
+        if (flags == 3 && size >= 19)
+          unit.dts = pes_timestamp(data + 14);
+      }
     } else if (this_pid != pid) {
       continue;
     } else if (unit_start) {
@@ -181,11 +203,30 @@ sugarcast::abr::AvcConfig parameter_sets_at(const std::string &path, uint64_t fr
       data += header;
       size -= header;
     }
-    es.insert(es.end(), data, data + size);
+    unit.es.insert(unit.es.end(), data, data + size);
   }
-  sugarcast::abr::collect_parameter_sets(sugarcast::abr::split_annexb(es.data(), es.size()),
-                                         config);
+  return unit;
+}
+
+} // namespace
+
+sugarcast::abr::AvcConfig parameter_sets_at(const std::string &path, uint64_t from)
+{
+  sugarcast::abr::AvcConfig config;
+  const PesUnit unit = video_unit_at(path, from);
+  sugarcast::abr::collect_parameter_sets(
+      sugarcast::abr::split_annexb(unit.es.data(), unit.es.size()), config);
   return config;
+}
+
+int64_t reorder_delay_at(const std::string &path, uint64_t from)
+{
+  const PesUnit unit = video_unit_at(path, from);
+  if (unit.pts < 0 || unit.dts < 0)
+    return 0;
+  /* 33-bit timestamps: the difference modulo 2^33, a delay of under a second. */
+  const int64_t ticks = (unit.pts - unit.dts) & ((int64_t{1} << 33) - 1);
+  return ticks < kTicks ? ticks * 1000000000 / kTicks : 0;
 }
 
 } // namespace sugarcast::record

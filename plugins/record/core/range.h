@@ -46,4 +46,9 @@ std::vector<Chunk> plan_head(const std::string &folder, const Manifest &m, int64
  * carry them in-band), as Annex B NAL units. */
 sugarcast::abr::AvcConfig parameter_sets_at(const std::string &path, uint64_t from);
 
+/* How long (ns) that access unit's decoding precedes its display: PTS - DTS
+ * in its PES header, the stream's reorder delay at a keyframe (0 without
+ * B-frames, or when there is no such unit). */
+int64_t reorder_delay_at(const std::string &path, uint64_t from);
+
 } // namespace sugarcast::record

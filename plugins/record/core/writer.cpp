@@ -25,6 +25,7 @@ constexpr int64_t kUnknown = INT64_MIN;
  * first frames (before their PTS with B-frames) and audio starting just
  * before the first keyframe stay positive. */
 constexpr int64_t kTsOffset = abr::kTsClock;
+constexpr int64_t kTsOffsetNs = 1000000000;
 /* Frame times are rounded (33333333 ns at 30 fps): a keyframe this close to
  * the target still cuts there. */
 constexpr int64_t kCutSlack = 10000000;
@@ -212,7 +213,9 @@ void Writer::video(const uint8_t *data, size_t size, int64_t pts, int64_t dts, i
     d.base = pts;
   }
   const int64_t t = pts - d.base;
-  if (dts == kUnknown)
+  /* A DTS after its PTS, or more than the TS offset before the recording's
+   * zero (which would wrap), is not a decode time: the PTS stands in. */
+  if (dts == kUnknown || dts > pts || dts - d.base < -kTsOffsetNs)
     dts = pts;
   if (keyframe && d.fd >= 0 && t - d.seg.start + kCutSlack >= d.s.segment_target)
     d.close_segment(t);
