@@ -302,7 +302,6 @@ static bool replay_prepare(SugarcastReplaySrc *self)
     p->trim = stop >= 0 && !exact ? stop - first_keyframe : -1;
     p->span = (stop >= 0 ? std::min(stop, m->duration()) : m->duration()) - first_keyframe;
     p->base = GST_CLOCK_TIME_NONE;
-    p->video_ended = false;
     p->exact = exact;
     p->reencode = !head.empty();
     p->cut_start = start;

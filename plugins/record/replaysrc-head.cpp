@@ -49,12 +49,7 @@ static GstPadProbeReturn source_caps_probe(GstPad *, GstPadProbeInfo *info, gpoi
  * last one, and a muxer sees decode times that only go up. */
 static GstPadProbeReturn head_dts_probe(GstPad *, GstPadProbeInfo *info, gpointer data)
 {
-  ReplayPrivate *p = SUGARCAST_REPLAY_SRC(data)->priv;
-  GstClockTime delay;
-  {
-    std::lock_guard lk(p->lock);
-    delay = p->head_reorder_delay;
-  }
+  const GstClockTime delay = *static_cast<const GstClockTime *>(data);
   GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
   const GstClockTime pts = GST_BUFFER_PTS(buf);
   if (!GST_CLOCK_TIME_IS_VALID(pts) || pts < delay)
@@ -63,6 +58,11 @@ static GstPadProbeReturn head_dts_probe(GstPad *, GstPadProbeInfo *info, gpointe
   GST_BUFFER_DTS(buf) = pts - delay;
   GST_PAD_PROBE_INFO_DATA(info) = buf;
   return GST_PAD_PROBE_OK;
+}
+
+static void free_delay(gpointer data)
+{
+  delete static_cast<GstClockTime *>(data);
 }
 
 /* The head's first access unit gets the source's parameter sets in front of
@@ -148,8 +148,9 @@ bool build_head(SugarcastReplaySrc *self, std::vector<Chunk> chunks, gint64 star
    * like its SPS), and the source's sets go in front of its own: a parser
    * downstream that builds an avcC (MP4) then holds both before the first
    * frame, and the untouched rest decodes with it. */
-  const auto source = parameter_sets_at(chunks.back().path, chunks.back().from);
-  const int64_t reorder_delay = reorder_delay_at(chunks.back().path, chunks.back().from);
+  const auto keyframe = keyframe_at(chunks.back().path, chunks.back().from);
+  const auto &source = keyframe.parameter_sets;
+  const int64_t reorder_delay = keyframe.reorder_delay;
   std::vector<uint8_t> annexb;
   bool used[32] = {};
   for (const auto *sets : {&source.sps, &source.pps})
@@ -218,7 +219,8 @@ bool build_head(SugarcastReplaySrc *self, std::vector<Chunk> chunks, gint64 star
                       self, nullptr);
     if (reorder_delay > 0)
       gst_pad_add_probe(encoded_src, GST_PAD_PROBE_TYPE_BUFFER, SUGARCAST_GUARD(head_dts_probe),
-                        self, nullptr);
+                        new GstClockTime(static_cast<GstClockTime>(reorder_delay)),
+                        SUGARCAST_GUARD(free_delay));
   }
   gst_element_link(concat, out);
   {
@@ -235,6 +237,5 @@ bool build_head(SugarcastReplaySrc *self, std::vector<Chunk> chunks, gint64 star
   p->concat_rest = rest;
   p->video_out = out;
   p->source_parameter_sets = std::move(annexb);
-  p->head_reorder_delay = static_cast<GstClockTime>(reorder_delay);
   return true;
 }

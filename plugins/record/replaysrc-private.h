@@ -112,9 +112,6 @@ struct ReplayPrivate
   /* The source's SPS and PPS (Annex B), put before the head's own so that a
    * downstream avcC carries both. */
   std::vector<uint8_t> source_parameter_sets;
-  /* The source's reorder delay (PTS - DTS at k0; 0 without B-frames): the
-   * head's DTS are that much before its PTS too. */
-  GstClockTime head_reorder_delay = 0;
 };
 
 struct _SugarcastReplaySrc

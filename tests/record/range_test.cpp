@@ -467,7 +467,7 @@ TEST(RecordRange, ParameterSetsAreTheKeyframesOwn)
   for (const auto &s : m.segments)
     for (const auto &k : s.keyframes) {
       SCOPED_TRACE(gop);
-      const auto sets = parameter_sets_at(folder + "/" + s.uri, k.offset);
+      const auto sets = keyframe_at(folder + "/" + s.uri, k.offset).parameter_sets;
       ASSERT_EQ(sets.sps.size(), 1u);
       ASSERT_EQ(sets.pps.size(), 1u);
       std::vector<uint8_t> sps = {0x67};
@@ -479,9 +479,10 @@ TEST(RecordRange, ParameterSetsAreTheKeyframesOwn)
     }
   EXPECT_EQ(gop, 6);
   /* Nothing to read: none found, no crash. */
-  EXPECT_TRUE(parameter_sets_at(folder + "/no-such.ts", 0).empty());
-  EXPECT_TRUE(parameter_sets_at(folder + "/" + m.segments[0].uri, m.segments[0].bytes).empty());
-  EXPECT_TRUE(parameter_sets_at(folder + "/" + m.segments[0].uri, 1u << 30).empty());
+  EXPECT_TRUE(keyframe_at(folder + "/no-such.ts", 0).parameter_sets.empty());
+  EXPECT_TRUE(
+      keyframe_at(folder + "/" + m.segments[0].uri, m.segments[0].bytes).parameter_sets.empty());
+  EXPECT_TRUE(keyframe_at(folder + "/" + m.segments[0].uri, 1u << 30).parameter_sets.empty());
 }
 
 TEST(RecordRange, ReorderDelayIsThePesHeaders)
@@ -497,10 +498,10 @@ TEST(RecordRange, ReorderDelayIsThePesHeaders)
     for (const auto &s : w->manifest().segments)
       for (const auto &k : s.keyframes) {
         /* 90 kHz ticks: within one of the nanoseconds. */
-        EXPECT_NEAR(reorder_delay_at(folder + "/" + s.uri, k.offset), reorder, 11112);
+        EXPECT_NEAR(keyframe_at(folder + "/" + s.uri, k.offset).reorder_delay, reorder, 11112);
         ++keyframes;
       }
     EXPECT_EQ(keyframes, 5);
   }
-  EXPECT_EQ(reorder_delay_at(fresh("range-reorder-none") + "/no-such.ts", 0), 0);
+  EXPECT_EQ(keyframe_at(fresh("range-reorder-none") + "/no-such.ts", 0).reorder_delay, 0);
 }

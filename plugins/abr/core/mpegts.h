@@ -18,6 +18,15 @@ namespace sugarcast::abr {
 /* 90 kHz clock ticks, as in PES timestamps. */
 constexpr int64_t kTsClock = 90000;
 
+/* The 33-bit timestamp in the 5 bytes at T of a PES header (PTS or DTS), as
+ * TsWriter writes them. */
+inline int64_t read_pes_timestamp(const uint8_t *t)
+{
+  return (static_cast<int64_t>(t[0] & 0x0e) << 29) | (static_cast<int64_t>(t[1]) << 22) |
+         (static_cast<int64_t>(t[2] & 0xfe) << 14) | (static_cast<int64_t>(t[3]) << 7) |
+         (t[4] >> 1);
+}
+
 class TsWriter
 {
 public:

@@ -3,6 +3,8 @@
  * a keyframe, read from its segment file. */
 #include "range.h"
 
+#include "mpegts.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -13,7 +15,6 @@ namespace sugarcast::record {
 namespace {
 
 constexpr uint64_t kTables = 2 * 188; /* PAT and PMT at every segment start */
-constexpr int64_t kTicks = 90000;     /* MPEG-TS timestamps per second */
 
 std::string seconds(int64_t ns)
 {
@@ -147,13 +148,6 @@ struct PesUnit
   int64_t dts = -1;
 };
 
-int64_t pes_timestamp(const uint8_t *t)
-{
-  return (static_cast<int64_t>(t[0] & 0x0e) << 29) | (static_cast<int64_t>(t[1]) << 22) |
-         (static_cast<int64_t>(t[2] & 0xfe) << 14) | (static_cast<int64_t>(t[3]) << 7) |
-         (t[4] >> 1);
-}
-
 PesUnit video_unit_at(const std::string &path, uint64_t from)
 {
   PesUnit unit;
@@ -187,9 +181,9 @@ PesUnit video_unit_at(const std::string &path, uint64_t from)
       pid = this_pid;
       const int flags = data[7] >> 6;
       if ((flags & 2) && size >= 14) {
-        unit.pts = unit.dts = pes_timestamp(data + 9);
+        unit.pts = unit.dts = sugarcast::abr::read_pes_timestamp(data + 9);
         if (flags == 3 && size >= 19)
-          unit.dts = pes_timestamp(data + 14);
+          unit.dts = sugarcast::abr::read_pes_timestamp(data + 14);
       }
     } else if (this_pid != pid) {
       continue;
@@ -210,23 +204,19 @@ PesUnit video_unit_at(const std::string &path, uint64_t from)
 
 } // namespace
 
-sugarcast::abr::AvcConfig parameter_sets_at(const std::string &path, uint64_t from)
+KeyframeUnit keyframe_at(const std::string &path, uint64_t from)
 {
-  sugarcast::abr::AvcConfig config;
+  KeyframeUnit out;
   const PesUnit unit = video_unit_at(path, from);
   sugarcast::abr::collect_parameter_sets(
-      sugarcast::abr::split_annexb(unit.es.data(), unit.es.size()), config);
-  return config;
-}
-
-int64_t reorder_delay_at(const std::string &path, uint64_t from)
-{
-  const PesUnit unit = video_unit_at(path, from);
-  if (unit.pts < 0 || unit.dts < 0)
-    return 0;
-  /* 33-bit timestamps: the difference modulo 2^33, a delay of under a second. */
-  const int64_t ticks = (unit.pts - unit.dts) & ((int64_t{1} << 33) - 1);
-  return ticks < kTicks ? ticks * 1000000000 / kTicks : 0;
+      sugarcast::abr::split_annexb(unit.es.data(), unit.es.size()), out.parameter_sets);
+  if (unit.pts >= 0 && unit.dts >= 0) {
+    /* 33-bit timestamps: the difference modulo 2^33, a delay of under a second. */
+    constexpr int64_t kClock = sugarcast::abr::kTsClock;
+    const int64_t ticks = (unit.pts - unit.dts) & ((int64_t{1} << 33) - 1);
+    out.reorder_delay = ticks < kClock ? ticks * 1000000000 / kClock : 0;
+  }
+  return out;
 }
 
 } // namespace sugarcast::record

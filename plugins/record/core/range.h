@@ -41,14 +41,17 @@ std::vector<Chunk> plan_range(const std::string &folder, const Manifest &m, int6
 std::vector<Chunk> plan_head(const std::string &folder, const Manifest &m, int64_t start,
                              int64_t &next_keyframe);
 
-/* The SPS and PPS of the video access unit whose PES starts at FROM in the
- * MPEG-TS file PATH (a keyframe the manifest lists; recordsink's keyframes
- * carry them in-band), as Annex B NAL units. */
-sugarcast::abr::AvcConfig parameter_sets_at(const std::string &path, uint64_t from);
-
-/* How long (ns) that access unit's decoding precedes its display: PTS - DTS
- * in its PES header, the stream's reorder delay at a keyframe (0 without
- * B-frames, or when there is no such unit). */
-int64_t reorder_delay_at(const std::string &path, uint64_t from);
+/* What a frame-exact head needs of the video access unit whose PES starts
+ * at FROM in the MPEG-TS file PATH (a keyframe the manifest lists), read
+ * once: its SPS and PPS as Annex B NAL units (recordsink's keyframes carry
+ * them in-band), and how long (ns) its decoding precedes its display (PTS -
+ * DTS in its PES header: the stream's reorder delay; 0 without B-frames).
+ * Empty and 0 when there is no such unit. */
+struct KeyframeUnit
+{
+  sugarcast::abr::AvcConfig parameter_sets;
+  int64_t reorder_delay = 0;
+};
+KeyframeUnit keyframe_at(const std::string &path, uint64_t from);
 
 } // namespace sugarcast::record

@@ -1,6 +1,8 @@
 /* Sugarcast — finalising a recording from what is on disk. */
 #include "repair.h"
 
+#include "mpegts.h"
+
 #include <glib.h>
 #include <glib/gstdio.h>
 
@@ -87,10 +89,8 @@ TsScan scan_segment(const uint8_t *data, size_t size)
       pes.start = off;
       const size_t len = (h[4] << 8) | h[5];
       pes.declared = len ? len + 6 : 0;
-      if (h[7] & 0x80) {
-        pes.pts = (static_cast<int64_t>(h[9] & 0x0e) << 29) | (h[10] << 22) |
-                  ((h[11] & 0xfe) << 14) | (h[12] << 7) | (h[13] >> 1);
-      }
+      if (h[7] & 0x80)
+        pes.pts = abr::read_pes_timestamp(h + 9);
       pes.random_access = ra;
       open[pid] = pes;
     }

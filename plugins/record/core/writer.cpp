@@ -25,7 +25,7 @@ constexpr int64_t kUnknown = INT64_MIN;
  * first frames (before their PTS with B-frames) and audio starting just
  * before the first keyframe stay positive. */
 constexpr int64_t kTsOffset = abr::kTsClock;
-constexpr int64_t kTsOffsetNs = 1000000000;
+constexpr int64_t kTsOffsetNs = kTsOffset * 1000000000 / abr::kTsClock;
 /* Frame times are rounded (33333333 ns at 30 fps): a keyframe this close to
  * the target still cuts there. */
 constexpr int64_t kCutSlack = 10000000;
